@@ -1,0 +1,4 @@
+from taobao_video.cli import main
+
+if __name__ == "__main__":
+    main()

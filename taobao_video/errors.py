@@ -1,0 +1,281 @@
+"""One exception tree for taobao-video. Each class knows whether a retry may help and which exit code it means.
+
+    TaobaoVideoError                      exit 1
+    ├── UsageError                        exit 2   bad arguments or input
+    ├── ConfigError                       exit 78  settings file or environment
+    ├── AuthError                         exit 77  no usable OAuth token; what to do is in the message
+    │   └── OAuthError                             HTTP 400 {"error": …} from the token endpoint
+    ├── LockHeldError                     exit 75  another run holds the catalog lock
+    ├── TransportError                    retryable: connection refused/reset, timeout, HTTP 5xx
+    ├── BadResponseError                  the gateway answered something that is not a TOP answer
+    └── ApiError                          error_response from the gateway (code, sub_code, msg, sub_msg)
+        ├── QuotaExceeded                 exit 75  daily quota spent; carries reset_at; never retried
+        ├── RateLimited                   retryable after ban_seconds (per-API / per-app frequency limit)
+        ├── ServiceUnavailable            retryable (code 10)
+        ├── RemoteServiceError            retryable (code 15 with an isp.* sub_code)
+        ├── ItemNotFound                  code 15 isv.item-* : the item is gone; a normal outcome upstream
+        ├── InvalidArguments              code 40/41/15 isv.*: the request is wrong
+        ├── MethodUnavailable    exit 78  code 21/22/11: the app cannot call this API (fallback upstream)
+        ├── SignatureError       exit 78  code 24/25
+        ├── AppKeyError          exit 78  code 28/29
+        ├── TimestampError       exit 78  code 30/31: host clock or zone
+        ├── SessionError         exit 77  code 26/27/53: token missing, invalid or expired
+        └── EncodingError                 code 47
+
+Everything above ``client.py`` catches these, never ``requests`` exceptions. Texts never contain the app
+secret, the token or the signature: the client builds them from the answer, and ``redact`` scrubs anything that
+echoes a request back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TEMPFAIL = 75
+EXIT_NOPERM = 77
+EXIT_CONFIG = 78
+
+
+class TaobaoVideoError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    exit_code: int = EXIT_FAILED
+    retryable: bool = False
+
+
+class UsageError(TaobaoVideoError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(TaobaoVideoError):
+    """A settings problem, named by file, key and what is wrong."""
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, problem: str, *, file: str | None = None, key: str | None = None) -> None:
+        self.file, self.key, self.problem = file, key, problem
+        where = ": ".join(part for part in (file, key) if part)
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+
+class AuthError(TaobaoVideoError):
+    exit_code = EXIT_NOPERM
+
+
+class OAuthError(AuthError):
+    """The OAuth token endpoint refused (HTTP 400 with ``{"error": …, "error_description": …}``)."""
+
+    def __init__(self, error: str, description: str = "", *, status: int | None = None) -> None:
+        self.error, self.description, self.status = error, description, status
+        text = f"OAuth server refused: {error}"
+        if description:
+            text += f" ({description})"
+        super().__init__(text)
+
+
+class LockHeldError(TaobaoVideoError):
+    exit_code = EXIT_TEMPFAIL
+
+
+class TransportError(TaobaoVideoError):
+    """The request did not get a TOP answer: network failure or a non-200 HTTP status."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class BadResponseError(TaobaoVideoError):
+    """HTTP 200 but the body is not a TOP answer (HTML, empty, not JSON, too large, wrong shape)."""
+
+
+class ApiError(TaobaoVideoError):
+    """An ``error_response`` from the gateway."""
+
+    def __init__(
+        self,
+        code: int | None,
+        msg: str = "",
+        sub_code: str = "",
+        sub_msg: str = "",
+        request_id: str = "",
+        method: str = "",
+    ) -> None:
+        self.code, self.msg, self.sub_code, self.sub_msg = code, msg, sub_code, sub_msg
+        self.request_id, self.method = request_id, method
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        text = f"TOP error {self.code}"
+        if self.msg:
+            text += f" {self.msg}"
+        if self.sub_code:
+            text += f" [{self.sub_code}]"
+        if self.sub_msg:
+            text += f": {self.sub_msg}"
+        if self.method:
+            text += f" (method {self.method}"
+            text += f", request_id {self.request_id})" if self.request_id else ")"
+        elif self.request_id:
+            text += f" (request_id {self.request_id})"
+        return text
+
+
+class QuotaExceeded(ApiError):
+    """The app's daily call quota is spent. ``reset_at`` is when calls are accepted again (aware datetime)."""
+
+    exit_code = EXIT_TEMPFAIL
+    reset_at: datetime | None = None
+    ban_seconds: int | None = None
+
+
+class RateLimited(ApiError):
+    """A frequency limit; the gateway says how long the ban lasts (``ban_seconds``)."""
+
+    retryable = True
+    ban_seconds: int | None = None
+
+
+class ServiceUnavailable(ApiError):
+    retryable = True
+
+
+class RemoteServiceError(ApiError):
+    retryable = True
+
+
+class ItemNotFound(ApiError):
+    pass
+
+
+class InvalidArguments(ApiError):
+    pass
+
+
+class MethodUnavailable(ApiError):
+    exit_code = EXIT_CONFIG
+
+
+class SignatureError(ApiError):
+    exit_code = EXIT_CONFIG
+
+
+class AppKeyError(ApiError):
+    exit_code = EXIT_CONFIG
+
+
+class TimestampError(ApiError):
+    exit_code = EXIT_CONFIG
+
+
+class SessionError(ApiError):
+    exit_code = EXIT_NOPERM
+
+
+class EncodingError(ApiError):
+    pass
+
+
+_BAN_SECONDS = re.compile(r"ban will last for\s+(\d+)\s+more seconds", re.IGNORECASE)
+
+
+def ban_seconds(sub_msg: str) -> int | None:
+    """The N of ``This ban will last for N more seconds``, or None when the text does not say."""
+    match = _BAN_SECONDS.search(sub_msg or "")
+    return int(match.group(1)) if match else None
+
+
+def _sub(*prefixes: str) -> Callable[[str], bool]:
+    return lambda sub_code: any(sub_code.startswith(p) for p in prefixes)
+
+
+def _any(_: str) -> bool:
+    return True
+
+
+def _not_found(sub_code: str) -> bool:
+    return sub_code.startswith(("isv.item-is-delete", "isv.item-not-exist")) or "ITEM_NOT_FOUND" in sub_code
+
+
+# (codes, sub_code test, class): the first matching row wins; the last row catches everything else.
+# Quota codes carry "accesscontrol." sub_codes (top-protocol.md §6); `access_control_exceeded` is what some
+# TOP-compatible gateways send for the daily quota, seen both as a sub_code and as the code itself.
+_RULES: tuple[tuple[frozenset[int | str] | None, Callable[[str], bool], type[ApiError]], ...] = (
+    (None, lambda s: s == "access_control_exceeded", QuotaExceeded),
+    (frozenset({"access_control_exceeded"}), _any, QuotaExceeded),
+    (frozenset({7}), _sub("accesscontrol.limited-by-app-access-count"), QuotaExceeded),
+    (
+        frozenset({7}),
+        _sub("accesscontrol.limited-by-api-access-count", "accesscontrol.limited-by-app-api-access-count"),
+        RateLimited,
+    ),
+    (frozenset({7}), _any, RateLimited),
+    (frozenset({10}), _any, ServiceUnavailable),
+    (frozenset({11, 21, 22}), _any, MethodUnavailable),
+    (frozenset({15}), _not_found, ItemNotFound),
+    (frozenset({15}), _sub("isp."), RemoteServiceError),
+    (frozenset({15}), _any, InvalidArguments),
+    (frozenset({24, 25}), _any, SignatureError),
+    (frozenset({26, 27, 53}), _any, SessionError),
+    (frozenset({28, 29}), _any, AppKeyError),
+    (frozenset({30, 31}), _any, TimestampError),
+    (frozenset({40, 41, 43}), _any, InvalidArguments),
+    (frozenset({47}), _any, EncodingError),
+    (None, _sub("isp."), RemoteServiceError),
+    (None, _any, ApiError),
+)
+
+
+def _normalise_code(raw: Any) -> int | str | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def api_error_from_response(
+    body: Mapping[str, Any], *, method: str = "", now: datetime | None = None
+) -> ApiError:
+    """Turn an ``error_response`` object (the inner mapping) into the right ApiError subclass.
+
+    ``now`` (aware) dates ``reset_at`` for QuotaExceeded when the answer states the ban length.
+    """
+    code = _normalise_code(body.get("code"))
+    sub_code = str(body.get("sub_code") or "")
+    sub_msg = str(body.get("sub_msg") or "")
+    for codes, test, cls in _RULES:
+        if (codes is None or code in codes) and test(sub_code):
+            break
+    error = cls(
+        code if isinstance(code, int) else None,
+        msg=str(body.get("msg") or (code if isinstance(code, str) else "")),
+        sub_code=sub_code,
+        sub_msg=sub_msg,
+        request_id=str(body.get("request_id") or ""),
+        method=method,
+    )
+    if isinstance(error, (QuotaExceeded, RateLimited)):
+        error.ban_seconds = ban_seconds(sub_msg)
+    if isinstance(error, QuotaExceeded) and now is not None and error.ban_seconds is not None:
+        error.reset_at = now + timedelta(seconds=error.ban_seconds)
+    return error
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every non-trivial secret replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
