@@ -64,7 +64,7 @@ def test_size_is_exact_and_boxes_are_faststart(duration: float, width: int, heig
 def test_ftyp_lists_the_compatible_brands() -> None:
     data = Mp4Video(1.0, 64, 64, 10_000, seed=1).read(0, 32)
     size = struct.unpack(">I", data[:4])[0]
-    assert [data[i:i + 4] for i in range(16, size, 4)] == [b"isom", b"iso2", b"avc1", b"mp41"]
+    assert [data[i : i + 4] for i in range(16, size, 4)] == [b"isom", b"iso2", b"avc1", b"mp41"]
 
 
 def test_known_answer_pins_the_bytes_across_versions() -> None:
@@ -133,14 +133,14 @@ SMALL_BYTES = b"".join(SMALL.iter_chunks(chunk_size=7_777))
 @settings(max_examples=200, deadline=None)
 @given(offset=st.integers(0, 200_100), length=st.integers(0, 200_100))
 def test_read_matches_the_streamed_file(offset: int, length: int) -> None:
-    assert SMALL.read(offset, length) == SMALL_BYTES[offset:offset + length]
+    assert SMALL.read(offset, length) == SMALL_BYTES[offset : offset + length]
 
 
 @settings(max_examples=100, deadline=None)
 @given(start=st.integers(0, 200_100), span=st.integers(0, 200_100), chunk=st.integers(1, 3 * BLOCK_SIZE))
 def test_iter_chunks_streams_exactly_the_range(start: int, span: int, chunk: int) -> None:
     chunks = list(SMALL.iter_chunks(start, start + span, chunk_size=chunk))
-    assert b"".join(chunks) == SMALL_BYTES[start:start + span]
+    assert b"".join(chunks) == SMALL_BYTES[start : start + span]
     assert all(len(c) == chunk for c in chunks[:-1])
 
 
@@ -158,7 +158,7 @@ def test_concurrent_reads_agree() -> None:
 
     def reader(step: int) -> None:
         for offset in range(0, video.size, step):
-            if video.read(offset, 5_000) != expected[offset:offset + 5_000]:
+            if video.read(offset, 5_000) != expected[offset : offset + 5_000]:
                 failures.append(offset)
 
     threads = [threading.Thread(target=reader, args=(step,)) for step in (9_973, 65_537, 131_071, 4_099)]
@@ -169,7 +169,7 @@ def test_concurrent_reads_agree() -> None:
     assert failures == []
 
 
-@pytest.mark.parametrize(("duration", "width", "height"), SHAPES + [(3600.0, 720, 720)])
+@pytest.mark.parametrize(("duration", "width", "height"), [*SHAPES, (3600.0, 720, 720)])
 def test_mutagen_reads_the_duration(duration: float, width: int, height: int) -> None:
     video = Mp4Video(duration, width, height, 500_000, seed=11)
     info = mutagen.mp4.MP4(io.BytesIO(_whole(video))).info
@@ -206,9 +206,19 @@ def test_ffprobe_sees_h264_of_the_right_duration_and_size(
 ) -> None:
     path = _write(Mp4Video(duration, width, height, 2 * MIB, seed=1), tmp_path)
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration,size:stream=codec_name,width,height",
-         "-of", "json", str(path)],
-        capture_output=True, text=True, check=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration,size:stream=codec_name,width,height",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stderr == ""
     report = json.loads(probe.stdout)
@@ -223,7 +233,9 @@ def test_ffmpeg_decodes_every_frame_without_error(tmp_path: Path, duration: floa
     path = _write(Mp4Video(duration, width, height, Mp4Video.min_size(duration, width, height) + 3, 2), tmp_path)
     decode = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert (decode.returncode, decode.stderr) == (0, "")
 
@@ -234,12 +246,16 @@ def test_every_decoded_frame_is_one_flat_colour(tmp_path: Path) -> None:
     path = _write(Mp4Video(3.5, width, height, 100_000, seed=4), tmp_path)
     raw = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     ).stdout
     frame = width * height * 3 // 2
     assert len(raw) == 4 * frame  # frames at 0, 1, 2 and 3 s (the last one lasts 0.5 s)
     luma = width * height
     for start in range(0, len(raw), frame):
-        planes = (raw[start:start + luma], raw[start + luma:start + luma * 5 // 4],
-                  raw[start + luma * 5 // 4:start + frame])
+        planes = (
+            raw[start : start + luma],
+            raw[start + luma : start + luma * 5 // 4],
+            raw[start + luma * 5 // 4 : start + frame],
+        )
         assert all(len(set(plane)) == 1 for plane in planes)

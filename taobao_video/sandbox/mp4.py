@@ -43,8 +43,17 @@ _FREE_HEADER = 8
 
 # (level_idc, MaxFS in macroblocks), H.264 Table A-1. At one frame per second MaxMBPS never binds.
 _LEVELS = (
-    (10, 99), (11, 396), (21, 792), (22, 1620), (30, 1620), (31, 3600), (32, 5120),
-    (40, 8192), (42, 8704), (50, 22080), (51, 36864),
+    (10, 99),
+    (11, 396),
+    (21, 792),
+    (22, 1620),
+    (30, 1620),
+    (31, 3600),
+    (32, 5120),
+    (40, 8192),
+    (42, 8704),
+    (50, 22080),
+    (51, 36864),
 )
 
 
@@ -251,15 +260,22 @@ _MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 
 def _mvhd(duration_ms: int) -> bytes:
     return _full_box(
-        b"mvhd", 0, struct.pack(">IIIIIH10x", 0, 0, TIMESCALE, duration_ms, 0x10000, 0x100),
-        _MATRIX, bytes(24), struct.pack(">I", 2),
+        b"mvhd",
+        0,
+        struct.pack(">IIIIIH10x", 0, 0, TIMESCALE, duration_ms, 0x10000, 0x100),
+        _MATRIX,
+        bytes(24),
+        struct.pack(">I", 2),
     )
 
 
 def _tkhd(duration_ms: int, geo: _Geometry) -> bytes:
     return _full_box(
-        b"tkhd", 3, struct.pack(">IIIII8xhhH2x", 0, 0, 1, 0, duration_ms, 0, 0, 0),
-        _MATRIX, struct.pack(">II", geo.width << 16, geo.height << 16),
+        b"tkhd",
+        3,
+        struct.pack(">IIIII8xhhH2x", 0, 0, 1, 0, duration_ms, 0, 0, 0),
+        _MATRIX,
+        struct.pack(">II", geo.width << 16, geo.height << 16),
     )
 
 
@@ -269,14 +285,24 @@ def _mdhd(duration_ms: int) -> bytes:
 
 def _avc1(geo: _Geometry, sps: bytes, pps: bytes) -> bytes:
     avcc = _box(
-        b"avcC", bytes([1, _PROFILE_IDC, _CONSTRAINT_FLAGS, geo.level_idc, 0xFF, 0xE1]),
-        struct.pack(">H", len(sps)), sps, b"\x01", struct.pack(">H", len(pps)), pps,
+        b"avcC",
+        bytes([1, _PROFILE_IDC, _CONSTRAINT_FLAGS, geo.level_idc, 0xFF, 0xE1]),
+        struct.pack(">H", len(sps)),
+        sps,
+        b"\x01",
+        struct.pack(">H", len(pps)),
+        pps,
     )
     name = b"taobao-video sandbox"
     return _box(
-        b"avc1", bytes(6), struct.pack(">H", 1), bytes(16),
+        b"avc1",
+        bytes(6),
+        struct.pack(">H", 1),
+        bytes(16),
         struct.pack(">HHIIIH", geo.width, geo.height, 0x480000, 0x480000, 0, 1),
-        bytes([len(name)]) + name.ljust(31, b"\x00"), struct.pack(">Hh", 0x18, -1), avcc,
+        bytes([len(name)]) + name.ljust(31, b"\x00"),
+        struct.pack(">Hh", 0x18, -1),
+        avcc,
     )
 
 
@@ -284,7 +310,7 @@ def _frame_durations(duration_ms: int) -> list[tuple[int, int]]:
     """stts entries (count, delta): whole seconds, then the remainder as the last, shorter frame."""
     whole, rest = divmod(duration_ms, FRAME_INTERVAL_MS)
     entries = [(whole, FRAME_INTERVAL_MS)] if whole else []
-    return entries + [(1, rest)] if rest else entries
+    return [*entries, (1, rest)] if rest else entries
 
 
 def _stbl(geo: _Geometry, duration_ms: int, sizes: list[int], chunk_offset: int) -> bytes:
@@ -394,7 +420,7 @@ class Mp4Video:
             index, within = divmod(position - len(self._head), BLOCK_SIZE)
             take = min(BLOCK_SIZE - within, end - position)
             block = self._block(index)
-            parts.append(block if take == BLOCK_SIZE else block[within:within + take])
+            parts.append(block if take == BLOCK_SIZE else block[within : within + take])
             position += take
         return parts[0] if len(parts) == 1 else b"".join(parts)
 

@@ -1,0 +1,193 @@
+"""The emulated shop: every positive num_iid is an item whose facts follow from a hash of (seed, num_iid).
+
+Kinds: about 60% ``video``, 20% ``no_video``, 10% ``not_found``, 10% ``deleted``. A video item has a video
+id (a seed-keyed bijection of the num_iid, so the CDN maps it back without any state), a duration of 5.0 to
+60.0 s, one of four picture sizes, a byte size within ``video_bytes`` (never below what the MP4 needs), a
+URL style (``stable`` ~70%, ``signed`` ~30%) and ``mpic`` (a main-picture video, ~80%). Only hashlib is
+used, never ``hash()``, so every process agrees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from functools import lru_cache, partial
+from typing import Any
+
+from taobao_video.sandbox.images import tiny_jpeg
+from taobao_video.sandbox.mp4 import Mp4Video
+
+ITEM_KINDS = ("video", "no_video", "not_found", "deleted")
+PICTURE_SIZES = ((720, 720), (1280, 720), (544, 960), (480, 480))
+MAX_NUM_IID = 10**13
+SAMPLE_BASE = 520_000_000_000  # 12-digit ids, like today's Taobao items
+_VIDEO_ID_SPACE = 10**14
+_VIDEO_ID_FACTOR = 7_919_000_003  # coprime with 10**14, so num_iid -> video_id is a bijection
+_ADJECTIVES = ("新款", "爆款", "正品", "加厚", "简约", "复古", "韩版", "纯棉", "便携", "高端", "网红", "原创")
+_NOUNS = ("连衣裙", "保温杯", "蓝牙耳机", "帆布包", "运动鞋", "台灯", "手机壳", "茶具套装", "毛衣", "收纳盒")
+_EPOCH = datetime(2019, 1, 1)
+
+
+@dataclass(frozen=True)
+class Item:
+    """What the platform knows about one num_iid. Video fields are None unless ``kind == "video"``."""
+
+    num_iid: int
+    kind: str
+    title: str
+    nick: str
+    price: str
+    video_id: int | None = None
+    video_record_id: int | None = None
+    owner_id: int | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+    url_style: str | None = None
+    mpic: bool | None = None
+    mp4_seed: int | None = None
+    created: str | None = None
+    modified: str | None = None
+
+    @property
+    def has_video(self) -> bool:
+        return self.kind == "video"
+
+    @property
+    def exists(self) -> bool:
+        return self.kind in ("video", "no_video")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Digest:
+    """Integers cut from one SHAKE-256 digest of the item's identity (each fact its own bytes)."""
+
+    def __init__(self, seed: int, num_iid: int) -> None:
+        self._bytes = hashlib.shake_256(f"taobao_video.sandbox.item {seed} {num_iid}".encode()).digest(48)
+
+    def take(self, start: int, length: int) -> int:
+        return int.from_bytes(self._bytes[start : start + length], "big")
+
+
+@lru_cache(maxsize=4096)
+def _min_size(duration_s: float, width: int, height: int) -> int:
+    return Mp4Video.min_size(duration_s, width, height)
+
+
+class Catalogue:
+    """Deterministic, infinite item catalogue for one seed."""
+
+    def __init__(self, seed: int, video_bytes: tuple[int, int], size_override: Mapping[int, int] | None = None) -> None:
+        self.seed = seed
+        self._video_bytes = video_bytes
+        self._override = dict(size_override or {})
+        key = hashlib.sha256(f"taobao_video.sandbox.catalogue {seed}".encode()).digest()
+        self._video_id_offset = int.from_bytes(key[:8], "big") % _VIDEO_ID_SPACE
+        self._sample_start = SAMPLE_BASE + int.from_bytes(key[8:16], "big") % 10**10
+        self.secret = key[16:].hex()  # signs CDN auth keys; only the sandbox knows it
+        self._videos: OrderedDict[int, Mp4Video] = OrderedDict()
+        self._lock = threading.Lock()
+        self._item = lru_cache(maxsize=16384)(partial(_build_item, self))  # items are immutable
+
+    def item(self, num_iid: int) -> Item:
+        """The item ``num_iid`` (1..10**13)."""
+        if not 0 < num_iid <= MAX_NUM_IID:
+            raise ValueError(f"num_iid must be within 1..10**13, not {num_iid}")
+        return self._item(num_iid)
+
+    def sample(self, kind: str, n: int) -> list[int]:
+        """The first ``n`` ids of ``kind`` walking up from the seed's start id (stable for a seed)."""
+        if kind not in ITEM_KINDS:
+            raise ValueError(f"kind must be one of {ITEM_KINDS}, not {kind!r}")
+        found: list[int] = []
+        num_iid = self._sample_start
+        while len(found) < n:
+            if self.kind(num_iid) == kind:
+                found.append(num_iid)
+            num_iid += 1
+        return found
+
+    def sample_mixed(self, n: int) -> list[int]:
+        """``n`` consecutive ids from the seed's start id, kinds in their natural mix."""
+        return list(range(self._sample_start, self._sample_start + n))
+
+    def kind(self, num_iid: int) -> str:
+        if num_iid in self._override:
+            return "video"
+        bucket = _Digest(self.seed, num_iid).take(0, 2) % 100
+        return "video" if bucket < 60 else "no_video" if bucket < 80 else "not_found" if bucket < 90 else "deleted"
+
+    def video(self, num_iid: int) -> Mp4Video:
+        """The MP4 the CDN serves for a video item (cached; building one costs about a millisecond)."""
+        item = self.item(num_iid)
+        if not item.has_video:
+            raise LookupError(f"item {num_iid} has no video (kind {item.kind})")
+        with self._lock:
+            video = self._videos.get(num_iid)
+            if video is not None:
+                self._videos.move_to_end(num_iid)
+                return video
+        assert item.duration_s and item.width and item.height and item.size_bytes and item.mp4_seed is not None
+        video = Mp4Video(item.duration_s, item.width, item.height, item.size_bytes, item.mp4_seed)
+        with self._lock:
+            self._videos[num_iid] = video
+            if len(self._videos) > 64:
+                self._videos.popitem(last=False)
+        return video
+
+    def cover(self, num_iid: int) -> bytes:
+        """The cover picture of a video item, or the main picture of any item."""
+        return tiny_jpeg(_Digest(self.seed, num_iid).take(41, 1), f"taobao sandbox {num_iid}")
+
+    def video_id_for(self, num_iid: int) -> int:
+        return (num_iid * _VIDEO_ID_FACTOR + self._video_id_offset) % _VIDEO_ID_SPACE
+
+    def num_iid_for(self, video_id: int) -> int | None:
+        """The item behind a video id, or None when no video item has it."""
+        inverse = pow(_VIDEO_ID_FACTOR, -1, _VIDEO_ID_SPACE)
+        num_iid = ((video_id - self._video_id_offset) * inverse) % _VIDEO_ID_SPACE
+        if not 0 < num_iid <= MAX_NUM_IID or self.kind(num_iid) != "video":
+            return None
+        return num_iid
+
+    def video_size(self, digest_value: int, duration_s: float, width: int, height: int, num_iid: int) -> int:
+        if num_iid in self._override:
+            return max(self._override[num_iid], _min_size(duration_s, width, height))
+        low, high = self._video_bytes
+        return max(low + digest_value % (high - low + 1), _min_size(duration_s, width, height))
+
+
+def _build_item(catalogue: Catalogue, num_iid: int) -> Item:
+    d = _Digest(catalogue.seed, num_iid)
+    kind = catalogue.kind(num_iid)
+    adjective, noun = _ADJECTIVES[d.take(2, 1) % len(_ADJECTIVES)], _NOUNS[d.take(3, 1) % len(_NOUNS)]
+    title = f"{adjective}{noun} 沙箱商品{num_iid % 10000}"
+    base = Item(num_iid, kind, title, nick=f"沙箱卖家{d.take(4, 1) % 50}", price=f"{9 + d.take(5, 2) % 990}.00")
+    if kind != "video":
+        return base
+    duration_s = round(5 + d.take(7, 2) % 551 / 10, 1)
+    width, height = PICTURE_SIZES[d.take(9, 1) % len(PICTURE_SIZES)]
+    created = _EPOCH + timedelta(seconds=d.take(10, 4) % (5 * 365 * 86400))
+    modified = created + timedelta(seconds=d.take(14, 3) % (90 * 86400))
+    return replace(
+        base,
+        video_id=catalogue.video_id_for(num_iid),
+        video_record_id=10**9 + d.take(17, 4) % 10**9,
+        owner_id=10**9 + d.take(21, 4) % (2 * 10**9),
+        duration_s=duration_s,
+        width=width,
+        height=height,
+        size_bytes=catalogue.video_size(d.take(25, 4), duration_s, width, height, num_iid),
+        url_style="stable" if d.take(29, 2) % 100 < 70 else "signed",
+        mpic=d.take(31, 2) % 100 < 80,
+        mp4_seed=d.take(33, 8),
+        created=created.strftime("%Y-%m-%d %H:%M:%S"),
+        modified=modified.strftime("%Y-%m-%d %H:%M:%S"),
+    )

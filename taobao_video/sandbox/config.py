@@ -1,0 +1,94 @@
+"""What a sandbox emulates: its apps, lifetimes, catalogue sizes, faults and clock. Frozen values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from taobao_video.sandbox.clock import utc_now
+from taobao_video.sandbox.faults import Fault
+
+ITEM_VIDEO = "taobao.item_video"
+ITEM_GET = "taobao.item.get"
+KNOWN_METHODS: frozenset[str] = frozenset({ITEM_VIDEO, ITEM_GET})
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One app registered on the platform.
+
+    ``daily_limit`` None means no daily quota (calls are still counted); ``qps`` None means no frequency
+    limit. ``methods`` are the APIs the app has permission for (others answer code 11).
+    ``client_credentials`` allows that grant (undocumented by Taobao, offered by TOP-compatible gateways).
+    """
+
+    key: str = "test"
+    secret: str = "test"
+    daily_limit: int | None = None
+    qps: int | None = None
+    methods: frozenset[str] = KNOWN_METHODS
+    client_credentials: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.key or not self.secret:
+            raise ValueError("an app needs a non-empty key and secret")
+        if self.daily_limit is not None and self.daily_limit < 0:
+            raise ValueError(f"daily_limit must be >= 0 or None, not {self.daily_limit}")
+        if self.qps is not None and self.qps < 1:
+            raise ValueError(f"qps must be >= 1 or None, not {self.qps}")
+        object.__setattr__(self, "methods", frozenset(self.methods))
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """The whole emulated platform. ``clock`` returns aware UTC (default: real time).
+
+    ``platform_methods`` are the APIs the platform offers at all (others answer code 22);
+    ``item_video_api=False`` is shorthand for a platform without ``taobao.item_video`` (the official gateway,
+    where that third-party API does not exist).
+    ``video_size_override`` maps a num_iid to a video size in bytes and makes that item a video item (for
+    the 1 GiB download test and benchmarks).
+    """
+
+    seed: int = 0
+    apps: tuple[AppConfig, ...] = (AppConfig(),)
+    require_session: bool = True
+    session_params: tuple[str, ...] = ("session", "access_token")
+    token_ttl_s: int = 86400
+    refresh_ttl_s: int = 30 * 86400
+    code_ttl_s: int = 1800
+    signed_url_ttl_s: int = 3600
+    timestamp_skew_s: int = 600
+    video_bytes: tuple[int, int] = (64 * 1024, 512 * 1024)
+    video_size_override: Mapping[int, int] = field(default_factory=dict)
+    faults: tuple[Fault, ...] = ()
+    clock: Callable[[], datetime] = utc_now
+    platform_methods: frozenset[str] = KNOWN_METHODS
+    item_video_api: bool = True
+    deny_authorize: bool = False
+    user_nick: str = "沙箱买家"
+
+    def __post_init__(self) -> None:
+        low, high = self.video_bytes
+        if not 0 < low <= high:
+            raise ValueError(f"video_bytes must be (min, max) with 0 < min <= max, not {self.video_bytes}")
+        keys = [app.key for app in self.apps]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"app keys must be unique: {keys}")
+        if self.token_ttl_s <= 0 or self.refresh_ttl_s < 0 or self.signed_url_ttl_s <= 0:
+            raise ValueError("token_ttl_s and signed_url_ttl_s must be > 0, refresh_ttl_s >= 0")
+        object.__setattr__(self, "apps", tuple(self.apps))
+        object.__setattr__(self, "faults", tuple(self.faults))
+        object.__setattr__(self, "session_params", tuple(self.session_params))
+        platform = frozenset(self.platform_methods)
+        object.__setattr__(self, "platform_methods", platform if self.item_video_api else platform - {ITEM_VIDEO})
+        object.__setattr__(self, "video_size_override", MappingProxyType(dict(self.video_size_override)))
+
+    def app(self, key: str) -> AppConfig | None:
+        """The app with this key, or None."""
+        for app in self.apps:
+            if app.key == key:
+                return app
+        return None
