@@ -245,9 +245,7 @@ def _normalise_code(raw: Any) -> int | str | None:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-def api_error_from_response(
-    body: Mapping[str, Any], *, method: str = "", now: datetime | None = None
-) -> ApiError:
+def api_error_from_response(body: Mapping[str, Any], *, method: str = "", now: datetime | None = None) -> ApiError:
     """Turn an ``error_response`` object (the inner mapping) into the right ApiError subclass.
 
     ``now`` (aware) dates ``reset_at`` for QuotaExceeded when the answer states the ban length.
@@ -255,9 +253,7 @@ def api_error_from_response(
     code = _normalise_code(body.get("code"))
     sub_code = str(body.get("sub_code") or "")
     sub_msg = str(body.get("sub_msg") or "")
-    for codes, test, cls in _RULES:
-        if (codes is None or code in codes) and test(sub_code):
-            break
+    cls = next(cls for codes, test, cls in _RULES if (codes is None or code in codes) and test(sub_code))
     error = cls(
         code if isinstance(code, int) else None,
         msg=str(body.get("msg") or (code if isinstance(code, str) else "")),

@@ -109,9 +109,7 @@ def test_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "settings.toml"
     with pytest.raises(ConfigError) as info:
         load_settings(missing, env={})
-    assert str(info.value) == (
-        f"settings file not found: {missing} (pass --config PATH or set TAOBAO_VIDEO_CONFIG)"
-    )
+    assert str(info.value) == (f"settings file not found: {missing} (pass --config PATH or set TAOBAO_VIDEO_CONFIG)")
     assert info.value.exit_code == 78
 
 
@@ -313,9 +311,7 @@ def test_bad_urls(tmp_path: Path, key: str, url: str) -> None:
 
 
 def test_url_with_bad_port(tmp_path: Path) -> None:
-    assert "must be an http(s) URL" in str(
-        config_error(tmp_path, '[taobao]\ngateway_url = "http://h:99999/"\n')
-    )
+    assert "must be an http(s) URL" in str(config_error(tmp_path, '[taobao]\ngateway_url = "http://h:99999/"\n'))
 
 
 def test_redirect_uri_fragment(tmp_path: Path) -> None:
@@ -473,9 +469,7 @@ def test_env_key_and_secret(tmp_path: Path) -> None:
 
 
 def test_file_app_key_used_when_env_is_empty(tmp_path: Path) -> None:
-    s = load_text(
-        tmp_path, '[taobao]\napp_key = "12345678"\n', env={"TAOBAO_APP_KEY": "", "TAOBAO_APP_SECRET": ""}
-    )
+    s = load_text(tmp_path, '[taobao]\napp_key = "12345678"\n', env={"TAOBAO_APP_KEY": "", "TAOBAO_APP_SECRET": ""})
     assert s.taobao.app_key == "12345678"
     assert s.taobao.app_secret is None
 
@@ -488,9 +482,7 @@ def test_file_app_key_used_when_env_is_empty(tmp_path: Path) -> None:
         ({"TAOBAO_APP_SECRET": CANARY}, ["TAOBAO_APP_KEY"], ["TAOBAO_APP_SECRET"]),
     ],
 )
-def test_require_app_credentials(
-    tmp_path: Path, env: dict[str, str], named: list[str], not_named: list[str]
-) -> None:
+def test_require_app_credentials(tmp_path: Path, env: dict[str, str], named: list[str], not_named: list[str]) -> None:
     s = settings_from_mapping({}, base_dir=tmp_path, env=env)
     with pytest.raises(ConfigError) as info:
         s.require_app_credentials()
@@ -595,9 +587,7 @@ def test_override_errors_name_the_variable(tmp_path: Path, var: str, value: str,
 # ---------------------------------------------------------------------------------------------------- paths
 
 
-def test_relative_paths_resolve_against_the_file_not_the_cwd(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_relative_paths_resolve_against_the_file_not_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conf = tmp_path / "conf"
     path = write(
         conf,
@@ -614,14 +604,10 @@ def test_relative_paths_resolve_against_the_file_not_the_cwd(
     assert s.database.url.startswith("sqlite:////")
 
 
-def test_env_relative_paths_resolve_against_the_file_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_relative_paths_resolve_against_the_file_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "conf", "")
     monkeypatch.chdir(tmp_path)
-    s = load_settings(
-        path, env={"TAOBAO_VIDEO__DOWNLOAD__DIR": "v", "TAOBAO_VIDEO__DATABASE__URL": "sqlite:///c.db"}
-    )
+    s = load_settings(path, env={"TAOBAO_VIDEO__DOWNLOAD__DIR": "v", "TAOBAO_VIDEO__DATABASE__URL": "sqlite:///c.db"})
     assert s.download.dir == tmp_path / "conf" / "v"
     assert s.database.url == f"sqlite:///{tmp_path}/conf/c.db"
 
@@ -681,9 +667,7 @@ def test_repr_hides_a_database_password_from_the_environment(tmp_path: Path) -> 
 
 def test_invalid_value_of_an_override_is_shown_but_never_the_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        settings_from_mapping(
-            {"quota": {"daily_limit": 0}}, base_dir=tmp_path, env={"TAOBAO_APP_SECRET": CANARY}
-        )
+        settings_from_mapping({"quota": {"daily_limit": 0}}, base_dir=tmp_path, env={"TAOBAO_APP_SECRET": CANARY})
     assert CANARY not in str(info.value)
 
 

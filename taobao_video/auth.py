@@ -1,0 +1,434 @@
+"""OAuth 2.0 with the Taobao authorisation server (top-protocol.md §7).
+
+- ``Token``: what the token endpoint answered, with absolute expiry times.
+- ``TokenStore``: the token file, written atomically with mode 0600 and refused when others can read it.
+- ``OAuthClient``: authorize URL, code exchange, refresh, client_credentials; HTTP 400 answers → ``OAuthError``.
+- ``TokenManager``: hands the client a valid access token, refreshing it before it expires.
+- ``wait_for_redirect``: a one-shot loopback listener that catches the browser's redirect and checks ``state``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+import requests
+
+from taobao_video.errors import AuthError, OAuthError, TaobaoVideoError, TransportError, redact
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Token:
+    """An OAuth token with absolute expiry times (UTC)."""
+
+    access_token: str
+    expires_at: datetime
+    refresh_token: str = ""
+    refresh_expires_at: datetime | None = None
+    token_type: str = "Bearer"
+    user_id: str = ""
+    user_nick: str = ""
+    grant: str = "authorization_code"
+    obtained_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Token(user_nick={self.user_nick!r}, expires_at={self.expires_at.isoformat()}, "
+            f"grant={self.grant!r}, access_token='***')"
+        )
+
+    @classmethod
+    def from_response(cls, body: dict[str, Any], *, now: datetime, grant: str) -> Token:
+        """Build from a token endpoint answer; ``expires_in`` (s) wins, ``expire_time`` (epoch ms) is a fallback."""
+        access = body.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise OAuthError("invalid_response", "the token endpoint's answer has no access_token")
+        if body.get("expires_in") not in (None, ""):
+            expires_at = now + timedelta(seconds=int(body["expires_in"]))
+        elif body.get("expire_time") not in (None, ""):
+            expires_at = datetime.fromtimestamp(int(body["expire_time"]) / 1000, UTC)
+        else:
+            raise OAuthError("invalid_response", "the token endpoint's answer gives no lifetime (expires_in)")
+        refresh = str(body.get("refresh_token") or "")
+        re_expires = int(body.get("re_expires_in") or 0)
+        return cls(
+            access_token=access,
+            expires_at=expires_at,
+            refresh_token=refresh,
+            refresh_expires_at=now + timedelta(seconds=re_expires) if refresh and re_expires > 0 else None,
+            token_type=str(body.get("token_type") or "Bearer"),
+            user_id=str(body.get("taobao_user_id") or body.get("sub_taobao_user_id") or ""),
+            user_nick=unquote(str(body.get("taobao_user_nick") or body.get("sub_taobao_user_nick") or "")),
+            grant=grant,
+            obtained_at=now,
+        )
+
+    def expires_within(self, now: datetime, margin_s: float) -> bool:
+        return self.expires_at - timedelta(seconds=margin_s) <= now
+
+    def can_refresh(self, now: datetime) -> bool:
+        return bool(self.refresh_token) and self.refresh_expires_at is not None and self.refresh_expires_at > now
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key in ("expires_at", "refresh_expires_at", "obtained_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return json.dumps(data, ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Token:
+        data = json.loads(text)
+        for key in ("expires_at", "refresh_expires_at", "obtained_at"):
+            data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+        return cls(**data)
+
+
+class TokenStore:
+    """The token file: atomic writes, mode 0600, and refusal to use a file others can read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> Token | None:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise AuthError(
+                f"refusing to use the token file {self.path}: it is readable by other users "
+                f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod 600 {self.path}` if you trust it, "
+                "or `taobao-video auth login` to get a new token"
+            )
+        try:
+            return Token.from_json(self.path.read_text(encoding="utf-8"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise AuthError(
+                f"the token file {self.path} is damaged ({type(exc).__name__}); "
+                "run `taobao-video auth login` to replace it"
+            ) from None
+
+    def save(self, token: Token) -> None:
+        """Write to a temp file with 0600 beside the target, fsync, rename over it, fsync the folder."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".token-", dir=self.path.parent)  # mkstemp creates it 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(token.to_json())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.path.parent)
+
+    def delete(self) -> bool:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class OAuthClient:
+    """The authorisation server's two endpoints: ``/authorize`` (a browser page) and ``/token``."""
+
+    def __init__(
+        self,
+        *,
+        oauth_url: str,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+        http: requests.Session | None = None,
+        timeout_s: float = 20.0,
+    ) -> None:
+        self.oauth_url = oauth_url.rstrip("/")
+        self.client_id = client_id
+        self._secret = client_secret
+        self.redirect_uri = redirect_uri
+        self.http = http or requests.Session()
+        self.timeout_s = timeout_s
+
+    def __repr__(self) -> str:
+        return f"OAuthClient(oauth_url={self.oauth_url!r}, client_id={self.client_id!r})"
+
+    def authorize_url(self, state: str) -> str:
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.client_id,
+                "redirect_uri": self.redirect_uri,
+                "state": state,
+                "view": "web",
+            }
+        )
+        return f"{self.oauth_url}/authorize?{query}"
+
+    def exchange_code(self, code: str) -> dict[str, Any]:
+        return self._token_request(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        )
+
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        return self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    def client_credentials(self) -> dict[str, Any]:
+        return self._token_request({"grant_type": "client_credentials"})
+
+    def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        form = {**form, "client_id": self.client_id, "client_secret": self._secret}
+        secrets_in_play = (self._secret, form.get("code"), form.get("refresh_token"))
+        try:
+            response = self.http.post(f"{self.oauth_url}/token", data=form, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise TransportError(redact(f"token endpoint unreachable: {exc}", secrets_in_play)) from None
+        body = _json_or_none(response)
+        if response.status_code == 200 and isinstance(body, dict) and "error" not in body:
+            return body
+        if isinstance(body, dict) and body.get("error"):
+            raise OAuthError(
+                str(body["error"]),
+                redact(str(body.get("error_description") or ""), secrets_in_play),
+                status=response.status_code,
+            )
+        raise OAuthError(
+            "invalid_response",
+            f"the token endpoint answered HTTP {response.status_code} without a JSON token; check taobao.oauth_url",
+            status=response.status_code,
+        )
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class TokenManager:
+    """Hands out a valid access token: loads it, refreshes it ahead of expiry, saves every new one."""
+
+    def __init__(
+        self,
+        *,
+        store: TokenStore,
+        oauth: OAuthClient,
+        grant: str = "authorization_code",
+        refresh_margin_s: float = 300.0,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self.store, self.oauth, self.grant = store, oauth, grant
+        self.refresh_margin_s = refresh_margin_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._token: Token | None = None
+
+    def current(self) -> Token | None:
+        """The stored token as it is, without refreshing."""
+        if self._token is None:
+            self._token = self.store.load()
+        return self._token
+
+    def access_token(self) -> str:
+        with self._lock:
+            token = self.current()
+            now = self.clock()
+            if token is None:
+                if self.grant == "client_credentials":
+                    return self._obtain_client_credentials().access_token
+                raise AuthError("not authorised yet: run `taobao-video auth login` first")
+            if token.expires_within(now, self.refresh_margin_s):
+                if token.can_refresh(now):
+                    return self._refresh(token).access_token
+                if self.grant == "client_credentials":
+                    return self._obtain_client_credentials().access_token
+                if token.expires_within(now, 0):
+                    raise AuthError(
+                        f"the access token expired at {token.expires_at.isoformat()} and cannot be refreshed: "
+                        "run `taobao-video auth login`"
+                    )
+            return token.access_token
+
+    def force_refresh(self) -> str:
+        """A new token now (the gateway refused the current one); AuthError when none can be had."""
+        with self._lock:
+            token = self.current()
+            now = self.clock()
+            if token is not None and token.can_refresh(now):
+                return self._refresh(token).access_token
+            if self.grant == "client_credentials":
+                return self._obtain_client_credentials().access_token
+            raise AuthError(
+                "the gateway refused the access token and it cannot be refreshed: run `taobao-video auth login`"
+            )
+
+    def login_with_code(self, code: str) -> Token:
+        token = Token.from_response(self.oauth.exchange_code(code), now=self.clock(), grant="authorization_code")
+        return self._keep(token)
+
+    def refresh_now(self) -> Token:
+        with self._lock:
+            token = self.current()
+            if token is None:
+                raise AuthError("no token to refresh: run `taobao-video auth login` first")
+            if not token.can_refresh(self.clock()):
+                raise AuthError(
+                    "this token cannot be refreshed (no refresh token, or it expired; only apps sold through "
+                    "the service market get refreshable tokens): run `taobao-video auth login`"
+                )
+            return self._refresh(token)
+
+    def _refresh(self, token: Token) -> Token:
+        try:
+            body = self.oauth.refresh(token.refresh_token)
+        except OAuthError as exc:
+            raise AuthError(f"refreshing the token failed ({exc}): run `taobao-video auth login`") from None
+        fresh = Token.from_response(body, now=self.clock(), grant=token.grant)
+        if not fresh.user_nick and token.user_nick:
+            fresh = Token(**{**asdict(fresh), "user_nick": token.user_nick, "user_id": token.user_id})
+        return self._keep(fresh)
+
+    def _obtain_client_credentials(self) -> Token:
+        body = self.oauth.client_credentials()
+        return self._keep(Token.from_response(body, now=self.clock(), grant="client_credentials"))
+
+    def _keep(self, token: Token) -> Token:
+        self.store.save(token)
+        self._token = token
+        return token
+
+
+def new_state() -> str:
+    return secrets.token_urlsafe(24)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def loopback_address(redirect_uri: str) -> tuple[str, int, str]:
+    """(host, port, path) to listen on for ``redirect_uri``; UsageError-like AuthError when not loopback."""
+    parts = urlsplit(redirect_uri)
+    if parts.scheme != "http" or (parts.hostname or "") not in LOOPBACK_HOSTS or parts.port is None:
+        raise AuthError(
+            f"taobao.redirect_uri is {redirect_uri!r}: `auth login` can only catch a redirect to "
+            "http://127.0.0.1:PORT/…; set redirect_uri to such a URL (registered with the app), or open "
+            "`taobao-video auth url` in a browser and pass the code with `auth login --code CODE`"
+        )
+    host = "::1" if parts.hostname == "::1" else "127.0.0.1"
+    return host, parts.port, parts.path or "/"
+
+
+class RedirectError(AuthError):
+    pass
+
+
+def wait_for_redirect(
+    redirect_uri: str, state: str, *, timeout_s: float = 300.0, ready: Callable[[], None] | None = None
+) -> str:
+    """Listen once on the loopback redirect URI; return the code after checking ``state``.
+
+    ``ready`` is called once the port is open (the caller opens the browser then).
+    """
+    host, port, path = loopback_address(redirect_uri)
+    result: dict[str, str] = {}
+    done = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path != path:
+                self._answer(404, "Not the redirect path.")
+                return
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            result.update(query)
+            done.set()
+            if query.get("error"):
+                self._answer(400, "Authorisation refused. You can close this tab.")
+            elif query.get("state") != state:
+                self._answer(400, "State mismatch: this answer was not meant for this login.")
+            else:
+                self._answer(200, "taobao-video is authorised. You can close this tab.")
+
+        def _answer(self, status: int, text: str) -> None:
+            body = f"<!doctype html><title>taobao-video</title><p>{text}</p>".encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: the URL holds the code
+            return
+
+    try:
+        server = HTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise AuthError(f"cannot listen on {host}:{port} for the OAuth redirect: {exc.strerror}") from None
+    server.timeout = 0.2
+    try:
+        if ready is not None:
+            ready()
+        deadline = threading.Event()
+        timer = threading.Timer(timeout_s, deadline.set)
+        timer.start()
+        try:
+            while not done.is_set() and not deadline.is_set():
+                server.handle_request()
+        finally:
+            timer.cancel()
+    finally:
+        server.server_close()
+    if not done.is_set():
+        raise RedirectError(f"no redirect arrived within {timeout_s:.0f} s; run `taobao-video auth login` again")
+    if result.get("error"):
+        raise RedirectError(
+            f"the authorisation was refused: {result['error']} {result.get('error_description', '')}".rstrip()
+        )
+    if result.get("state") != state:
+        raise RedirectError("the redirect's state does not match this login (a stale or forged redirect)")
+    if not result.get("code"):
+        raise RedirectError("the redirect carried no code")
+    return result["code"]
+
+
+__all__ = [
+    "OAuthClient",
+    "RedirectError",
+    "TaobaoVideoError",
+    "Token",
+    "TokenManager",
+    "TokenStore",
+    "loopback_address",
+    "new_state",
+    "wait_for_redirect",
+]

@@ -1,0 +1,84 @@
+"""Build the library's objects from one Settings object. The only place that knows both."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import requests
+
+from taobao_video.auth import OAuthClient, TokenManager, TokenStore
+from taobao_video.client import TopClient, new_http_session, utc_now
+from taobao_video.settings import Settings
+from taobao_video.videos import VideoLookup
+
+
+def oauth_client(settings: Settings, *, http: requests.Session | None = None) -> OAuthClient:
+    app_key, secret = settings.require_app_credentials()
+    t = settings.taobao
+    return OAuthClient(
+        oauth_url=t.oauth_url,
+        client_id=app_key,
+        client_secret=secret,
+        redirect_uri=t.redirect_uri,
+        http=http,
+        timeout_s=t.timeout_s,
+    )
+
+
+def token_manager(
+    settings: Settings, *, http: requests.Session | None = None, clock: Callable[[], datetime] = utc_now
+) -> TokenManager:
+    t = settings.taobao
+    return TokenManager(
+        store=TokenStore(t.token_file),
+        oauth=oauth_client(settings, http=http),
+        grant=t.oauth_grant,
+        refresh_margin_s=t.token_refresh_margin_s,
+        clock=clock,
+    )
+
+
+def top_client(
+    settings: Settings,
+    *,
+    http: requests.Session | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+    tokens: TokenManager | None = None,
+    **hooks: object,
+) -> TopClient:
+    """A client for the configured gateway; ``tokens`` defaults to the token file unless oauth_grant is none."""
+    app_key, secret = settings.require_app_credentials()
+    t = settings.taobao
+    http = http or new_http_session(settings.download.workers + 2)
+    if tokens is None and t.oauth_grant != "none":
+        tokens = token_manager(settings, http=http, clock=clock)
+    return TopClient(
+        gateway_url=t.gateway_url,
+        app_key=app_key,
+        app_secret=secret,
+        sign_method=t.sign_method,
+        session_param=t.session_param,
+        tokens=tokens,
+        simplify=t.simplify,
+        timeout_s=t.timeout_s,
+        max_retries=t.max_retries,
+        max_ban_wait_s=t.max_ban_wait_s,
+        quota_tz=settings.quota.tz,
+        http=http,
+        clock=clock,
+        sleep=sleep,
+        **hooks,  # type: ignore[arg-type]
+    )
+
+
+def video_lookup(settings: Settings, client: TopClient) -> VideoLookup:
+    t = settings.taobao
+    return VideoLookup(
+        client,
+        api_method=t.api_method,
+        duration_unit=t.item_video_duration_unit,
+        item_get_fields=t.item_get_fields,
+    )

@@ -1,0 +1,103 @@
+"""Shared fixtures: a fake clock, the sandbox on loopback, and clients wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from taobao_video.auth import OAuthClient, Token, TokenManager, TokenStore
+from taobao_video.client import TopClient
+from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
+
+# A canary: if this ever shows up in an exception text or a log line, a secret leaked.
+CANARY_SECRET = "CANARY-s3cr3t-7f1e2d"
+APP_KEY = "12345678"
+START = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+def make_sandbox(clock: FakeClock, **overrides: object) -> Sandbox:
+    app_fields = {
+        k: overrides.pop(k) for k in list(overrides) if k in {"daily_limit", "qps", "methods", "client_credentials"}
+    }
+    app = AppConfig(key=APP_KEY, secret=CANARY_SECRET, **app_fields)  # type: ignore[arg-type]
+    config = SandboxConfig(seed=11, apps=(app,), clock=clock.now, **overrides)  # type: ignore[arg-type]
+    return Sandbox(config)
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Iterator[Sandbox]:
+    with make_sandbox(clock) as sb:
+        yield sb
+
+
+class Sleeps(list):
+    """An injected sleep that records instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def token_manager_for(
+    sb: Sandbox, clock: FakeClock, folder: Path, *, grant: str = "authorization_code"
+) -> TokenManager:
+    oauth = OAuthClient(
+        oauth_url=sb.oauth_url,
+        client_id=APP_KEY,
+        client_secret=CANARY_SECRET,
+        redirect_uri="http://127.0.0.1:8765/callback",
+    )
+    return TokenManager(store=TokenStore(folder / "token.json"), oauth=oauth, grant=grant, clock=clock.now)
+
+
+def logged_in(sb: Sandbox, clock: FakeClock, folder: Path) -> TokenManager:
+    """A token manager holding a fresh token the sandbox issued (no browser dance)."""
+    manager = token_manager_for(sb, clock, folder)
+    manager.store.save(
+        Token.from_response(sb.issue_token(app_key=APP_KEY), now=clock.now(), grant="authorization_code")
+    )
+    return manager
+
+
+def client_for(sb: Sandbox, clock: FakeClock, tokens: TokenManager | None, sleeps: Sleeps, **kw: object) -> TopClient:
+    return TopClient(
+        gateway_url=sb.gateway_url,
+        app_key=APP_KEY,
+        app_secret=CANARY_SECRET,
+        tokens=tokens,
+        clock=clock.now,
+        sleep=sleeps,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def tokens(sandbox: Sandbox, clock: FakeClock, tmp_path: Path) -> TokenManager:
+    return logged_in(sandbox, clock, tmp_path)
+
+
+@pytest.fixture
+def client(sandbox: Sandbox, clock: FakeClock, tokens: TokenManager, sleeps: Sleeps) -> TopClient:
+    return client_for(sandbox, clock, tokens, sleeps)
+
+
+def free_port_url() -> str:
+    """A loopback URL nobody listens on."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/router/rest"
