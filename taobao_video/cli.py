@@ -1,27 +1,254 @@
-"""Command line: parse arguments, call the library, turn errors into messages and exit codes."""
+"""Command line: parse arguments, call the library, turn errors into messages and exit codes.
+
+Exit codes (design.md): 0 done · 1 some items failed · 2 bad usage or input · 75 try later · 77 authorisation
+needed · 78 configuration error.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+import webbrowser
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 
-from taobao_video.errors import TaobaoVideoError
+from taobao_video import __version__
+from taobao_video.errors import EXIT_USAGE, TaobaoVideoError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="taobao-video")
+def _settings(ctx: click.Context) -> Any:
+    from taobao_video.settings import load_settings
+
+    return load_settings(ctx.obj.get("config_path"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(version=__version__, prog_name="taobao-video")
 @click.option(
     "--config",
     "config_path",
     envvar="TAOBAO_VIDEO_CONFIG",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Settings file (default: ./settings.toml; env TAOBAO_VIDEO_CONFIG).",
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
-    """Harvest the main-image videos of Taobao products into a local catalog."""
+    """Harvest the main-image videos of Taobao products into a local catalog.
+
+    \b
+    Exit codes: 0 done, 1 some items failed, 2 bad usage or input, 75 stopped early (quota spent or
+    another run holds the lock; try later), 77 authorisation needed, 78 configuration error.
+    """
     ctx.obj = {"config_path": config_path}
+
+
+# -- auth -----------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def auth() -> None:
+    """Authorise the app with Taobao (OAuth 2.0) and manage the token file."""
+
+
+@auth.command("url")
+@click.option("--state", help="The state to put in the URL (default: a random one, printed to stderr).")
+@click.pass_context
+def auth_url(ctx: click.Context, state: str | None) -> None:
+    """Print the URL to open in a browser to authorise the app.
+
+    After approving, the browser lands on the redirect URI with ?code=…; pass that code to
+    `taobao-video auth login --code CODE`.
+    """
+    from taobao_video import wiring
+    from taobao_video.auth import new_state
+
+    state = state or new_state()
+    click.echo(wiring.oauth_client(_settings(ctx)).authorize_url(state))
+    click.echo(f"state: {state}", err=True)
+
+
+@auth.command("login")
+@click.option("--code", help="An authorisation code you copied from the redirect (skips the browser).")
+@click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
+@click.option("--timeout", "timeout_s", default=300.0, show_default=True, help="Seconds to wait for the redirect.")
+@click.pass_context
+def auth_login(ctx: click.Context, code: str | None, no_browser: bool, timeout_s: float) -> None:
+    """Get a token: open the authorize page and catch the redirect on the loopback redirect URI.
+
+    \b
+    Example:
+      taobao-video auth login            # opens a browser, waits for the redirect
+      taobao-video auth login --code 7Xk…  # exchange a code you copied by hand
+    """
+    from taobao_video import wiring
+    from taobao_video.auth import new_state, wait_for_redirect
+
+    settings = _settings(ctx)
+    manager = wiring.token_manager(settings)
+    if code is None:
+        state = new_state()
+        url = manager.oauth.authorize_url(state)
+
+        def ready() -> None:
+            click.echo(f"Open this URL to authorise taobao-video (waiting {timeout_s:.0f} s):\n{url}", err=True)
+            if not no_browser:
+                webbrowser.open(url)
+
+        code = wait_for_redirect(settings.taobao.redirect_uri, state, timeout_s=timeout_s, ready=ready)
+    token = manager.login_with_code(code)
+    click.echo(
+        f"Authorised as {token.user_nick or token.user_id or 'unknown user'}; "
+        f"token valid until {_when(token.expires_at)}; saved to {settings.taobao.token_file}"
+    )
+
+
+@auth.command("refresh")
+@click.pass_context
+def auth_refresh(ctx: click.Context) -> None:
+    """Refresh the token now (only tokens with a refresh token can be refreshed)."""
+    from taobao_video import wiring
+
+    token = wiring.token_manager(_settings(ctx)).refresh_now()
+    click.echo(f"Refreshed; token valid until {_when(token.expires_at)}")
+
+
+@auth.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def auth_status(ctx: click.Context, as_json: bool) -> None:
+    """Show who the token belongs to and when it expires. Exit 77 when there is no usable token."""
+    from taobao_video.auth import TokenStore
+
+    settings = _settings(ctx)
+    token = TokenStore(settings.taobao.token_file).load()
+    now = datetime.now(UTC)
+    if token is None:
+        report: dict[str, Any] = {"authorised": False, "token_file": str(settings.taobao.token_file)}
+    else:
+        report = {
+            "authorised": token.expires_at > now,
+            "user_nick": token.user_nick,
+            "user_id": token.user_id,
+            "grant": token.grant,
+            "expires_at": token.expires_at.isoformat(),
+            "expires_in_s": int((token.expires_at - now).total_seconds()),
+            "refreshable_until": token.refresh_expires_at.isoformat() if token.refresh_expires_at else None,
+            "token_file": str(settings.taobao.token_file),
+        }
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    elif token is None:
+        click.echo(f"Not authorised: no token in {settings.taobao.token_file}. Run `taobao-video auth login`.")
+    else:
+        state = "valid" if report["authorised"] else "EXPIRED"
+        click.echo(f"User:          {token.user_nick or '-'} (id {token.user_id or '-'})")
+        click.echo(f"Token:         {state}, expires {_when(token.expires_at)}")
+        refresh = _when(token.refresh_expires_at) if token.refresh_expires_at else "not refreshable"
+        click.echo(f"Refresh until: {refresh}")
+        click.echo(f"Token file:    {settings.taobao.token_file}")
+    if not report["authorised"]:
+        ctx.exit(77)
+
+
+@auth.command("logout")
+@click.pass_context
+def auth_logout(ctx: click.Context) -> None:
+    """Delete the token file."""
+    from taobao_video.auth import TokenStore
+
+    path = _settings(ctx).taobao.token_file
+    click.echo(f"Deleted {path}" if TokenStore(path).delete() else f"No token file at {path}")
+
+
+# -- lookup ---------------------------------------------------------------------------------------------------
+
+
+@cli.command("lookup")
+@click.argument("num_iids", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per id.")
+@click.pass_context
+def lookup(ctx: click.Context, num_iids: tuple[str, ...], as_json: bool) -> None:
+    """Ask the platform for the videos of NUM_IIDS without downloading (one API call per id).
+
+    \b
+    Example:
+      taobao-video lookup 520813250866 601234567890
+    """
+    from taobao_video import wiring
+
+    ids = [_parse_id(raw) for raw in num_iids]
+    settings = _settings(ctx)
+    finder = wiring.video_lookup(settings, wiring.top_client(settings))
+    for num_iid in ids:
+        _print_lookup(finder.lookup(num_iid), as_json)
+
+
+def _parse_id(raw: str) -> int:
+    text = raw.strip()
+    if not text.isdigit() or not 1 <= len(text.lstrip("0") or "0") <= 15 or int(text) == 0:
+        raise click.BadParameter(f"{raw!r} is not a num_iid (a positive whole number)", param_hint="NUM_IIDS")
+    return int(text)
+
+
+def _print_lookup(result: Any, as_json: bool) -> None:
+    video = result.video
+    if as_json:
+        record = {
+            "num_iid": result.num_iid,
+            "outcome": result.outcome,
+            "api_method": result.api_method,
+            "request_id": result.request_id,
+        }
+        if video is not None:
+            record.update(
+                url=video.url,
+                cover_url=video.cover_url,
+                duration=video.duration,
+                width=video.width,
+                height=video.height,
+            )
+        if result.detail:
+            record["detail"] = result.detail
+        click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    if video is None:
+        click.echo(f"{result.num_iid}  {result.outcome}{'  ' + result.detail if result.detail else ''}")
+    else:
+        duration = f"{video.duration:.1f}s" if video.duration is not None else "?s"
+        click.echo(f"{result.num_iid}  video  {duration}  {video.url}")
+
+
+# -- demo -----------------------------------------------------------------------------------------------------
+
+
+@cli.command("demo")
+@click.option("--ids", "count", default=12, show_default=True, help="How many sample ids to look up.")
+@click.option("--seed", default=2026, show_default=True, help="Seed of the sandbox's item catalogue.")
+@click.option(
+    "--dir",
+    "folder",
+    default="data/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo keeps its token.",
+)
+def demo(count: int, seed: int, folder: str) -> None:
+    """Try everything against the bundled sandbox: no Taobao account needed.
+
+    Starts the Taobao emulator on a free loopback port, authorises through its OAuth pages, and looks up
+    a mixed sample of product ids (with and without videos, missing, deleted).
+    """
+    from taobao_video.demo import run_demo
+
+    run_demo(count=count, seed=seed, folder=folder, echo=click.echo)
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _register_sandbox() -> None:
@@ -36,15 +263,17 @@ _register_sandbox()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, print library errors as one line and exit with their code."""
     try:
-        cli.main(args=argv, prog_name="taobao-video", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="taobao-video", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     except TaobaoVideoError as exc:
         click.echo(f"taobao-video: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -122,8 +122,7 @@ def _host_patterns(value: Any) -> tuple[str, ...]:
     for number, host in enumerate(value, start=1):
         if not isinstance(host, str) or not _HOST_PATTERN.fullmatch(host):
             raise _fail(
-                f"item {number} must be a host name or a *.domain pattern (no scheme, port or path), "
-                f"got {_show(host)}"
+                f"item {number} must be a host name or a *.domain pattern (no scheme, port or path), got {_show(host)}"
             )
         hosts.append(host.lower())
     if not hosts:
@@ -200,9 +199,7 @@ class TaobaoSettings(_Section):
     def _check_fields(cls, value: str) -> str:
         names = [name.strip() for name in value.split(",")]
         if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) for name in names):
-            raise _fail(
-                f"must be comma-separated field names such as num_iid,title,video, got {_show(value)}"
-            )
+            raise _fail(f"must be comma-separated field names such as num_iid,title,video, got {_show(value)}")
         return ",".join(names)
 
 
@@ -227,9 +224,7 @@ class QuotaSettings(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise _fail(
-                f"unknown time zone {_show(value)} (use an IANA name such as Asia/Shanghai)"
-            ) from None
+            raise _fail(f"unknown time zone {_show(value)} (use an IANA name such as Asia/Shanghai)") from None
         return value
 
     @property
@@ -405,14 +400,10 @@ def _unknown_section(name: str) -> str:
 def _unknown_top_level_key(key: str) -> str:
     homes = [f"[{section}] {key}" for section in sorted(_SECTIONS) if key in _known_keys(section)]
     hint = f"; did you mean {homes[0]}?" if homes else ""
-    return (
-        f"unknown key outside any section (keys belong in a [section]: {', '.join(sorted(_SECTIONS))}){hint}"
-    )
+    return f"unknown key outside any section (keys belong in a [section]: {', '.join(sorted(_SECTIONS))}){hint}"
 
 
-def _file_sections(
-    data: Mapping[Any, Any], source: str, problems: list[_Problem]
-) -> dict[str, dict[str, Any]]:
+def _file_sections(data: Mapping[Any, Any], source: str, problems: list[_Problem]) -> dict[str, dict[str, Any]]:
     """The known keys of the known sections; all else becomes a problem (secrets are reported apart)."""
     sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     for name, table in data.items():
@@ -424,9 +415,7 @@ def _file_sections(
             problem = _unknown_section(name) if isinstance(table, Mapping) else _unknown_top_level_key(name)
             problems.append(_Problem(source, f"[{name}]" if isinstance(table, Mapping) else name, problem))
         elif not isinstance(table, Mapping):
-            problems.append(
-                _Problem(source, f"[{name}]", f"must be a table (a [{name}] section), got {_show(table)}")
-            )
+            problems.append(_Problem(source, f"[{name}]", f"must be a table (a [{name}] section), got {_show(table)}"))
         else:
             for key, value in table.items():
                 if not isinstance(key, str):
@@ -604,9 +593,7 @@ def _read_toml(file: Path) -> dict[str, Any]:
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(
-            f"settings file not found: {file} (pass --config PATH or set {CONFIG_ENV})"
-        ) from None
+        raise ConfigError(f"settings file not found: {file} (pass --config PATH or set {CONFIG_ENV})") from None
     except IsADirectoryError:
         raise ConfigError(f"settings file is a directory, not a file: {file}") from None
     except PermissionError:
@@ -617,9 +604,7 @@ def _read_toml(file: Path) -> dict[str, Any]:
         text = raw.decode("utf-8-sig")  # tolerate the BOM some Windows editors write
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"not UTF-8 text: invalid byte 0x{raw[exc.start]:02x} on line {line}", file=source
-        ) from None
+        raise ConfigError(f"not UTF-8 text: invalid byte 0x{raw[exc.start]:02x} on line {line}", file=source) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -628,9 +613,7 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError("invalid TOML: values nested too deeply", file=source) from None
 
 
-def load_settings(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings file and the environment into a validated, frozen Settings.
 
     ``path`` None means ``$TAOBAO_VIDEO_CONFIG``, else ``./settings.toml``; ``env`` defaults to
