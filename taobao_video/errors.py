@@ -6,6 +6,10 @@
     ├── AuthError                         exit 77  no usable OAuth token; what to do is in the message
     │   └── OAuthError                             HTTP 400 {"error": …} from the token endpoint
     ├── LockHeldError                     exit 75  another run holds the catalog lock
+    ├── QuotaExhausted                    exit 75  the local ledger has no call left today; carries reset_at
+    ├── DownloadError                     a video could not be fetched; ``reason`` is a short code
+    │   ├── UrlExpired                             403 on a signed URL: look the item up again
+    │   └── DownloadStopped                        the run is stopping; the .part file is kept for resuming
     ├── TransportError                    retryable: connection refused/reset, timeout, HTTP 5xx
     ├── BadResponseError                  the gateway answered something that is not a TOP answer
     └── ApiError                          error_response from the gateway (code, sub_code, msg, sub_msg)
@@ -81,6 +85,39 @@ class OAuthError(AuthError):
 
 class LockHeldError(TaobaoVideoError):
     exit_code = EXIT_TEMPFAIL
+
+
+class QuotaExhausted(TaobaoVideoError):
+    """No call is left in today's quota by the local ledger (or the platform banned the day)."""
+
+    exit_code = EXIT_TEMPFAIL
+
+    def __init__(self, message: str, *, reset_at: datetime | None = None) -> None:
+        self.reset_at = reset_at
+        super().__init__(message)
+
+
+class DownloadError(TaobaoVideoError):
+    """A video download failed. ``reason`` is a short machine-readable code (e.g. ``not_mp4``, ``truncated``)."""
+
+    def __init__(self, reason: str, message: str, *, retryable: bool = False, url: str = "") -> None:
+        self.reason, self.url = reason, url
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class UrlExpired(DownloadError):
+    """The CDN refused a signed URL (HTTP 403): the URL expired, the video is not necessarily gone."""
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__("url_expired", message, retryable=False, url=url)
+
+
+class DownloadStopped(DownloadError):
+    """The run was asked to stop mid-download; the partial file is kept and resumed next time."""
+
+    def __init__(self, message: str = "stopped; partial file kept", *, url: str = "") -> None:
+        super().__init__("stopped", message, retryable=False, url=url)
 
 
 class TransportError(TaobaoVideoError):

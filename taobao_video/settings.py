@@ -241,6 +241,14 @@ class DownloadSettings(_Section):
     timeout_s: float = Field(30.0, gt=0, allow_inf_nan=False)
     max_bytes: int = Field(524_288_000, gt=0)
     allowed_hosts: tuple[str, ...] = ("*.taobao.com", "*.alicdn.com", "*.tbcdn.cn")
+    retries: int = Field(3, ge=0, le=20)
+    deadline_s: float = Field(900.0, gt=0, allow_inf_nan=False)
+    min_speed_bytes_s: int = Field(4096, ge=0)
+    speed_window_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    user_agent: str = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+    )
+    referer: str = "https://item.taobao.com/"
 
     @field_validator("dir", mode="before")
     @classmethod
@@ -251,6 +259,20 @@ class DownloadSettings(_Section):
     @classmethod
     def _check_hosts(cls, value: Any) -> tuple[str, ...]:
         return _host_patterns(value)
+
+
+class HarvestSettings(_Section):
+    """``[harvest]``: how the job paces lookups and what it does not ask again."""
+
+    qps: float = Field(2.0, gt=0, allow_inf_nan=False)
+    no_video_ttl_days: float = Field(30.0, ge=0, allow_inf_nan=False)
+    duration_tolerance_s: float = Field(1.5, ge=0, allow_inf_nan=False)
+    lock_file: Path = Path("data/harvest.lock")
+
+    @field_validator("lock_file", mode="before")
+    @classmethod
+    def _check_lock_file(cls, value: Any, info: ValidationInfo) -> Path:
+        return _resolve_path(value, info)
 
 
 class DatabaseSettings(_Section):
@@ -281,6 +303,7 @@ class Settings(_Frozen):
     taobao: TaobaoSettings
     quota: QuotaSettings
     download: DownloadSettings
+    harvest: HarvestSettings
     database: DatabaseSettings
 
     def require_app_credentials(self) -> tuple[str, str]:
