@@ -220,11 +220,102 @@ def _print_lookup(result: Any, as_json: bool) -> None:
         click.echo(f"{result.num_iid}  video  {duration}  {video.url}")
 
 
+# -- harvest --------------------------------------------------------------------------------------------------
+
+
+@cli.command("harvest")
+@click.argument("ids", nargs=-1)
+@click.option(
+    "--file",
+    "-f",
+    "files",
+    multiple=True,
+    type=click.Path(dir_okay=True),
+    help="A file of ids or item URLs, one per line ('-' for stdin). Repeatable.",
+)
+@click.option("--force", is_flag=True, help="Download again ids already in the catalog.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Parallel downloads (default: download.workers).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line; the last is the summary.")
+@click.pass_context
+def harvest(
+    ctx: click.Context, ids: tuple[str, ...], files: tuple[str, ...], force: bool, workers: int | None, as_json: bool
+) -> None:
+    """Download the main-image videos of IDS (numbers or item URLs; '-' reads stdin).
+
+    Ids already in the catalog cost nothing; the run stops cleanly when the daily quota is spent (exit 75)
+    and the next run picks up where it stopped.
+
+    \b
+    Examples:
+      taobao-video harvest 520813250866 601234567890
+      taobao-video harvest --file ids.txt --json
+      cat ids.txt | taobao-video harvest -
+    """
+    import threading
+
+    from taobao_video import wiring
+    from taobao_video.ids import parse_inputs
+    from taobao_video.interrupt import graceful_stop
+    from taobao_video.lock import RunLock
+    from taobao_video.progress import RunOutput
+
+    if not ids and not files:
+        raise click.UsageError("give ids as arguments, --file FILE, or '-' to read stdin")
+    parsed = parse_inputs(ids, files)
+    for bad in parsed.bad:
+        click.echo(f"taobao-video: skipping {bad}", err=True)
+    if not parsed.ids:
+        click.echo("taobao-video: no valid ids to harvest", err=True)
+        ctx.exit(2)
+    settings = _settings(ctx)
+    with RunLock(settings.harvest.lock_file, purpose="harvest"), graceful_stop(threading.Event()) as stop:
+        catalog = wiring.catalog(settings)
+        output = RunOutput.choose(as_json)
+        with output:
+            job = wiring.harvester(
+                settings,
+                catalog,
+                force=force,
+                workers=workers,
+                stop=stop,
+                on_event=output.event,
+                on_bytes=output.add_bytes,
+            )
+            report = job.run(parsed.ids)
+        report.bad_lines = len(parsed.bad)
+        output.summary(report)
+        catalog.close()
+    if job.fatal is not None:
+        raise job.fatal
+    ctx.exit(report.exit_code)
+
+
+# -- db -------------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Manage the catalog database."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create the catalog or migrate it to the current schema (runs automatically on every open)."""
+    from sqlalchemy.engine import make_url
+
+    from taobao_video.catalog import upgrade
+
+    settings = _settings(ctx)
+    shown = make_url(settings.database.url).render_as_string(hide_password=True)
+    click.echo(f"Catalog at revision {upgrade(settings.database.url)}: {shown}")
+
+
 # -- demo -----------------------------------------------------------------------------------------------------
 
 
 @cli.command("demo")
-@click.option("--ids", "count", default=12, show_default=True, help="How many sample ids to look up.")
+@click.option("--ids", "count", default=16, show_default=True, help="How many sample ids to harvest.")
 @click.option("--seed", default=2026, show_default=True, help="Seed of the sandbox's item catalogue.")
 @click.option(
     "--dir",
@@ -232,17 +323,20 @@ def _print_lookup(result: Any, as_json: bool) -> None:
     default="data/demo",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Where the demo keeps its token.",
+    help="Where the demo keeps its catalog, videos and token.",
 )
-def demo(count: int, seed: int, folder: str) -> None:
-    """Try everything against the bundled sandbox: no Taobao account needed.
+@click.option("--json", "as_json", is_flag=True, help="Harvest events as JSON lines.")
+@click.pass_context
+def demo(ctx: click.Context, count: int, seed: int, folder: str, as_json: bool) -> None:
+    """Run the main job against the bundled sandbox: no Taobao account needed.
 
-    Starts the Taobao emulator on a free loopback port, authorises through its OAuth pages, and looks up
-    a mixed sample of product ids (with and without videos, missing, deleted).
+    Starts the Taobao emulator on a free loopback port, authorises through its OAuth pages, harvests a
+    mixed sample of product ids (with and without videos, missing, deleted) into the catalog and the
+    videos folder, prints the catalog, and runs again to show that nothing is spent twice.
     """
     from taobao_video.demo import run_demo
 
-    run_demo(count=count, seed=seed, folder=folder, echo=click.echo)
+    ctx.exit(run_demo(count=count, seed=seed, folder=folder, echo=click.echo, as_json=as_json))
 
 
 def _when(moment: datetime | None) -> str:

@@ -10,7 +10,9 @@ from pathlib import Path
 import requests
 
 from taobao_video import wiring
-from taobao_video.auth import new_state, wait_for_redirect
+from taobao_video.auth import RedirectError, new_state, wait_for_redirect
+from taobao_video.harvest import HarvestReport
+from taobao_video.progress import RunOutput
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 from taobao_video.settings import Settings, settings_from_mapping
 
@@ -35,6 +37,7 @@ def demo_settings(sandbox: Sandbox, folder: Path, *, redirect_port: int) -> Sett
             "token_file": "token.json",
         },
         "download": {"dir": "videos", "allowed_hosts": ["127.0.0.1"]},
+        "harvest": {"qps": 10, "lock_file": "harvest.lock"},  # the sandbox has no frequency limit
         "database": {"url": "sqlite:///catalog.sqlite3"},
     }
     env = {"TAOBAO_APP_KEY": DEMO_APP_KEY, "TAOBAO_APP_SECRET": DEMO_APP_SECRET}
@@ -46,24 +49,30 @@ def authorise_like_a_browser(settings: Settings) -> None:
     manager = wiring.token_manager(settings)
     state = new_state()
     url = manager.oauth.authorize_url(state)
-    browser_errors: list[BaseException] = []
+    failures: list[requests.RequestException] = []
 
     def browse() -> None:
         try:
             requests.get(url, timeout=10)
-        except requests.RequestException as exc:  # the listener reports the missing redirect
-            browser_errors.append(exc)
+        except requests.RequestException as exc:
+            failures.append(exc)
 
-    code = wait_for_redirect(
-        settings.taobao.redirect_uri,
-        state,
-        timeout_s=15,
-        ready=lambda: threading.Thread(target=browse, daemon=True).start(),
-    )
+    try:
+        code = wait_for_redirect(
+            settings.taobao.redirect_uri,
+            state,
+            timeout_s=15,
+            ready=lambda: threading.Thread(target=browse, daemon=True).start(),
+        )
+    except RedirectError:
+        if failures:
+            raise RedirectError(f"the sandbox's authorize page failed: {failures[0]}") from None
+        raise
     manager.login_with_code(code)
 
 
-def run_demo(*, count: int, seed: int, folder: str, echo: Callable[[str], None]) -> None:
+def run_demo(*, count: int, seed: int, folder: str, echo: Callable[[str], None], as_json: bool = False) -> int:
+    """Harvest ``count`` sandbox ids into ``folder``, print the catalog, then show that a rerun spends nothing."""
     base = Path(folder).resolve()
     base.mkdir(parents=True, exist_ok=True)
     config = SandboxConfig(seed=seed, apps=(AppConfig(key=DEMO_APP_KEY, secret=DEMO_APP_SECRET),))
@@ -77,15 +86,45 @@ def run_demo(*, count: int, seed: int, folder: str, echo: Callable[[str], None])
             f"Authorised through the sandbox's OAuth pages as {token.user_nick} "
             f"(token in {settings.taobao.token_file}, mode 0600)"
         )
-        finder = wiring.video_lookup(settings, wiring.top_client(settings))
         ids = sandbox.catalogue.sample_mixed(count)
-        echo(f"Looking up {len(ids)} products with {finder.method} (auto falls back to taobao.item.get):")
-        for num_iid in ids:
-            result = finder.lookup(num_iid)
-            if result.video is not None:
-                duration = f"{result.video.duration:5.1f} s" if result.video.duration is not None else "    ? s"
-                echo(f"  {num_iid}  video     {duration}  {result.video.url}")
-            else:
-                echo(f"  {num_iid}  {result.outcome:<9} {result.detail}")
-        calls = sandbox.stats()["gateway"]["calls"]
-        echo(f"{calls} gateway calls made; the platform counted each one against the daily quota.")
+        echo(f"Harvesting {len(ids)} products (with and without videos, missing, deleted) into {base}:")
+        report = _harvest(settings, ids, as_json)
+        echo("")
+        echo(catalog_table(settings, ids))
+        echo("")
+        echo("Running the same harvest again: everything is in the catalog, so it spends nothing.")
+        sandbox.reset_stats()
+        again = _harvest(settings, ids, as_json, quiet=True)
+        stats = sandbox.stats()
+        echo(
+            f"Second run: {again.skipped} skipped, {stats['gateway']['calls']} API calls, "
+            f"{stats['cdn']['bytes_sent']} bytes downloaded."
+        )
+        echo(f"Query the catalog yourself: sqlite3 {base / 'catalog.sqlite3'} 'SELECT * FROM videos'")
+    return report.exit_code
+
+
+def _harvest(settings: Settings, ids: list[int], as_json: bool, quiet: bool = False) -> HarvestReport:
+    output = RunOutput("quiet") if quiet else RunOutput.choose(as_json)
+    with wiring.catalog(settings) as catalog, output:
+        report = wiring.harvester(settings, catalog, on_event=output.event, on_bytes=output.add_bytes).run(ids)
+    if not quiet:
+        output.summary(report)
+    return report
+
+
+def catalog_table(settings: Settings, ids: list[int]) -> str:
+    """The demo's videos as a small text table, straight from the catalog."""
+    with wiring.catalog(settings) as catalog:
+        videos = catalog.videos(ids)
+        items = catalog.items(ids)
+    lines = [f"{'num_iid':<14}{'state':<11}{'duration':>9}{'size':>11}  video_path"]
+    for num_iid in ids:
+        video, item = videos.get(num_iid), items.get(num_iid)
+        if video is not None:
+            duration = f"{video.duration:.1f} s" if video.duration is not None else "?"
+            lines.append(f"{num_iid:<14}{'done':<11}{duration:>9}{video.size_bytes / 1e3:>8.0f} kB  {video.video_path}")
+        else:
+            state = item.state.value if item is not None else "?"
+            lines.append(f"{num_iid:<14}{state:<11}")
+    return "\n".join(lines)

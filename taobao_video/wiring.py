@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import requests
 
 from taobao_video.auth import OAuthClient, TokenManager, TokenStore
+from taobao_video.catalog import Catalog
 from taobao_video.client import TopClient, new_http_session, utc_now
+from taobao_video.download import Downloader
+from taobao_video.harvest import CallBook, Harvester, HarvestOptions
+from taobao_video.quota import QuotaLedger
 from taobao_video.settings import Settings
 from taobao_video.videos import VideoLookup
 
@@ -81,4 +86,54 @@ def video_lookup(settings: Settings, client: TopClient) -> VideoLookup:
         api_method=t.api_method,
         duration_unit=t.item_video_duration_unit,
         item_get_fields=t.item_get_fields,
+    )
+
+
+def catalog(settings: Settings) -> Catalog:
+    return Catalog.open(settings.database.url)
+
+
+def ledger(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime] = utc_now) -> QuotaLedger:
+    app_key, _ = settings.require_app_credentials()
+    q = settings.quota
+    return QuotaLedger(catalog, app_key=app_key, daily_limit=q.daily_limit, reserve=q.reserve, tz=q.tz, clock=clock)
+
+
+def harvester(
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+    http: requests.Session | None = None,
+    **hooks: Any,
+) -> Harvester:
+    """A Harvester over the configured gateway, catalog, ledger and videos folder."""
+    app_key, _ = settings.require_app_credentials()
+    quota_ledger = ledger(settings, catalog, clock=clock)
+    book = CallBook(catalog, quota_ledger, app_key)
+    client = top_client(
+        settings, http=http, clock=clock, sleep=sleep, before_call=book.before_call, after_call=book.after_call
+    )
+    h = settings.harvest
+    options = HarvestOptions(
+        force=force,
+        qps=h.qps,
+        no_video_ttl=timedelta(days=h.no_video_ttl_days),
+        duration_tolerance_s=h.duration_tolerance_s,
+        workers=workers or settings.download.workers,
+    )
+    return Harvester(
+        catalog=catalog,
+        ledger=quota_ledger,
+        resolver=video_lookup(settings, client),
+        downloader=Downloader.from_settings(settings.download),
+        book=book,
+        base_dir=settings.base_dir,
+        options=options,
+        clock=clock,
+        sleep=sleep,
+        **hooks,
     )

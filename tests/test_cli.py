@@ -149,7 +149,11 @@ def test_python_dash_m_and_version():
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
-    code, out, err = run(["demo", "--ids", "8", "--dir", str(tmp_path / "demo")], capsys, monkeypatch)
+    folder = tmp_path / "demo"
+    code, out, err = run(["demo", "--ids", "8", "--dir", str(folder)], capsys, monkeypatch)
     assert code == 0, err
     assert "Authorised through the sandbox's OAuth pages" in out
-    assert out.count("  video  ") + out.count("no_video") + out.count("not_found") >= 8
+    downloaded = [line for line in out.splitlines() if "  downloaded  " in line]
+    assert downloaded and all((folder / line.split()[-1]).is_file() for line in downloaded)
+    assert "Second run: 8 skipped, 0 API calls, 0 bytes downloaded." in out
+    assert oct((folder / "token.json").stat().st_mode & 0o777) == "0o600"

@@ -53,8 +53,10 @@ def test_bad_lines_are_reported_with_numbers_and_good_ones_kept(tmp_path):
     parsed = parse_inputs([], [str(ids_file)])
     assert parsed.ids == [111, 222, 333]
     assert parsed.duplicates == 1
-    assert [(b.line_no, b.reason.split(" (")[0]) for b in parsed.bad] == [(4, "not a number or an item URL"),
-                                                                          (7, "line too long")]
+    assert [(b.line_no, b.reason.split(" (")[0]) for b in parsed.bad] == [
+        (4, "not a number or an item URL"),
+        (7, "line too long"),
+    ]
     assert str(parsed.bad[0]) == f"{ids_file}:4: not a number or an item URL: 'banana'"
 
 
@@ -107,7 +109,9 @@ def test_any_text_gives_ids_or_numbered_bad_lines(lines):
             assert 1 <= entry.line_no <= len(lines) and entry.reason
 
 
-@given(st.integers(min_value=1, max_value=10**16 - 1), st.sampled_from(
-    ["{}", "https://item.taobao.com/item.htm?id={}", "detail.tmall.com/item.htm?foo=bar&id={}&x=1"]))
+@given(
+    st.integers(min_value=1, max_value=10**16 - 1),
+    st.sampled_from(["{}", "https://item.taobao.com/item.htm?id={}", "detail.tmall.com/item.htm?foo=bar&id={}&x=1"]),
+)
 def test_round_trip(num_iid, template):
     assert parse_id(template.format(num_iid)) == num_iid

@@ -1,0 +1,424 @@
+"""The harvest job: plan → resolve (API) → download → record, pipelined, with a graceful stop.
+
+Planning spends nothing: ids already in ``videos`` are skipped, ids known to have no video (or to be gone) are
+not asked again until ``no_video_ttl`` passes, and ids resolved earlier whose download failed are downloaded from
+their stored URL without a call. Lookups then run on this thread, paced to ``qps``, each reserving its call in the
+quota ledger first; videos go to a bounded pool of download threads as soon as they resolve. A row is written to
+``videos`` only after its file is complete, verified and renamed into place.
+
+The run stops taking work when the quota is spent, on a frequency ban too long to wait, on an error that needs
+the user (authorisation, configuration), or when ``stop`` is set (Ctrl-C, SIGTERM): what was not done is
+counted as deferred and stays in the catalog for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import mutagen.mp4
+
+from taobao_video.catalog import Catalog, ItemRow, ItemState, VideoRow
+from taobao_video.client import CallRecord
+from taobao_video.download import Downloader
+from taobao_video.errors import (
+    DownloadError,
+    DownloadStopped,
+    QuotaExceeded,
+    QuotaExhausted,
+    RateLimited,
+    TaobaoVideoError,
+    UrlExpired,
+)
+from taobao_video.quota import QuotaLedger
+from taobao_video.videos import Lookup
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+
+
+class Resolver(Protocol):
+    def lookup(self, num_iid: int) -> Lookup: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """A video to download: where from, and what the API said about it."""
+
+    num_iid: int
+    url: str
+    cover_url: str | None
+    api_duration: float | None
+    width: int | None
+    height: int | None
+    api_method: str
+    looked_up_now: bool = False
+
+
+@dataclass
+class Plan:
+    lookups: list[int] = field(default_factory=list)
+    downloads: list[Job] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class HarvestReport:
+    """The run summary; the names of the fields are the ``--json`` summary's keys (design.md)."""
+
+    requested: int = 0
+    downloaded: int = 0
+    skipped: int = 0
+    no_video: int = 0
+    not_found: int = 0
+    failed: int = 0
+    deferred: int = 0
+    api_calls: int = 0
+    quota_remaining: int | None = None
+    bytes: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None  # "quota", "rate_limited", "signal", "fatal"
+    quota_resets_at: datetime | None = None
+    bad_lines: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        data["quota_resets_at"] = self.quota_resets_at.isoformat() if self.quota_resets_at else None
+        return data
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped in ("quota", "rate_limited", "signal") and self.deferred:
+            return 75
+        if self.bad_lines:
+            return 2
+        return 1 if self.failed else 0
+
+
+@dataclass(frozen=True)
+class HarvestOptions:
+    force: bool = False
+    qps: float = 2.0
+    no_video_ttl: timedelta = timedelta(days=30)
+    duration_tolerance_s: float = 1.5
+    workers: int = 8
+
+
+class CallBook:
+    """The client's hooks: reserve each attempt in the ledger before it is sent, log it after, count it."""
+
+    def __init__(self, catalog: Catalog, ledger: QuotaLedger, app_key: str) -> None:
+        self.catalog, self.ledger, self.app_key = catalog, ledger, app_key
+        self.calls = 0
+        self._day = ""
+        self._lock = threading.Lock()
+
+    def before_call(self, method: str, params: object) -> None:
+        self._day = self.ledger.reserve()
+
+    def after_call(self, record: CallRecord) -> None:
+        self.catalog.log_call(record, app_key=self.app_key, quota_day=self._day)
+        with self._lock:
+            self.calls += 1
+
+
+def make_plan(ids: Iterable[int], catalog: Catalog, *, now: datetime, base_dir: Path, options: HarvestOptions) -> Plan:
+    """Decide per id: skip, download from a stored URL, or look up (the only choice that costs a call)."""
+    ids = list(ids)
+    items, videos = catalog.items(ids), catalog.videos(ids)
+    plan = Plan()
+    for num_iid in ids:
+        video, item = videos.get(num_iid), items.get(num_iid)
+        if video is not None:
+            if not options.force and _file_intact(base_dir / video.video_path, video.size_bytes):
+                plan.skipped.append((num_iid, "in the catalog"))
+            else:
+                plan.downloads.append(_job_from_video(video))
+        elif item is not None and item.state in (ItemState.NO_VIDEO, ItemState.NOT_FOUND) and not options.force:
+            if item.checked_at is not None and now - item.checked_at < options.no_video_ttl:
+                plan.skipped.append((num_iid, f"{item.state.value} (checked {item.checked_at:%Y-%m-%d})"))
+            else:
+                plan.lookups.append(num_iid)
+        elif item is not None and item.video_url and item.error_kind != "url_expired":
+            plan.downloads.append(_job_from_item(item))
+        else:
+            plan.lookups.append(num_iid)
+    return plan
+
+
+def _file_intact(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except OSError:
+        return False
+
+
+def _job_from_video(video: VideoRow) -> Job:
+    return Job(
+        video.num_iid, video.video_url, video.cover_url, video.duration, video.width, video.height, video.api_method
+    )
+
+
+def _job_from_item(item: ItemRow) -> Job:
+    assert item.video_url is not None
+    return Job(
+        item.num_iid, item.video_url, item.cover_url, item.api_duration, item.width, item.height, item.api_method or ""
+    )
+
+
+class Harvester:
+    """Runs one harvest over a list of ids. Build it with ``wiring.harvester``; call ``run`` once."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        ledger: QuotaLedger,
+        resolver: Resolver,
+        downloader: Downloader,
+        book: CallBook,
+        base_dir: Path,
+        options: HarvestOptions,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
+        on_event: Callable[[Event], None] = lambda event: None,
+        on_bytes: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.catalog, self.ledger, self.resolver, self.downloader = catalog, ledger, resolver, downloader
+        self.book, self.base_dir, self.options = book, base_dir, options
+        self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
+        self.stop = stop or threading.Event()
+        self.on_event, self.on_bytes = on_event, on_bytes
+        self.report = HarvestReport()
+        self.fatal: TaobaoVideoError | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._relookups: deque[int] = deque()
+        self._next_lookup_at = 0.0
+
+    # -- the run ----------------------------------------------------------------------------------------------
+
+    def run(self, ids: list[int]) -> HarvestReport:
+        started = self.monotonic()
+        self.report.requested = len(ids)
+        self.catalog.add_items(ids, now=self.clock())
+        plan = make_plan(ids, self.catalog, now=self.clock(), base_dir=self.base_dir, options=self.options)
+        self.on_event(
+            {
+                "event": "plan",
+                "ids": len(ids),
+                "lookups": len(plan.lookups),
+                "downloads": len(plan.downloads),
+                "skipped": len(plan.skipped),
+                "quota_remaining": self.ledger.remaining(),
+            }
+        )
+        for num_iid, reason in plan.skipped:
+            self._count("skipped", num_iid, detail=reason)
+        with ThreadPoolExecutor(self.options.workers, thread_name_prefix="download") as pool:
+            for job in plan.downloads:
+                self._submit(pool, job)
+            self._lookup_loop(deque(plan.lookups), pool)
+        self.report.api_calls = self.book.calls
+        self.report.quota_remaining = self.ledger.remaining()
+        self.report.seconds = self.monotonic() - started
+        return self.report
+
+    def _lookup_loop(self, pending: deque[int], pool: ThreadPoolExecutor) -> None:
+        while True:
+            with self._lock:
+                pending.extend(self._relookups)
+                self._relookups.clear()
+            if pending and self.report.stopped is None and not self.stop.is_set():
+                self._resolve(pending.popleft(), pool)
+                continue
+            if pending:
+                self.report.stopped = self.report.stopped or "signal"
+                while pending:
+                    self._count("deferred", pending.popleft(), detail=self.report.stopped)
+            with self._idle:
+                if self._in_flight == 0 and not self._relookups:
+                    return
+                self._idle.wait(timeout=0.2)
+
+    # -- lookups ----------------------------------------------------------------------------------------------
+
+    def _pace(self) -> None:
+        now = self.monotonic()
+        if self._next_lookup_at > now:
+            self.sleep(self._next_lookup_at - now)
+        self._next_lookup_at = max(now, self._next_lookup_at) + 1.0 / self.options.qps
+
+    def _resolve(self, num_iid: int, pool: ThreadPoolExecutor) -> None:
+        self._pace()
+        try:
+            result = self.resolver.lookup(num_iid)
+        except QuotaExceeded as exc:
+            if exc.reset_at is not None:
+                self.ledger.mark_spent(exc.reset_at)
+            self._halt("quota", num_iid, exc.reset_at)
+        except QuotaExhausted as exc:
+            self._halt("quota", num_iid, exc.reset_at)
+        except RateLimited as exc:
+            self._halt("rate_limited", num_iid, None, detail=str(exc))
+        except TaobaoVideoError as exc:
+            if exc.exit_code in (77, 78):
+                self.fatal = exc
+                self._halt("fatal", num_iid, None, detail=str(exc))
+            else:
+                self.catalog.mark_lookup_failed(num_iid, error=str(exc), now=self.clock())
+                self._count("failed", num_iid, error_kind="lookup", detail=str(exc))
+        else:
+            self._record_lookup(result, pool)
+
+    def _record_lookup(self, result: Lookup, pool: ThreadPoolExecutor) -> None:
+        now = self.clock()
+        if result.outcome == "video" and result.video is not None:
+            v = result.video
+            self.catalog.mark_resolved(
+                v.num_iid,
+                video_url=v.url,
+                cover_url=v.cover_url,
+                api_duration=v.duration,
+                width=v.width,
+                height=v.height,
+                api_method=v.api_method,
+                now=now,
+            )
+            self._submit(
+                pool,
+                Job(v.num_iid, v.url, v.cover_url, v.duration, v.width, v.height, v.api_method, looked_up_now=True),
+            )
+        elif result.outcome == "no_video":
+            self.catalog.mark_no_video(result.num_iid, api_method=result.api_method, now=now)
+            self._count("no_video", result.num_iid, detail=result.detail)
+        else:
+            self.catalog.mark_not_found(result.num_iid, detail=result.detail, api_method=result.api_method, now=now)
+            self._count("not_found", result.num_iid, detail=result.detail)
+
+    def _halt(self, why: str, num_iid: int, resets_at: datetime | None, detail: str = "") -> None:
+        if self.report.stopped is None:
+            self.report.stopped = why
+            self.report.quota_resets_at = resets_at
+            self.on_event(
+                {
+                    "event": "stop",
+                    "reason": why,
+                    "resets_at": resets_at.isoformat() if resets_at else None,
+                    "detail": detail,
+                }
+            )
+        self._count("deferred", num_iid, detail=why)
+
+    # -- downloads --------------------------------------------------------------------------------------------
+
+    def _submit(self, pool: ThreadPoolExecutor, job: Job) -> None:
+        with self._lock:
+            self._in_flight += 1
+        pool.submit(self._download, job)
+
+    def _download(self, job: Job) -> None:
+        try:
+            self._fetch_and_record(job)
+        except Exception as exc:  # a bug or a database failure must not vanish in a worker thread
+            log.exception("download of %s failed unexpectedly", job.num_iid)
+            self._count("failed", job.num_iid, error_kind="internal", detail=f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _fetch_and_record(self, job: Job) -> None:
+        try:
+            result = self.downloader.fetch(
+                job.url,
+                num_iid=job.num_iid,
+                name=f"{job.num_iid}.mp4",
+                on_progress=self.on_bytes,
+                should_stop=self.stop.is_set,
+            )
+            duration = self._checked_duration(job, result.path)
+        except DownloadStopped:
+            self._count("deferred", job.num_iid, detail="stopped mid-download; partial file kept")
+            return
+        except UrlExpired as exc:
+            self.catalog.mark_failed(job.num_iid, error_kind="url_expired", error=str(exc), now=self.clock())
+            if job.looked_up_now:
+                self._count("failed", job.num_iid, error_kind="url_expired", detail=str(exc))
+            else:
+                with self._lock:
+                    self._relookups.append(job.num_iid)  # a fresh lookup gives a fresh signed URL
+            return
+        except DownloadError as exc:
+            self.catalog.mark_failed(job.num_iid, error_kind=exc.reason, error=str(exc), now=self.clock())
+            self._count("failed", job.num_iid, error_kind=exc.reason, detail=str(exc))
+            return
+        row = VideoRow(
+            num_iid=job.num_iid,
+            video_path=os.path.relpath(result.path, self.base_dir),
+            duration=duration,
+            size_bytes=result.size,
+            sha256=result.sha256,
+            video_url=job.url,
+            cover_url=job.cover_url,
+            width=job.width,
+            height=job.height,
+            api_method=job.api_method,
+            downloaded_at=self.clock(),
+        )
+        self.catalog.record_video(row, now=row.downloaded_at)
+        with self._lock:
+            self.report.bytes += result.bytes_fetched
+        self._count("downloaded", job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
+
+    def _checked_duration(self, job: Job, path: Path) -> float | None:
+        """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""
+        try:
+            info = mutagen.mp4.MP4(path).info
+            if info is None:
+                raise ValueError("no movie header")
+            from_file = float(info.length)
+        except (mutagen.MutagenError, OSError, ValueError) as exc:
+            path.unlink(missing_ok=True)
+            raise DownloadError("unreadable_mp4", f"the file does not parse as MP4 ({exc})") from None
+        if job.api_duration is None:
+            return round(from_file, 3)
+        if abs(job.api_duration - from_file) > self.options.duration_tolerance_s:
+            self.on_event(
+                {
+                    "event": "warning",
+                    "num_iid": job.num_iid,
+                    "detail": f"the API says {job.api_duration:.1f} s but the file lasts {from_file:.1f} s; "
+                    "recording the file's duration",
+                }
+            )
+            return round(from_file, 3)
+        return job.api_duration
+
+    # -- accounting -------------------------------------------------------------------------------------------
+
+    def _count(self, outcome: str, num_iid: int, **details: Any) -> None:
+        with self._lock:
+            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+        self.on_event(
+            {
+                "event": "item",
+                "num_iid": num_iid,
+                "outcome": outcome,
+                **{k: v for k, v in details.items() if v not in (None, "")},
+            }
+        )
