@@ -172,17 +172,26 @@ def auth_logout(ctx: click.Context) -> None:
 def lookup(ctx: click.Context, num_iids: tuple[str, ...], as_json: bool) -> None:
     """Ask the platform for the videos of NUM_IIDS without downloading (one API call per id).
 
+    Each call is counted in the quota ledger, and what it finds is kept in the catalog, so a later
+    harvest downloads these videos without asking again.
+
     \b
     Example:
       taobao-video lookup 520813250866 601234567890
     """
     from taobao_video import wiring
+    from taobao_video.client import utc_now
+    from taobao_video.harvest import record_lookup
 
     ids = [_parse_id(raw) for raw in num_iids]
     settings = _settings(ctx)
-    finder = wiring.video_lookup(settings, wiring.top_client(settings))
-    for num_iid in ids:
-        _print_lookup(finder.lookup(num_iid), as_json)
+    with wiring.catalog(settings) as catalog:
+        client, _ = wiring.metered_client(settings, catalog)
+        finder = wiring.video_lookup(settings, client)
+        for num_iid in ids:
+            result = finder.lookup(num_iid)
+            record_lookup(catalog, result, now=utc_now())
+            _print_lookup(result, as_json)
 
 
 def _parse_id(raw: str) -> int:

@@ -157,6 +157,26 @@ def make_plan(ids: Iterable[int], catalog: Catalog, *, now: datetime, base_dir: 
     return plan
 
 
+def record_lookup(catalog: Catalog, result: Lookup, *, now: datetime) -> None:
+    """Remember what a lookup found, so no later run pays for it again."""
+    if result.outcome == "video" and result.video is not None:
+        v = result.video
+        catalog.mark_resolved(
+            v.num_iid,
+            video_url=v.url,
+            cover_url=v.cover_url,
+            api_duration=v.duration,
+            width=v.width,
+            height=v.height,
+            api_method=v.api_method,
+            now=now,
+        )
+    elif result.outcome == "no_video":
+        catalog.mark_no_video(result.num_iid, api_method=result.api_method, now=now)
+    else:
+        catalog.mark_not_found(result.num_iid, detail=result.detail, api_method=result.api_method, now=now)
+
+
 def _file_intact(path: Path, size: int) -> bool:
     try:
         return path.stat().st_size == size
@@ -286,29 +306,15 @@ class Harvester:
             self._record_lookup(result, pool)
 
     def _record_lookup(self, result: Lookup, pool: ThreadPoolExecutor) -> None:
-        now = self.clock()
+        record_lookup(self.catalog, result, now=self.clock())
         if result.outcome == "video" and result.video is not None:
             v = result.video
-            self.catalog.mark_resolved(
-                v.num_iid,
-                video_url=v.url,
-                cover_url=v.cover_url,
-                api_duration=v.duration,
-                width=v.width,
-                height=v.height,
-                api_method=v.api_method,
-                now=now,
-            )
             self._submit(
                 pool,
                 Job(v.num_iid, v.url, v.cover_url, v.duration, v.width, v.height, v.api_method, looked_up_now=True),
             )
-        elif result.outcome == "no_video":
-            self.catalog.mark_no_video(result.num_iid, api_method=result.api_method, now=now)
-            self._count("no_video", result.num_iid, detail=result.detail)
         else:
-            self.catalog.mark_not_found(result.num_iid, detail=result.detail, api_method=result.api_method, now=now)
-            self._count("not_found", result.num_iid, detail=result.detail)
+            self._count(result.outcome, result.num_iid, detail=result.detail)
 
     def _halt(self, why: str, num_iid: int, resets_at: datetime | None, detail: str = "") -> None:
         if self.report.stopped is None:

@@ -99,6 +99,23 @@ def ledger(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime
     return QuotaLedger(catalog, app_key=app_key, daily_limit=q.daily_limit, reserve=q.reserve, tz=q.tz, clock=clock)
 
 
+def metered_client(
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+    http: requests.Session | None = None,
+) -> tuple[TopClient, CallBook]:
+    """A client whose every attempt is reserved in the quota ledger first and written to the call log after."""
+    app_key, _ = settings.require_app_credentials()
+    book = CallBook(catalog, ledger(settings, catalog, clock=clock), app_key)
+    client = top_client(
+        settings, http=http, clock=clock, sleep=sleep, before_call=book.before_call, after_call=book.after_call
+    )
+    return client, book
+
+
 def harvester(
     settings: Settings,
     catalog: Catalog,
@@ -111,12 +128,7 @@ def harvester(
     **hooks: Any,
 ) -> Harvester:
     """A Harvester over the configured gateway, catalog, ledger and videos folder."""
-    app_key, _ = settings.require_app_credentials()
-    quota_ledger = ledger(settings, catalog, clock=clock)
-    book = CallBook(catalog, quota_ledger, app_key)
-    client = top_client(
-        settings, http=http, clock=clock, sleep=sleep, before_call=book.before_call, after_call=book.after_call
-    )
+    client, book = metered_client(settings, catalog, clock=clock, sleep=sleep, http=http)
     h = settings.harvest
     options = HarvestOptions(
         force=force,
@@ -127,7 +139,7 @@ def harvester(
     )
     return Harvester(
         catalog=catalog,
-        ledger=quota_ledger,
+        ledger=book.ledger,
         resolver=video_lookup(settings, client),
         downloader=Downloader.from_settings(settings.download),
         book=book,

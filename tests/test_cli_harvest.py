@@ -236,3 +236,19 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
         assert files == ref_files
         leftovers = [p.name for p in (crashed / "videos").iterdir() if p.name.endswith((".part", ".part.json"))]
         assert leftovers == []
+
+
+def test_lookup_is_metered_and_remembered(live, tmp_path, capsys, monkeypatch):
+    config = write_settings(tmp_path, live)
+    ids = [live.catalogue.sample(kind, 1)[0] for kind in ("video", "no_video", "not_found")]
+    code, _, err = run(["--config", str(config), "lookup", *map(str, ids)], capsys, monkeypatch)
+    assert code == 0, err
+    db = sqlite3.connect(tmp_path / "catalog.sqlite3")
+    assert db.execute("SELECT sum(used) FROM quota_days").fetchone()[0] == 3
+    assert db.execute("SELECT count(*) FROM calls").fetchone()[0] == 3
+    db.close()
+    live.reset_stats()
+    code, out, _ = run(["--config", str(config), "harvest", "--json", *map(str, ids)], capsys, monkeypatch)
+    summary = json.loads(out.splitlines()[-1])
+    assert (summary["downloaded"], summary["skipped"], summary["api_calls"]) == (1, 2, 0)
+    assert live.stats()["gateway"]["calls"] == 0
