@@ -299,6 +299,162 @@ def harvest(
     ctx.exit(report.exit_code)
 
 
+# -- daily ----------------------------------------------------------------------------------------------------
+
+
+@cli.command("daily")
+@click.option("--max-calls", type=click.IntRange(0), help="Spend at most this many API calls in this run.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Parallel downloads (default: download.workers).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line; the last is the summary.")
+@click.pass_context
+def daily(ctx: click.Context, max_calls: int | None, workers: int | None, as_json: bool) -> None:
+    """Work through the queue with what is left of today's API quota (the scheduled run).
+
+    Downloads ids looked up earlier first (no call needed), then looks up queued ids in priority and
+    insertion order, never spending more than today's quota minus quota.reserve. Exit 0 when the queue
+    is drained, 75 when work is left for tomorrow, 1 when items failed.
+
+    \b
+    Examples:
+      taobao-video queue add --file ids.txt
+      taobao-video daily
+      taobao-video daily --max-calls 200 --json
+    """
+    import threading
+
+    from taobao_video import wiring
+    from taobao_video.daily import run_daily
+    from taobao_video.interrupt import graceful_stop
+    from taobao_video.lock import RunLock
+    from taobao_video.progress import RunOutput
+
+    settings = _settings(ctx)
+    with RunLock(settings.harvest.lock_file, purpose="daily"), graceful_stop(threading.Event()) as stop:
+        with wiring.catalog(settings) as catalog:
+            output = RunOutput.choose(as_json)
+            with output:
+                job = wiring.harvester(
+                    settings, catalog, workers=workers, stop=stop, on_event=output.event, on_bytes=output.add_bytes
+                )
+                report = run_daily(job, catalog, max_calls=max_calls)
+            days = report.days_left
+            pace = (
+                f"about {days} more day{'s' if days != 1 else ''} at {report.calls_per_day} calls a day"
+                if days is not None
+                else "no calls are allowed per day"
+            )
+            note = (
+                f"Queue: {report.pending} pending, {report.awaiting_download} awaiting download; {pace}."
+                if report.remaining
+                else "Queue drained."
+            )
+            output.summary(report.harvest, extra=report.as_dict(), note=note)
+    if job.fatal is not None:
+        raise job.fatal
+    ctx.exit(report.exit_code)
+
+
+# -- quota ----------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def quota() -> None:
+    """The daily API call quota as the local ledger counts it."""
+
+
+@quota.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def quota_status(ctx: click.Context, as_json: bool) -> None:
+    """Used, limit, reserve and remaining calls today; when the quota resets; any platform ban.
+
+    \b
+    Example:
+      taobao-video quota status --json
+    """
+    from taobao_video import wiring
+
+    settings = _settings(ctx)
+    with wiring.catalog(settings) as catalog:
+        status = wiring.ledger(settings, catalog).status()
+    tz_name = settings.quota.timezone
+    report = {
+        "day": status.day,
+        "used": status.used,
+        "daily_limit": status.daily_limit,
+        "reserve": status.reserve,
+        "remaining": status.remaining,
+        "resets_at": status.resets_at.isoformat(),
+        "timezone": tz_name,
+        "banned_until": status.banned_until.isoformat() if status.banned_until else None,
+    }
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"Quota day:  {status.day} ({tz_name})")
+    click.echo(f"Used:       {status.used} of {status.daily_limit} (reserve {status.reserve})")
+    click.echo(f"Remaining:  {status.remaining}")
+    reset_quota_tz = status.resets_at.astimezone(settings.quota.tz).strftime("%Y-%m-%d %H:%M")
+    click.echo(f"Resets at:  {reset_quota_tz} {tz_name} ({_when(status.resets_at)} local)")
+    banned = _when(status.banned_until) if status.banned_until else "no"
+    click.echo(f"Platform ban until: {banned}")
+
+
+# -- schedule -------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def schedule() -> None:
+    """Run `taobao-video daily` every day: systemd timer or cron entries."""
+
+
+def _schedule_spec(ctx: click.Context, at: str) -> Any:
+    from taobao_video.schedule import ScheduleSpec, command_path
+
+    return ScheduleSpec.from_settings(_settings(ctx), command=command_path(), at=at)
+
+
+@schedule.command("print")
+@click.option("--systemd", "kind", flag_value="systemd", default=True, help="A systemd service and timer (default).")
+@click.option("--cron", "kind", flag_value="cron", help="A crontab line in this host's time zone.")
+@click.option("--at", default="00:10", show_default=True, help="Start time in the quota time zone (HH:MM).")
+@click.pass_context
+def schedule_print(ctx: click.Context, kind: str, at: str) -> None:
+    """Print ready-to-install entries with absolute paths to this command and the settings file.
+
+    \b
+    Examples:
+      taobao-video schedule print --systemd
+      taobao-video schedule print --cron >> mycrontab
+    """
+    from taobao_video.schedule import cron_line, systemd_units
+
+    spec = _schedule_spec(ctx, at)
+    if kind == "cron":
+        click.echo(cron_line(spec), nl=False)
+        return
+    for name, text in systemd_units(spec).items():
+        click.echo(f"# --- {name} ---")
+        click.echo(text)
+
+
+@schedule.command("install")
+@click.option("--user", "user", is_flag=True, required=True, help="Install as systemd user units (required).")
+@click.option("--at", default="00:10", show_default=True, help="Start time in the quota time zone (HH:MM).")
+@click.pass_context
+def schedule_install(ctx: click.Context, user: bool, at: str) -> None:
+    """Write the systemd user units (~/.config/systemd/user) and say how to enable them."""
+    from taobao_video.schedule import install_user_units
+
+    spec = _schedule_spec(ctx, at)
+    installed = install_user_units(spec)
+    for path in installed:
+        click.echo(f"wrote {path}")
+    for note in installed.notes:
+        click.echo(note)
+    click.echo(f"Secrets: put TAOBAO_APP_KEY=… and TAOBAO_APP_SECRET=… lines in {spec.env_file} (chmod 600).")
+
+
 # -- db -------------------------------------------------------------------------------------------------------
 
 
@@ -354,13 +510,15 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _register_sandbox() -> None:
+def _register_groups() -> None:
+    from taobao_video.queue_cli import queue
     from taobao_video.sandbox.cli import sandbox
 
+    cli.add_command(queue)
     cli.add_command(sandbox)
 
 
-_register_sandbox()
+_register_groups()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@
     │   └── OAuthError                             HTTP 400 {"error": …} from the token endpoint
     ├── LockHeldError                     exit 75  another run holds the catalog lock
     ├── QuotaExhausted                    exit 75  the local ledger has no call left today; carries reset_at
+    │   └── CallCapReached                         the run's own --max-calls is used up
     ├── DownloadError                     a video could not be fetched; ``reason`` is a short code
     │   ├── UrlExpired                             403 on a signed URL: look the item up again
     │   └── DownloadStopped                        the run is stopping; the .part file is kept for resuming
@@ -95,6 +96,10 @@ class QuotaExhausted(TaobaoVideoError):
     def __init__(self, message: str, *, reset_at: datetime | None = None) -> None:
         self.reset_at = reset_at
         super().__init__(message)
+
+
+class CallCapReached(QuotaExhausted):
+    """The run spent the calls it was allowed (``--max-calls``); the day's quota may have more."""
 
 
 class DownloadError(TaobaoVideoError):

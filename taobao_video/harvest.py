@@ -31,6 +31,7 @@ from taobao_video.catalog import Catalog, ItemRow, ItemState, VideoRow
 from taobao_video.client import CallRecord
 from taobao_video.download import Downloader
 from taobao_video.errors import (
+    CallCapReached,
     DownloadError,
     DownloadStopped,
     QuotaExceeded,
@@ -87,7 +88,7 @@ class HarvestReport:
     quota_remaining: int | None = None
     bytes: int = 0
     seconds: float = 0.0
-    stopped: str | None = None  # "quota", "rate_limited", "signal", "fatal"
+    stopped: str | None = None  # "quota", "max_calls", "rate_limited", "signal", "fatal"
     quota_resets_at: datetime | None = None
     bad_lines: int = 0
 
@@ -99,7 +100,7 @@ class HarvestReport:
 
     @property
     def exit_code(self) -> int:
-        if self.stopped in ("quota", "rate_limited", "signal") and self.deferred:
+        if self.stopped in ("quota", "max_calls", "rate_limited", "signal") and self.deferred:
             return 75
         if self.bad_lines:
             return 2
@@ -118,14 +119,19 @@ class HarvestOptions:
 class CallBook:
     """The client's hooks: reserve each attempt in the ledger before it is sent, log it after, count it."""
 
-    def __init__(self, catalog: Catalog, ledger: QuotaLedger, app_key: str) -> None:
+    def __init__(self, catalog: Catalog, ledger: QuotaLedger, app_key: str, *, cap: int | None = None) -> None:
         self.catalog, self.ledger, self.app_key = catalog, ledger, app_key
+        self.cap = cap  # the run's own limit (--max-calls), on top of the ledger's
         self.calls = 0
+        self._reserved = 0
         self._day = ""
         self._lock = threading.Lock()
 
     def before_call(self, method: str, params: object) -> None:
+        if self.cap is not None and self._reserved >= self.cap:
+            raise CallCapReached(f"this run may make at most {self.cap} calls (--max-calls)")
         self._day = self.ledger.reserve()
+        self._reserved += 1
 
     def after_call(self, record: CallRecord) -> None:
         self.catalog.log_call(record, app_key=self.app_key, quota_day=self._day)
@@ -228,6 +234,7 @@ class Harvester:
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         self._relookups: deque[int] = deque()
+        self._deferred: list[int] = []
         self._next_lookup_at = 0.0
 
     # -- the run ----------------------------------------------------------------------------------------------
@@ -253,6 +260,8 @@ class Harvester:
             for job in plan.downloads:
                 self._submit(pool, job)
             self._lookup_loop(deque(plan.lookups), pool)
+        if self._deferred:
+            self.catalog.mark_deferred(self._deferred, now=self.clock())
         self.report.api_calls = self.book.calls
         self.report.quota_remaining = self.ledger.remaining()
         self.report.seconds = self.monotonic() - started
@@ -291,6 +300,8 @@ class Harvester:
             if exc.reset_at is not None:
                 self.ledger.mark_spent(exc.reset_at)
             self._halt("quota", num_iid, exc.reset_at)
+        except CallCapReached:
+            self._halt("max_calls", num_iid, None)
         except QuotaExhausted as exc:
             self._halt("quota", num_iid, exc.reset_at)
         except RateLimited as exc:
@@ -420,6 +431,8 @@ class Harvester:
     def _count(self, outcome: str, num_iid: int, **details: Any) -> None:
         with self._lock:
             setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+            if outcome == "deferred":
+                self._deferred.append(num_iid)
         self.on_event(
             {
                 "event": "item",

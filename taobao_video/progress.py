@@ -119,14 +119,15 @@ class RunOutput:
 
     # -- the end ----------------------------------------------------------------------------------------------
 
-    def summary(self, report: HarvestReport) -> None:
+    def summary(self, report: HarvestReport, *, extra: dict[str, Any] | None = None, note: str = "") -> None:
+        """The last word of a run: the JSON summary (with ``extra`` keys), or the summary text and ``note``."""
         if self.mode == "quiet":
             return
         if self.mode == "json":
-            self._json({"event": "summary", **report.as_dict()})
+            self._json({"event": "summary", **report.as_dict(), **(extra or {})})
             return
         stream = self.err if self._progress is not None else self.out
-        stream.write(summary_text(report) + "\n")
+        stream.write(summary_text(report) + (f"\n{note}" if note else "") + "\n")
         stream.flush()
 
 
@@ -156,6 +157,8 @@ def summary_text(report: HarvestReport) -> str:
             f"Stopped: today's API quota is spent; {report.deferred} ids wait for "
             f"{_reset_text(report.quota_resets_at)}. Run again then (exit 75)."
         )
+    elif report.stopped == "max_calls":
+        lines.append(f"Stopped: this run's --max-calls is used up; {report.deferred} ids deferred (exit 75).")
     elif report.stopped == "rate_limited":
         lines.append(f"Stopped: the platform's frequency limit; {report.deferred} ids deferred. Try later (exit 75).")
     elif report.stopped == "signal":

@@ -107,15 +107,15 @@ def test_reopen_is_a_no_op(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("alembic.command.upgrade", must_not_run)
     with Catalog.open(url) as cat:
         assert set(cat.items([1, 2])) == {1, 2}
-        assert current_revision(cat.engine) == "0001"
+        assert current_revision(cat.engine) == "0002"
 
 
 def test_upgrade_returns_the_head_and_is_idempotent(url: str) -> None:
-    assert head_revision() == "0001"
-    assert upgrade(url) == "0001"
-    assert upgrade(url) == "0001"
+    assert head_revision() == "0002"
+    assert upgrade(url) == "0002"
+    assert upgrade(url) == "0002"
     with Catalog.open(url, migrate=False) as cat:
-        assert current_revision(cat.engine) == "0001"
+        assert current_revision(cat.engine) == "0002"
 
 
 def test_upgrade_refuses_a_catalog_from_a_newer_version(url: str) -> None:
@@ -134,7 +134,7 @@ def test_concurrent_first_opens_migrate_once(url: str) -> None:
             return current_revision(cat.engine)
 
     with ThreadPoolExecutor(6) as pool:
-        assert list(pool.map(open_it, range(6))) == ["0001"] * 6
+        assert list(pool.map(open_it, range(6))) == ["0002"] * 6
 
 
 def test_the_migrations_render_for_postgresql() -> None:
@@ -164,7 +164,7 @@ def test_the_migrations_ship_in_the_package() -> None:
 def test_items_state_is_checked(cat: Catalog) -> None:
     with pytest.raises(Exception, match="CHECK constraint failed"), cat.engine.begin() as connection:
         connection.execute(
-            text("INSERT INTO items (num_iid, state, added_at, updated_at) VALUES (1, 'bogus', '2026', '2026')")
+            text("INSERT INTO items (num_iid, state, added_at, updated_at, seq) VALUES (1, 'bogus', '2026', '2026', 1)")
         )
 
 
@@ -231,6 +231,8 @@ def test_add_items_inserts_new_ids_as_pending(cat: Catalog) -> None:
         added_at=NOW,
         updated_at=NOW,
         checked_at=None,
+        seq=2,
+        deferred_at=None,
     )
     assert cat.item(2) is not None and cat.item(2).added_at == NOW  # type: ignore[union-attr]
     assert cat.item(4) is not None and cat.item(4).priority == 0  # type: ignore[union-attr]

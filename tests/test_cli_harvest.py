@@ -46,9 +46,7 @@ def write_settings(folder: Path, sb: Sandbox, **extra: str) -> Path:
         'url = "sqlite:///catalog.sqlite3"\n' + quota
     )
     body = sb.issue_token(app_key=APP_KEY)
-    TokenStore(folder / "token.json").save(
-        Token.from_response(body, now=datetime.now(UTC), grant="authorization_code")
-    )
+    TokenStore(folder / "token.json").save(Token.from_response(body, now=datetime.now(UTC), grant="authorization_code"))
     return path
 
 
