@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import requests
 
-from taobao_video.errors import AuthError, OAuthError, TaobaoVideoError, TransportError, redact
+from taobao_video.errors import AuthError, OAuthError, TransportError, redact
 
 Clock = Callable[[], datetime]
 
@@ -424,7 +424,6 @@ def wait_for_redirect(
 __all__ = [
     "OAuthClient",
     "RedirectError",
-    "TaobaoVideoError",
     "Token",
     "TokenManager",
     "TokenStore",
