@@ -44,24 +44,37 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import tenacity
 import urllib3
 
-from taobao_video.errors import DownloadError, DownloadStopped, UrlExpired
+from taobao_video.download_checks import (
+    MP4_HEAD,
+    content_error,
+    describe_bytes,
+    host_allowed,
+    is_mp4,
+    is_signed,
+    parse_content_range,
+    public_url,
+    read_error,
+    request_error,
+    status_error,
+    wrong_type,
+)
+from taobao_video.errors import DownloadError, DownloadStopped
+from taobao_video.partfile import PartPaths, PartSource, discard, fsync_dir
 
 if TYPE_CHECKING:
     from taobao_video.settings import DownloadSettings
@@ -75,13 +88,10 @@ DEFAULT_USER_AGENT: Final = (
 )
 MAX_REDIRECTS: Final = 5
 SIDECAR_SUFFIX: Final = ".part.json"
-MP4_HEAD: Final = 8  # an MP4 starts with a box header: 4 bytes of size, then "ftyp"
 CONTENT_FAILURES: Final = frozenset({"not_mp4", "wrong_type", "too_large", "host_not_allowed", "bad_scheme"})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _RESTART: Final = "restart"  # the server would not continue our .part: delete it and ask for everything
 _COMPLETE: Final = "complete"  # a 416 confirmed the .part is the whole file
-_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)", re.IGNORECASE)
-_QUERY = re.compile(r"\?[^\s'\"()<>]*")
 # What a body read can raise: urllib3 wraps socket and http.client errors, but be safe at the edge.
 _READ_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException, http.client.HTTPException, OSError)
 
@@ -100,177 +110,6 @@ class DownloadResult:
     bytes_fetched: int  # bytes transferred by this call, failed attempts included
 
 
-# ------------------------------------------------------------------------------------------------ pure helpers
-
-
-def host_allowed(host: str, patterns: Sequence[str]) -> bool:
-    """Whether ``host`` matches one of ``patterns``: exact names or ``*.domain`` (any depth of subdomain, never
-    the bare domain, never ``domain.evil.com``). Case-insensitive; a trailing dot is ignored."""
-    host = _norm_host(host)
-    if not host:
-        return False
-    for wanted in map(_norm_host, patterns):
-        if wanted.startswith("*."):
-            if host.endswith(wanted[1:]) and len(host) > len(wanted) - 1:
-                return True
-        elif wanted and wanted == host:
-            return True
-    return False
-
-
-def _norm_host(host: str) -> str:
-    return host.strip().strip("[]").rstrip(".").lower()
-
-
-def public_url(url: str) -> str:
-    """``url`` without query, fragment or user info: safe to log (signed URLs carry their key in the query)."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc.rpartition("@")[2]
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return _QUERY.sub("", url.split("#", maxsplit=1)[0])
-
-
-def _scrub(text: str, url: str) -> str:
-    """An exception text with every query string removed (requests echoes the full URL in its messages)."""
-    query = urlsplit(url).query if "?" in url else ""
-    if query:
-        text = text.replace(query, "…")
-    return _QUERY.sub("", text)
-
-
-def _is_signed(url: str) -> bool:
-    return "auth_key=" in urlsplit(url).query
-
-
-def _media_type(content_type: str) -> str:
-    return content_type.split(";", maxsplit=1)[0].strip().lower()
-
-
-def _wrong_type(content_type: str) -> str | None:
-    """What a clearly non-video Content-Type announces ("an HTML page"), or None when it may be a video."""
-    media = _media_type(content_type)
-    if media in ("text/html", "application/xhtml+xml"):
-        return "an HTML page"
-    if media == "application/json" or media.endswith("+json"):
-        return "JSON"
-    if media in ("application/xml", "text/xml") or media.endswith("+xml"):
-        return "XML"
-    if media == "application/javascript":
-        return "JavaScript"
-    if media.startswith("text/"):
-        return "text"
-    return None
-
-
-_SIGNATURES: Final = (
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"\x89PNG", "a PNG image"),
-    (b"GIF8", "a GIF image"),
-    (b"\x1f\x8b", "gzip data"),
-    (b"PK\x03\x04", "a ZIP archive"),
-)
-
-
-def describe_bytes(head: bytes) -> str:
-    """What the first bytes of a body look like, for a message ("an HTML page", "JSON", …)."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if not head:
-        return "an empty body"
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in text[:512]:
-        return "an HTML page"
-    if text.startswith(b"<"):
-        return "XML"
-    if text.startswith((b"{", b"[")):
-        return "JSON"
-    for magic, name in _SIGNATURES:
-        if head.startswith(magic):
-            return name
-    if len(head) < MP4_HEAD:
-        return f"only {len(head)} bytes"
-    return f"unknown data (first bytes {head[:8].hex()})"
-
-
-def is_mp4(head: bytes) -> bool:
-    return len(head) >= MP4_HEAD and head[4:8] == b"ftyp"
-
-
-def parse_content_range(value: str) -> tuple[int | None, int | None, int | None] | None:
-    """``bytes a-b/total`` → (a, b, total); ``bytes */total`` → (None, None, total); ``*`` totals are None."""
-    match = _CONTENT_RANGE.fullmatch(value.strip())
-    if match is None:
-        return None
-    first, last, total = (int(v) if v and v != "*" else None for v in match.groups())
-    return first, last, total
-
-
-def _strong_etag(etag: str) -> str:
-    """The ETag if it may go in If-Range (RFC 9110 §13.1.5 wants a strong validator), else ''."""
-    return etag if etag.startswith('"') else ""
-
-
-# ---------------------------------------------------------------------------------------------- the sidecar
-
-
-@dataclass(frozen=True)
-class _Paths:
-    final: Path
-    part: Path
-    sidecar: Path
-
-
-@dataclass(frozen=True)
-class _Source:
-    """What a ``.part`` holds the beginning of: the sidecar's content."""
-
-    num_iid: int
-    url: str  # without the query string
-    size: int | None
-    etag: str
-    last_modified: str
-    content_type: str = ""
-
-    def validator(self) -> str:
-        """The If-Range value that makes a server send the rest only if the file is unchanged."""
-        return _strong_etag(self.etag) or self.last_modified
-
-    def save(self, path: Path) -> None:
-        """Write atomically: a torn sidecar would make the .part look foreign (harmless, but a waste)."""
-        temp = path.with_name(path.name + ".tmp")
-        temp.write_text(json.dumps(asdict(self), separators=(",", ":")), encoding="utf-8")
-        os.replace(temp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> _Source | None:
-        """The sidecar's record, or None when it is missing, unreadable or not ours."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            source = cls(**data)
-        except (OSError, ValueError, TypeError):
-            return None
-        fields_ok = isinstance(source.num_iid, int) and isinstance(source.url, str)
-        size_ok = source.size is None or (isinstance(source.size, int) and source.size >= 0)
-        text_ok = all(isinstance(v, str) for v in (source.etag, source.last_modified, source.content_type))
-        return source if fields_ok and size_ok and text_ok else None
-
-
-def _discard(paths: _Paths) -> None:
-    paths.part.unlink(missing_ok=True)
-    paths.sidecar.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable: the new directory entry is only on disk once the folder is synced."""
-    if not hasattr(os, "O_DIRECTORY"):  # Windows cannot open a folder; NTFS journals the rename
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # ---------------------------------------------------------------------------------------- per-call state
 
 
@@ -280,7 +119,7 @@ class _Job:
 
     url: str
     num_iid: int
-    paths: _Paths
+    paths: PartPaths
     expected_size: int | None
     on_progress: Callable[[int], None] | None
     should_stop: Callable[[], bool] | None
@@ -308,8 +147,10 @@ class _Answer:
     last_modified: str
     content_type: str
 
-    def source(self, job: _Job) -> _Source:
-        return _Source(job.num_iid, public_url(job.url), self.total, self.etag, self.last_modified, self.content_type)
+    def source(self, job: _Job) -> PartSource:
+        return PartSource(
+            job.num_iid, public_url(job.url), self.total, self.etag, self.last_modified, self.content_type
+        )
 
 
 class _Pace:
@@ -339,55 +180,6 @@ class _Pace:
             message = f"{url}: {speed:.0f} B/s over {elapsed:.0f} s, below the minimum of {self._min_speed} B/s"
             raise DownloadError("stalled", message, retryable=True, url=url)
         self._window_start, self._window_bytes = now, received
-
-
-# ------------------------------------------------------------------------------------------ error mapping
-
-
-def status_error(status: int, url: str, reason: str = "", *, signed: bool | None = None) -> DownloadError:
-    """The DownloadError for an HTTP status that is not a body we can use (the one mapping table).
-
-    ``signed``: whether the URL asked for was signed (default: whether ``url`` is); a 403 then means expired.
-    """
-    public = public_url(url)
-    said = f"HTTP {status}" + (f" {reason}" if reason else "")
-    if status == 403 and (_is_signed(url) if signed is None else signed):
-        return UrlExpired(f"{public}: URL expired (HTTP 403); look the item up again", url=public)
-    if status == 403:
-        return DownloadError("forbidden", f"{public}: the CDN refused the download ({said})", url=public)
-    if status in (404, 410):
-        return DownloadError("gone", f"{public}: the video is gone ({said})", url=public)
-    if status == 429 or status >= 500:
-        return DownloadError("http_5xx", f"{public}: server error ({said})", retryable=True, url=public)
-    if 400 <= status < 500:
-        return DownloadError("http_4xx", f"{public}: the CDN refused the request ({said})", url=public)
-    return DownloadError("bad_status", f"{public}: unexpected answer {said}", url=public)
-
-
-def _request_error(exc: Exception, url: str) -> DownloadError:
-    """A failure to get a response at all (connect, send, headers)."""
-    public = public_url(url)
-    text = _scrub(f"{type(exc).__name__}: {exc}", url)
-    transient = isinstance(exc, (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, OSError))
-    return DownloadError("network", f"{public}: {text}", retryable=transient, url=public)
-
-
-def _read_error(exc: BaseException, url: str, received: int, total: int | None) -> DownloadError:
-    """A failure while reading the body: a stall, a short body, or a broken connection; all resumable."""
-    public = public_url(url)
-    where = f"after {received} of {total if total is not None else '?'} bytes"
-    if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, requests.Timeout, TimeoutError)):
-        return DownloadError("stalled", f"{public}: no data for too long {where}", retryable=True, url=public)
-    cause = exc.args[1] if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) > 1 else exc
-    if isinstance(cause, http.client.IncompleteRead):
-        return DownloadError("truncated", f"{public}: body cut short {where}", retryable=True, url=public)
-    text = _scrub(f"{type(cause).__name__}: {cause}", url)
-    return DownloadError("network", f"{public}: connection broken {where} ({text})", retryable=True, url=public)
-
-
-def _content_error(reason: str, message: str, url: str) -> DownloadError:
-    public = public_url(url)
-    return DownloadError(reason, f"{public}: {message}", url=public)
 
 
 # ---------------------------------------------------------------------------------------------- downloader
@@ -501,7 +293,7 @@ class Downloader:
                 return self._retrying()(self._attempt, job)
             except DownloadError as exc:
                 if exc.reason in CONTENT_FAILURES:
-                    _discard(paths)
+                    discard(paths)
                 raise
             except OSError as exc:
                 raise DownloadError("io_error", f"{paths.part}: {exc.strerror or exc}", url=job.public) from None
@@ -534,26 +326,26 @@ class Downloader:
                     return self._receive(job, answer, pace)
                 if answer == _COMPLETE and source is not None:
                     return self._finish_complete(job, response, final_url, offset, source)
-                _discard(job.paths)
+                discard(job.paths)
         raise AssertionError("a download restarted from 0 cannot ask to restart again")
 
-    def _resumable(self, job: _Job) -> tuple[int, _Source | None]:
+    def _resumable(self, job: _Job) -> tuple[int, PartSource | None]:
         """How many bytes of a ``.part`` may be resumed, with its source; a foreign one is deleted."""
         paths = job.paths
         try:
             size = paths.part.stat().st_size
         except FileNotFoundError:
             size = None
-        source = _Source.load(paths.sidecar) if size is not None else None
+        source = PartSource.load(paths.sidecar) if size is not None else None
         if size is None or source is None or not self._same_source(job, source, size):
-            _discard(job.paths)
+            discard(job.paths)
             size, source = 0, None
         if job.resumed_from is None:
             job.resumed_from = size
         return size, source
 
     @staticmethod
-    def _same_source(job: _Job, source: _Source, size: int) -> bool:
+    def _same_source(job: _Job, source: PartSource, size: int) -> bool:
         """A ``.part`` is resumed only into the file it was cut from, and only with a validator for If-Range."""
         return (
             source.num_iid == job.num_iid
@@ -564,7 +356,7 @@ class Downloader:
             and bool(source.validator())
         )
 
-    def _request_headers(self, offset: int, source: _Source | None) -> dict[str, str]:
+    def _request_headers(self, offset: int, source: PartSource | None) -> dict[str, str]:
         headers = dict(self.headers)
         if offset and source is not None:
             headers["Range"] = f"bytes={offset}-"
@@ -580,7 +372,7 @@ class Downloader:
                     url, headers=headers, stream=True, allow_redirects=False, timeout=(self.timeout_s, self.timeout_s)
                 )
             except requests.RequestException as exc:
-                raise _request_error(exc, url) from None
+                raise request_error(exc, url) from None
             if response.status_code not in _REDIRECTS:
                 return response, url
             response.close()
@@ -598,24 +390,24 @@ class Downloader:
             parts = urlsplit(url)
             host = parts.hostname or ""
         except ValueError:
-            raise _content_error("bad_scheme", "not a valid URL", url) from None
+            raise content_error("bad_scheme", "not a valid URL", url) from None
         if parts.scheme.lower() not in ("http", "https"):
-            raise _content_error("bad_scheme", f"scheme {parts.scheme or '(none)'!r} is not http(s)", url)
+            raise content_error("bad_scheme", f"scheme {parts.scheme or '(none)'!r} is not http(s)", url)
         if not host_allowed(host, self.allowed_hosts):
             allowed = ", ".join(self.allowed_hosts)
-            raise _content_error("host_not_allowed", f"host {host!r} is not in allowed_hosts ({allowed})", url)
+            raise content_error("host_not_allowed", f"host {host!r} is not in allowed_hosts ({allowed})", url)
 
     # -- what came back ----------------------------------------------------------------------------------------
 
     def _accept(
-        self, job: _Job, response: requests.Response, final_url: str, offset: int, source: _Source | None
+        self, job: _Job, response: requests.Response, final_url: str, offset: int, source: PartSource | None
     ) -> _Answer | str:
         """An answer to write, ``"restart"`` (the server would not resume) or ``"complete"`` (416, all here)."""
         status = response.status_code
         if status == 416 and offset:
             return self._after_416(response, offset, source)
         if status not in (200, 206):
-            signed = _is_signed(job.url) or _is_signed(final_url)
+            signed = is_signed(job.url) or is_signed(final_url)
             raise status_error(status, final_url, response.reason or "", signed=signed)
         content_type = response.headers.get("Content-Type", "")
         self._check_type(response, content_type, final_url)
@@ -630,7 +422,7 @@ class Downloader:
         announced = total if total is not None else start + (length or 0)
         if announced > self.max_bytes:
             message = f"{announced} bytes is more than max_bytes ({self.max_bytes})"
-            raise _content_error("too_large", message, final_url)
+            raise content_error("too_large", message, final_url)
         etag, modified = response.headers.get("ETag", ""), response.headers.get("Last-Modified", "")
         if start and source is not None:  # a 206 need not repeat the validators; keep them for the next resume
             etag, modified = etag or source.etag, modified or source.last_modified
@@ -640,16 +432,16 @@ class Downloader:
     def _check_type(response: requests.Response, content_type: str, url: str) -> None:
         """Refuse, before reading, a body announced as a web page, data or text, or compressed although identity
         was asked (``wrong_type``). A body that only turns out not to be an MP4 is ``not_mp4``."""
-        announced = _wrong_type(content_type)
+        announced = wrong_type(content_type)
         if announced is not None:
-            raise _content_error("wrong_type", f"the server sent {announced} ({content_type}), not a video", url)
+            raise content_error("wrong_type", f"the server sent {announced} ({content_type}), not a video", url)
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
-            raise _content_error("wrong_type", f"the body is compressed (Content-Encoding: {encoding})", url)
+            raise content_error("wrong_type", f"the body is compressed (Content-Encoding: {encoding})", url)
 
     @staticmethod
     def _range_of(
-        response: requests.Response, length: int | None, offset: int, source: _Source | None, url: str
+        response: requests.Response, length: int | None, offset: int, source: PartSource | None, url: str
     ) -> tuple[int, int | None] | None:
         """(start, total) of a 206 that continues our ``.part``; None when it does not (start over)."""
         span = parse_content_range(response.headers.get("Content-Range", ""))
@@ -672,7 +464,7 @@ class Downloader:
         raise DownloadError("bad_range", f"{public_url(url)}: {message}", retryable=True, url=public_url(url))
 
     @staticmethod
-    def _after_416(response: requests.Response, offset: int, source: _Source | None) -> str:
+    def _after_416(response: requests.Response, offset: int, source: PartSource | None) -> str:
         """A 416 to ``bytes=N-`` means complete only if the server's total is exactly N."""
         span = parse_content_range(response.headers.get("Content-Range", ""))
         total = span[2] if span is not None else None
@@ -708,7 +500,7 @@ class Downloader:
             hasher = hashlib.file_digest(reader, "sha256")
             end = reader.tell()
         if not is_mp4(head) or end != length:
-            _discard(job.paths)  # our own .part is damaged: start over next attempt
+            discard(job.paths)  # our own .part is damaged: start over next attempt
             message = f"{job.paths.part.name} is damaged ({describe_bytes(head)}); starting over"
             raise DownloadError("corrupt_part", message, retryable=True, url=job.public)
         return hasher
@@ -724,7 +516,7 @@ class Downloader:
             try:
                 chunk = read(size, decode_content=False)
             except _READ_ERRORS as exc:
-                raise _read_error(exc, url, start + written, answer.total) from None
+                raise read_error(exc, url, start + written, answer.total) from None
             if not chunk:
                 break
             job.bytes_fetched += len(chunk)
@@ -733,7 +525,7 @@ class Downloader:
                 if not chunk:
                     continue
             if written + len(chunk) > room:
-                raise _content_error("too_large", f"the body passed max_bytes ({self.max_bytes})", url)
+                raise content_error("too_large", f"the body passed max_bytes ({self.max_bytes})", url)
             write(chunk)
             update(chunk)
             written += len(chunk)
@@ -757,7 +549,7 @@ class Downloader:
         if not is_mp4(data):
             shown = answer.content_type or "no Content-Type"
             message = f"not an MP4 video: the body is {describe_bytes(data)} ({shown})"
-            raise _content_error("not_mp4", message, answer.final_url)
+            raise content_error("not_mp4", message, answer.final_url)
         return None, data
 
     def _verify_length(self, job: _Job, answer: _Answer, received: int) -> None:
@@ -770,7 +562,7 @@ class Downloader:
         log.warning("%s: %d bytes, more than the expected %d; keeping them", job.public, received, answer.total)
 
     def _finish_complete(
-        self, job: _Job, response: requests.Response, final_url: str, size: int, source: _Source
+        self, job: _Job, response: requests.Response, final_url: str, size: int, source: PartSource
     ) -> DownloadResult:
         """The ``.part`` already holds the whole file (a 416 said so): verify and finish without a body."""
         hasher = self._rehash(job, size)
@@ -784,7 +576,7 @@ class Downloader:
     ) -> DownloadResult:
         """Rename the synced ``.part`` into place, sync the folder, then drop the sidecar."""
         os.replace(job.paths.part, job.paths.final)
-        _fsync_dir(job.paths.final.parent)
+        fsync_dir(job.paths.final.parent)
         job.paths.sidecar.unlink(missing_ok=True)
         return DownloadResult(
             path=job.paths.final,
@@ -799,11 +591,11 @@ class Downloader:
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
 
-    def _paths(self, name: str) -> _Paths:
+    def _paths(self, name: str) -> PartPaths:
         if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
             raise ValueError(f"name must be a plain file name, not {name!r}")
         final = self.dest_dir / name
-        return _Paths(final, final.with_name(name + ".part"), final.with_name(name + SIDECAR_SUFFIX))
+        return PartPaths(final, final.with_name(name + ".part"), final.with_name(name + SIDECAR_SUFFIX))
 
     @contextmanager
     def _claim(self, final: Path) -> Iterator[None]:
