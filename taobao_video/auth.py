@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import stat
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 import requests
 
 from taobao_video.errors import AuthError, OAuthError, TransportError, redact
+from taobao_video.fsutil import atomic_write_text
 
 Clock = Callable[[], datetime]
 
@@ -126,20 +126,8 @@ class TokenStore:
             ) from None
 
     def save(self, token: Token) -> None:
-        """Write to a temp file with 0600 beside the target, fsync, rename over it, fsync the folder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".token-", dir=self.path.parent)  # mkstemp creates it 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(token.to_json())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.path.parent)
+        """Write atomically with mode 0600 (see ``fsutil.atomic_write_text``)."""
+        atomic_write_text(self.path, token.to_json(), mode=0o600)
 
     def delete(self) -> bool:
         try:
@@ -147,16 +135,6 @@ class TokenStore:
         except FileNotFoundError:
             return False
         return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class OAuthClient:

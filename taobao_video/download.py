@@ -74,7 +74,8 @@ from taobao_video.download_checks import (
     wrong_type,
 )
 from taobao_video.errors import DownloadError, DownloadStopped
-from taobao_video.partfile import PartPaths, PartSource, discard, fsync_dir
+from taobao_video.fsutil import fsync_dir
+from taobao_video.partfile import PartPaths, PartSource, discard
 
 if TYPE_CHECKING:
     from taobao_video.settings import DownloadSettings

@@ -56,14 +56,3 @@ class PartSource:
 def discard(paths: PartPaths) -> None:
     paths.part.unlink(missing_ok=True)
     paths.sidecar.unlink(missing_ok=True)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make the rename durable: the new directory entry is only on disk once the folder is synced."""
-    if not hasattr(os, "O_DIRECTORY"):  # Windows cannot open a folder; NTFS journals the rename
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

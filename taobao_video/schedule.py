@@ -18,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from taobao_video.errors import UsageError
+from taobao_video.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     from taobao_video.settings import Settings
@@ -336,23 +336,6 @@ class InstalledUnits(list[Path]):
         self.notes = tuple(notes)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, mode 0644 whatever the umask."""
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), 0o644)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def _user_manager_answers(systemctl: str, run: Runner) -> tuple[bool, str]:
     try:
         probe = run([systemctl, "--user", "is-system-running"], capture_output=True, text=True, timeout=15)
@@ -384,7 +367,7 @@ def install_user_units(
     written = []
     for name, text in systemd_units(spec).items():
         path = directory / name
-        _write_atomic(path, text)
+        atomic_write_text(path, text, mode=0o644)
         written.append(path)
     timer = f"{spec.unit_name}.timer"
     notes, reloaded = [], False
