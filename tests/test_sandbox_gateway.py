@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from test_signing import V1, V2
 
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 from taobao_video.signing import sign
@@ -71,30 +72,8 @@ def error(body: dict) -> tuple[int, str | None]:
     return err["code"], err.get("sub_code")
 
 
-# --- signature known answers (top-protocol.md §3) -------------------------------------------------------
+# --- signature known answers (top-protocol.md §3; the vectors live in test_signing) --------------------------
 
-V1 = {
-    "method": "taobao.item.seller.get",
-    "app_key": "12345678",
-    "session": "test",
-    "timestamp": "2016-01-01 12:00:00",
-    "format": "json",
-    "v": "2.0",
-    "sign_method": "md5",
-    "fields": "num_iid,title,nick,price,num",
-    "num_iid": "11223344",
-}
-V2 = {
-    "app_key": "12486123",
-    "partner_id": "top-apitools",
-    "method": "taobao.users.get",
-    "format": "json",
-    "v": "2.0",
-    "sign_method": "md5",
-    "timestamp": "2012-02-15 23:02:05",
-    "nicks": "孙凤民",
-    "fields": "user_id,nick,sex,buyer_credit,seller_credit,location,created,last_visit,alipay_account",
-}
 KNOWN_ANSWERS = [
     (V1, "helloworld", "2016-01-01 04:00:00", "66987CB115214E59E6EC978214934FB8"),
     ({**V1, "sign_method": "hmac"}, "helloworld", "2016-01-01 04:00:00", "D56D7858309C31B6251083A874D48273"),
