@@ -9,8 +9,8 @@ Tables (the README documents them for users):
 
 Every operation runs in its own short transaction on a pooled connection, so the lookup thread and dozens of
 download threads can share one :class:`Catalog`. The SQL is portable (SQLite now, PostgreSQL later): writes are
-plain UPDATE/INSERT/DELETE, "insert if absent" is SELECT-then-INSERT with a retry on IntegrityError, and the only
-dialect-specific code is :func:`_sqlite_pragmas` and :func:`_lock_for_writing`.
+plain UPDATE/INSERT/DELETE, "insert if absent" is SELECT-then-INSERT with a retry on IntegrityError, and what
+differs between databases (engines, locks, bulk statements, time zones) lives in ``dialects.py``.
 
 The queue is the ``items`` table read in queue order: ``priority`` DESC, then ``seq`` (insertion order, unique,
 given out by :meth:`Catalog.enqueue` and by the marks that add an unknown id).
@@ -28,20 +28,17 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import tenacity
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Connection,
-    DateTime,
-    Dialect,
     Engine,
     Float,
     Index,
@@ -50,29 +47,32 @@ from sqlalchemy import (
     String,
     Text,
     and_,
-    bindparam,
-    create_engine,
     delete,
-    event,
     exists,
     func,
     insert,
-    literal,
-    literal_column,
-    make_url,
     not_,
     or_,
     select,
     update,
 )
-from sqlalchemy.engine import URL, CursorResult
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ClauseElement, ColumnElement
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.sql.elements import ColumnElement
 
+from taobao_video.dialects import (
+    AUTOINCREMENT_ID,
+    UtcDateTime,
+    check_reachable,
+    create_catalog_engine,
+    insert_rows,
+    lock_after_writing,
+    lock_for_writing,
+    masked,
+    require_aware,
+    select_by_ids,
+)
 from taobao_video.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -81,14 +81,13 @@ if TYPE_CHECKING:
     from taobao_video.client import CallRecord
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # Ids per enqueue/add_items transaction. Ids in a user's (random) order each land on a random page of the
 # primary-key index, and every commit writes the pages it touched: on a 2-vCPU VM a million such ids took 33 s in
 # batches of 5,000, 18 s of 20,000, 11-17 s of 50,000 (a batch holds about 20 MB of Python objects at most).
 ADD_BATCH = 50_000
 READ_CHUNK = 900  # bound parameters per IN (...): below SQLite's historical limit of 999
-BUSY_TIMEOUT_S = 30
-SQLITE_CACHE_KIB = 32 * 1024
 MAX_ERROR_CHARS = 2000
 _MAX_NUM_IID = 2**63 - 1  # BIGINT
 _MIN_PRIORITY, _MAX_PRIORITY = -(2**31), 2**31 - 1  # INTEGER
@@ -97,24 +96,6 @@ _QUEUE_LOCK = 7307163802
 
 
 # ------------------------------------------------------------------------------------------------ the models
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out; naive UTC on SQLite (no zone support), ``timestamptz`` elsewhere."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = _aware(value).astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class ItemState(enum.StrEnum):
@@ -164,6 +145,12 @@ class Video(Base):
     downloaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+# `catalog list` filters and sorts walk these in the listing's order, sort column then num_iid (migration 0004).
+Index("ix_videos_duration", Video.duration, Video.num_iid)
+Index("ix_videos_downloaded_at", Video.downloaded_at, Video.num_iid)
+Index("ix_videos_size_bytes", Video.size_bytes, Video.num_iid)
+
+
 class Item(Base):
     """What is known about one id: its place in the queue and the outcome of lookups and downloads."""
 
@@ -191,10 +178,17 @@ class Item(Base):
     checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # last API lookup
     seq: Mapped[int] = mapped_column(BigInteger)  # insertion order: the queue's tie-break after priority
     deferred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # a run had to leave it for later
+    claimed_by: Mapped[str | None] = mapped_column(Text)  # the worker on it (claims.py), until lease_until
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 # The daily selection walks this index in queue order and stops after a quota's worth (see migration 0002).
 Index("ix_items_queue", Item.state, Item.priority.desc(), Item.seq)
+# Only claimed rows, a few hundred at a time (migration 0003): a worker's renewals and releases find its own; a
+# worker with nothing left to claim finds when the others' leases run out.
+_CLAIMED = Item.claimed_by.is_not(None)
+Index("ix_items_claimed_by", Item.claimed_by, sqlite_where=_CLAIMED, postgresql_where=_CLAIMED)
+Index("ix_items_leases", Item.state, Item.lease_until, sqlite_where=_CLAIMED, postgresql_where=_CLAIMED)
 _QUEUE_ORDER = (Item.priority.desc(), Item.seq)
 
 
@@ -204,8 +198,7 @@ class Call(Base):
     __tablename__ = "calls"
     __table_args__ = (Index(None, "app_key", "quota_day"),)
 
-    # SQLite autoincrements only an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(AUTOINCREMENT_ID, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     app_key: Mapped[str] = mapped_column(String(64))
     quota_day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in the quota time zone
@@ -214,6 +207,9 @@ class Call(Base):
     outcome: Mapped[str] = mapped_column(String)
     request_id: Mapped[str | None] = mapped_column(String)
     elapsed_ms: Mapped[int] = mapped_column(Integer)
+
+
+Index("ix_calls_num_iid", Call.num_iid)  # `catalog show`: the calls spent on one id (migration 0004)
 
 
 class QuotaDay(Base):
@@ -227,6 +223,19 @@ class QuotaDay(Base):
     daily_limit: Mapped[int] = mapped_column(Integer)
     banned_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class VideoTotal(Base):
+    """Running totals of ``videos`` per whole second of duration, for ``catalog stats``: kept by database
+    triggers (migration 0004), never written by this package. ``duration_s`` 3600 holds an hour or more, -1
+    the videos of unknown duration."""
+
+    __tablename__ = "video_totals"
+
+    duration_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    videos: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    seconds: Mapped[float] = mapped_column(Float)
 
 
 # ------------------------------------------------------------------------------------------------ the records
@@ -302,10 +311,7 @@ def _item_row(mapping: Any) -> ItemRow:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"a timezone-aware datetime is required, got naive {moment.isoformat()}")
-    return moment
+_aware = require_aware
 
 
 def _num_iid(value: int) -> int:
@@ -338,8 +344,9 @@ def _slices(values: list[T], size: int) -> Iterator[list[T]]:
 def _next_seq() -> ColumnElement[int]:
     """The next ``seq`` as a subquery, for the single-row inserts of an id never enqueued.
 
-    Writers are serialised on SQLite; on PostgreSQL two of them may compute the same number, and the unique
-    index on ``seq`` turns that into an IntegrityError that :data:`_retry_on_race` retries.
+    Run it after :func:`lock_after_writing` with ``_QUEUE_LOCK``: the inserting transactions then wait for each
+    other, and each sees the numbers the others committed (SQLite: its one write lock; PostgreSQL: the advisory
+    lock, under which the unique index on ``seq`` would otherwise turn most concurrent inserts into a retry).
     """
     return select(func.coalesce(func.max(Item.seq), 0) + 1).scalar_subquery()
 
@@ -351,97 +358,29 @@ def _chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
-def _inline_literal(connection: Connection, value: Any, type_: TypeEngine[Any]) -> ColumnElement[Any]:
-    """``value`` as a SQL literal of the connection's dialect (rendered by SQLAlchemy, so quoted safely)."""
-    compiled = literal(value, type_).compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-    return literal_column(str(compiled), type_)
-
-
-class _DriverStatement:
-    """A statement compiled once for the connection's dialect and run straight through the driver.
-
-    SQLAlchemy processes every bound value of every execution in Python (about 2 µs each): that was a third of
-    a million-id enqueue. Only for statements binding plain ints and strings, which drivers take as they are;
-    ``names`` are the bound parameters, in the order the rows give their values.
-    """
-
-    def __init__(self, connection: Connection, statement: ClauseElement, names: tuple[str, ...]) -> None:
-        compiled = statement.compile(dialect=connection.dialect)
-        assert isinstance(compiled, SQLCompiler)
-        self.connection, self.sql, self.names = connection, compiled.string, names
-        self.order: list[int] | None = None  # None: the rows are the driver's parameters as they are
-        if not compiled.positional:
-            self.order = []
-        elif tuple(compiled.positiontup or ()) != names:
-            self.order = [names.index(name) for name in compiled.positiontup or ()]
-
-    def _params(self, row: tuple[Any, ...]) -> tuple[Any, ...] | dict[str, Any]:
-        if self.order is None:
-            return row
-        if not self.order:
-            return dict(zip(self.names, row, strict=True))
-        return tuple(row[i] for i in self.order)
-
-    def execute(self, row: tuple[Any, ...]) -> CursorResult[Any]:
-        return self.connection.exec_driver_sql(self.sql, self._params(row))
-
-    def executemany(self, rows: list[tuple[Any, ...]]) -> None:
-        self.connection.exec_driver_sql(self.sql, rows if self.order is None else [self._params(r) for r in rows])
-
-
 def _error_text(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
 
-# Two threads may both find an id absent and both insert it; the loser retries and now finds it.
-_retry_on_race = tenacity.retry(
-    retry=tenacity.retry_if_exception_type(IntegrityError), stop=tenacity.stop_after_attempt(3), reraise=True
-)
+def _retry_on_race(work: Callable[P, T]) -> Callable[P, T]:
+    """Two threads may both find an id absent and both insert it; the loser retries and now finds it.
+
+    tenacity is imported on the first write, not with the module: the read-only commands never need it.
+    """
+
+    @functools.wraps(work)
+    def attempt(*args: P.args, **kwargs: P.kwargs) -> T:
+        import tenacity
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(IntegrityError), stop=tenacity.stop_after_attempt(3), reraise=True
+        )
+        return retrying(work, *args, **kwargs)
+
+    return attempt
 
 
 # ------------------------------------------------------------------------------------------------ engine
-
-
-def _sqlite_file(url: URL) -> Path | None:
-    """The database file of a SQLite URL, or None for other databases and in-memory ones."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    if url.database.startswith("file:") or url.query.get("mode") == "memory":
-        return None
-    return Path(url.database)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the one writer; busy_timeout makes writers queue instead of failing; NORMAL
-    # is durable across application crashes in WAL mode (only an OS crash may lose the last commits). A page
-    # cache of up to 32 MB (default 2 MB) holds the primary-key index of a million-item queue: enqueueing ids in
-    # a user's (random) order took about 15 % less time. It grows only as pages are read.
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
-
-
-def create_catalog_engine(url: str | URL) -> Engine:
-    """An engine for the catalog at ``url``, configured for many threads (SQLite: WAL, busy timeout)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
-    file = _sqlite_file(parsed)
-    options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}}
-    if file is None:
-        options["poolclass"] = StaticPool  # one in-memory database shared by every thread
-    else:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        options.update(pool_size=8, max_overflow=64, pool_timeout=BUSY_TIMEOUT_S)
-    engine = create_engine(parsed, **options)
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
 
 
 # ------------------------------------------------------------------------------------------------ migrations
@@ -477,32 +416,19 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def _lock_for_writing(connection: Connection, key: int) -> None:
-    """Make transactions that read, then write what they read, wait for each other until commit.
-
-    The one dialect-specific function. ``key`` names what is being serialised on PostgreSQL (an advisory lock);
-    SQLite has one write lock for the whole database. Call it first thing in the transaction.
-    """
-    if connection.dialect.name == "sqlite":
-        # pysqlite opens no transaction before a SELECT or DDL by itself; take the write lock now so the reads
-        # and writes are one transaction and a second writer waits (busy_timeout), then sees the first's work.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    elif connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
-
-
 def _migrate(engine: Engine) -> str:
     from alembic import command
     from alembic.util import CommandError
 
     head = head_revision()
+    check_reachable(engine)
     current = current_revision(engine)
     if current == head:
         return head
     config = alembic_config()
-    where = engine.url.render_as_string(hide_password=True)
+    where = masked(engine.url)
     with engine.begin() as connection:
-        _lock_for_writing(connection, _MIGRATION_LOCK)
+        lock_for_writing(connection, _MIGRATION_LOCK)
         config.attributes["connection"] = connection
         try:
             command.upgrade(config, "head")
@@ -528,6 +454,43 @@ def upgrade(url: str | URL | Engine) -> str:
         engine.dispose()
 
 
+# The newest migration shipped: what the read-only commands expect to find without loading Alembic (a test keeps
+# it equal to head_revision()). Update it with every new migration.
+SCHEMA_REVISION = "0004"
+
+
+def open_existing(url: str | URL) -> Catalog:
+    """The catalog at ``url`` for the commands that only read it (``catalog list``, ``show``, ``stats``, …).
+
+    Nothing is created and nothing is migrated: ConfigError (exit 78) when there is no catalog there yet, or when
+    its schema is not :data:`SCHEMA_REVISION`, saying what to run. Reads one row of ``alembic_version`` instead
+    of loading Alembic's scripts, which would cost a read command more time than its query.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from taobao_video.dialects import sqlite_file
+
+    where = masked(url)
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():
+        raise ConfigError(f"no catalog at {file} yet: harvest something first, or run `taobao-video db upgrade`")
+    catalog = Catalog.open(url, migrate=False)
+    try:
+        with catalog.engine.connect() as connection:
+            revision = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except DBAPIError:
+        revision = None
+    if revision != SCHEMA_REVISION:
+        catalog.close()
+        if revision is None:
+            raise ConfigError(f"the catalog at {where} has no schema yet: run `taobao-video db upgrade`")
+        raise ConfigError(
+            f"the catalog at {where} is at schema revision {revision}, this taobao-video reads {SCHEMA_REVISION}: "
+            "run `taobao-video db upgrade` (or, if a newer taobao-video wrote it, upgrade taobao-video)"
+        )
+    return catalog
+
+
 # ------------------------------------------------------------------------------------------------ the API
 
 
@@ -540,6 +503,9 @@ class Catalog:
     ``deferred_at``: :meth:`mark_deferred` sets it when a run has to leave an item for later; every recorded
     outcome (each ``mark_*`` method and :meth:`record_video`) clears it, because the item has been worked on
     since. So it is set exactly on the items whose last word was "later".
+
+    ``claimed_by``/``lease_until``: a worker's claim on the item (``claims.py`` takes and renews them). The same
+    recorded outcomes end it, except :meth:`mark_resolved`: the worker that looked an item up downloads it.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -552,6 +518,8 @@ class Catalog:
         try:
             if migrate:
                 _migrate(engine)
+            else:
+                check_reachable(engine)
         except BaseException:
             engine.dispose()
             raise
@@ -606,7 +574,7 @@ class Catalog:
     def _enqueue_batch(self, batch: list[int], priority: int, now: datetime, raise_priority: bool) -> EnqueueResult:
         given = collections.Counter(batch)  # the unique ids in first-seen order, with how often each was given
         with self.engine.begin() as connection:
-            _lock_for_writing(connection, _QUEUE_LOCK)
+            lock_for_writing(connection, _QUEUE_LOCK)
             known = self._queue_places(connection, list(given))
             new = [num_iid for num_iid in given if num_iid not in known]
             raised = [
@@ -632,17 +600,8 @@ class Catalog:
     @staticmethod
     def _queue_places(connection: Connection, ids: list[int]) -> dict[int, tuple[str, int]]:
         """State and priority of the known ids among ``ids``."""
-        places: dict[int, tuple[str, int]] = {}
-        statements: dict[int, _DriverStatement] = {}  # by chunk length: the full one, and the rest
-        for chunk in _slices(ids, READ_CHUNK):
-            if (size := len(chunk)) not in statements:
-                names = tuple(f"id_{i}" for i in range(size))
-                query = select(Item.num_iid, Item.state, Item.priority)
-                query = query.where(Item.num_iid.in_([bindparam(name) for name in names]))
-                statements[size] = _DriverStatement(connection, query, names)
-            rows: Iterable[Any] = statements[size].execute(tuple(chunk))
-            places.update((row[0], (row[1], row[2])) for row in rows)
-        return places
+        rows = select_by_ids(connection, (Item.num_iid, Item.state, Item.priority), Item.__table__.c.num_iid, ids)
+        return {row[0]: (row[1], row[2]) for row in rows}
 
     @staticmethod
     def _insert_pending(connection: Connection, ids: list[int], priority: int, now: datetime) -> None:
@@ -651,8 +610,6 @@ class Catalog:
         # In the order given: seq then grows with the table, so the two indexes on it are appended to; only the
         # primary key takes the ids where they fall (sorting by id would scatter both seq indexes instead).
         rows = list(zip(ids, range(last + 1, last + 1 + len(ids)), strict=True))
-        # The values shared by every row are rendered into the statement once, as the dialect writes them:
-        # binding them per row made SQLAlchemy process 2 timestamps per id (3x slower).
         shared = {
             "state": ItemState.PENDING.value,
             "priority": priority,
@@ -661,10 +618,7 @@ class Catalog:
             "added_at": now,
             "updated_at": now,
         }
-        columns = Item.__table__.c
-        inline = {name: _inline_literal(connection, value, columns[name].type) for name, value in shared.items()}
-        statement = insert(Item).values({**inline, "num_iid": bindparam("num_iid"), "seq": bindparam("seq")})
-        _DriverStatement(connection, statement, ("num_iid", "seq")).executemany(rows)
+        insert_rows(connection, Item.__table__, shared, ("num_iid", "seq"), rows)
 
     def queue_page(self, *, states: Sequence[str] | None = None, limit: int = 50, offset: int = 0) -> list[ItemRow]:
         """Items in queue order (priority DESC, then insertion order), optionally only those in ``states``."""
@@ -771,12 +725,17 @@ class Catalog:
                 counts[state] = count
         return counts
 
-    def _set_item(self, num_iid: int, now: datetime, *, bump: tuple[str, ...] = (), **values: Any) -> None:
-        """Update one item (``bump`` columns + 1); an id never added is inserted with these values."""
+    def _set_item(
+        self, num_iid: int, now: datetime, *, bump: tuple[str, ...] = (), release: bool = True, **values: Any
+    ) -> None:
+        """Update one item (``bump`` columns + 1); an id never added is inserted with these values. ``release``
+        ends the item's work claim (``claims.py``): the outcome is recorded, nobody is on it any more."""
         _num_iid(num_iid)
         _aware(now)
         columns = Item.__table__.c
         changes = {**values, "updated_at": now, "deferred_at": None, **{name: columns[name] + 1 for name in bump}}
+        if release:
+            changes.update(claimed_by=None, lease_until=None)
 
         @_retry_on_race
         def attempt() -> None:
@@ -791,6 +750,7 @@ class Catalog:
     ) -> None:
         if connection.execute(update(Item).where(Item.num_iid == num_iid).values(changes)).rowcount:
             return
+        lock_after_writing(connection, _QUEUE_LOCK)  # a new seq: wait for the other inserts (see _next_seq)
         plain = {name: value for name, value in changes.items() if name not in fresh}
         connection.execute(insert(Item).values(num_iid=num_iid, added_at=now, seq=_next_seq(), **plain, **fresh))
 
@@ -806,11 +766,13 @@ class Catalog:
         api_method: str,
         now: datetime,
     ) -> None:
-        """The API gave a video URL: state ``resolved``, one more lookup, errors cleared."""
+        """The API gave a video URL: state ``resolved``, one more lookup, errors cleared. A work claim on the item
+        stays: whoever looked it up downloads it next."""
         self._set_item(
             num_iid,
             now,
             bump=("lookups",),
+            release=False,
             state=ItemState.RESOLVED.value,
             video_url=video_url,
             cover_url=cover_url,
@@ -897,6 +859,8 @@ class Catalog:
             "last_error": None,
             "error_kind": None,
             "deferred_at": None,
+            "claimed_by": None,
+            "lease_until": None,
         }
         first_seen = {
             "video_url": row.video_url,
@@ -912,9 +876,43 @@ class Catalog:
                 connection.execute(delete(Video).where(Video.num_iid == row.num_iid))
                 connection.execute(insert(Video).values(dataclasses.asdict(row)))
                 if not connection.execute(update(Item).where(Item.num_iid == row.num_iid).values(done)).rowcount:
+                    lock_after_writing(connection, _QUEUE_LOCK)  # a new seq (see _next_seq)
                     connection.execute(insert(Item).values(num_iid=row.num_iid, added_at=now, **done, **first_seen))
 
         attempt()
+
+    def requeue_download(self, num_iid: int, *, reason: str, now: datetime) -> bool:
+        """The video's file is gone or damaged (``catalog verify --fix``): download it again, without a call.
+
+        In one transaction the ``videos`` row is deleted (that table holds downloaded, verified videos only) and
+        the item goes back to ``resolved`` with the row's URL, so the next run's plan downloads it from there;
+        ``last_error`` keeps ``reason``. Returns False when the id has no video row (nothing to do).
+        """
+        _num_iid(num_iid)
+        _aware(now)
+        columns = (Video.video_url, Video.cover_url, Video.duration, Video.width, Video.height, Video.api_method)
+
+        @_retry_on_race
+        def attempt() -> bool:
+            with self.engine.begin() as connection:
+                video = connection.execute(select(*columns).where(Video.num_iid == num_iid)).first()
+                if video is None or not connection.execute(delete(Video).where(Video.num_iid == num_iid)).rowcount:
+                    return False
+                changes = {
+                    "state": ItemState.RESOLVED.value,
+                    "video_url": video.video_url,
+                    "cover_url": video.cover_url,
+                    "last_error": _error_text(reason),
+                    "error_kind": None,
+                    "updated_at": now,
+                    "deferred_at": None,
+                }
+                # Only for an item row that was missing: what the API said is unknown, the video's values stand in.
+                fresh = {"api_duration": video.duration, "width": video.width, "height": video.height}
+                self._upsert_item(connection, num_iid, now, changes, {**fresh, "api_method": video.api_method})
+                return True
+
+        return attempt()
 
     def videos(self, ids: Iterable[int]) -> dict[int, VideoRow]:
         """The downloaded videos among ``ids``, by id."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import webbrowser
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +23,27 @@ def _settings(ctx: click.Context) -> Any:
     return load_settings(ctx.obj.get("config_path"))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose subcommands from other modules are imported only when one of them runs (or --help lists
+    them): a `catalog list` need not import the sandbox emulator, the web server or the queue's code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}  # command name -> "module:attribute"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            import importlib
+
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(version=__version__, prog_name="taobao-video")
 @click.option(
     "--config",
@@ -38,10 +57,31 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     """Harvest the main-image videos of Taobao products into a local catalog.
 
     \b
-    Exit codes: 0 done, 1 some items failed, 2 bad usage or input, 75 stopped early (quota spent or
-    another run holds the lock; try later), 77 authorisation needed, 78 configuration error.
+    Exit codes: 0 done, 1 some items failed, 2 bad usage or input, 75 stopped early (quota spent, or
+    another run holds the lock or some of the ids; try later), 77 authorisation needed, 78 configuration error.
     """
     ctx.obj = {"config_path": config_path}
+
+
+def _app_option(command: Any) -> Any:
+    return click.option(
+        "--app",
+        "app_name",
+        metavar="NAME",
+        help="Which [[taobao.apps]] entry (needed only when several are configured).",
+    )(command)
+
+
+def _one_app_name(settings: Any, app_name: str | None) -> str:
+    """The app a command is about: the one named, or the only one configured."""
+    from taobao_video.errors import ConfigError
+
+    names = settings.app_names
+    if app_name is None and len(names) > 1:
+        raise ConfigError(f"several apps are configured ({', '.join(names)}): pick one with --app NAME")
+    name = app_name or names[0]
+    settings.token_file(name)  # an unknown name is a ConfigError naming the configured ones
+    return str(name)
 
 
 # -- auth -----------------------------------------------------------------------------------------------------
@@ -54,8 +94,9 @@ def auth() -> None:
 
 @auth.command("url")
 @click.option("--state", help="The state to put in the URL (default: a random one, printed to stderr).")
+@_app_option
 @click.pass_context
-def auth_url(ctx: click.Context, state: str | None) -> None:
+def auth_url(ctx: click.Context, state: str | None, app_name: str | None) -> None:
     """Print the URL to open in a browser to authorise the app.
 
     After approving, the browser lands on the redirect URI with ?code=…; pass that code to
@@ -65,7 +106,8 @@ def auth_url(ctx: click.Context, state: str | None) -> None:
     from taobao_video.auth import new_state
 
     state = state or new_state()
-    click.echo(wiring.oauth_client(_settings(ctx)).authorize_url(state))
+    settings = _settings(ctx)
+    click.echo(wiring.oauth_client(settings, settings.app(app_name)).authorize_url(state))
     click.echo(f"state: {state}", err=True)
 
 
@@ -73,8 +115,9 @@ def auth_url(ctx: click.Context, state: str | None) -> None:
 @click.option("--code", help="An authorisation code you copied from the redirect (skips the browser).")
 @click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
 @click.option("--timeout", "timeout_s", default=300.0, show_default=True, help="Seconds to wait for the redirect.")
+@_app_option
 @click.pass_context
-def auth_login(ctx: click.Context, code: str | None, no_browser: bool, timeout_s: float) -> None:
+def auth_login(ctx: click.Context, code: str | None, no_browser: bool, timeout_s: float, app_name: str | None) -> None:
     """Get a token: open the authorize page and catch the redirect on the loopback redirect URI.
 
     \b
@@ -82,11 +125,14 @@ def auth_login(ctx: click.Context, code: str | None, no_browser: bool, timeout_s
       taobao-video auth login            # opens a browser, waits for the redirect
       taobao-video auth login --code 7Xk…  # exchange a code you copied by hand
     """
+    import webbrowser
+
     from taobao_video import wiring
     from taobao_video.auth import new_state, wait_for_redirect
 
     settings = _settings(ctx)
-    manager = wiring.token_manager(settings)
+    app = settings.app(app_name)
+    manager = wiring.token_manager(settings, app)
     if code is None:
         state = new_state()
         url = manager.oauth.authorize_url(state)
@@ -100,34 +146,52 @@ def auth_login(ctx: click.Context, code: str | None, no_browser: bool, timeout_s
     token = manager.login_with_code(code)
     click.echo(
         f"Authorised as {token.user_nick or token.user_id or 'unknown user'}; "
-        f"token valid until {_when(token.expires_at)}; saved to {settings.taobao.token_file}"
+        f"token valid until {_when(token.expires_at)}; saved to {app.token_file}"
     )
 
 
 @auth.command("refresh")
+@_app_option
 @click.pass_context
-def auth_refresh(ctx: click.Context) -> None:
+def auth_refresh(ctx: click.Context, app_name: str | None) -> None:
     """Refresh the token now (only tokens with a refresh token can be refreshed)."""
     from taobao_video import wiring
 
-    token = wiring.token_manager(_settings(ctx)).refresh_now()
+    settings = _settings(ctx)
+    token = wiring.token_manager(settings, settings.app(app_name)).refresh_now()
     click.echo(f"Refreshed; token valid until {_when(token.expires_at)}")
 
 
 @auth.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (one per app when several).")
+@_app_option
 @click.pass_context
-def auth_status(ctx: click.Context, as_json: bool) -> None:
-    """Show who the token belongs to and when it expires. Exit 77 when there is no usable token."""
+def auth_status(ctx: click.Context, as_json: bool, app_name: str | None) -> None:
+    """Show who the token belongs to and when it expires (every app's, unless --app). Exit 77 when a token is
+    missing or expired."""
+    settings = _settings(ctx)
+    names = [app_name] if app_name is not None else list(settings.app_names)
+    usable = True
+    for number, name in enumerate(names):
+        if number and not as_json:
+            click.echo("")
+        usable &= _token_status(settings, name, as_json=as_json, labelled=len(settings.app_names) > 1)
+    if not usable:
+        ctx.exit(77)
+
+
+def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) -> bool:
+    """Print one app's token status; True when it is usable."""
     from taobao_video.auth import TokenStore
 
-    settings = _settings(ctx)
-    token = TokenStore(settings.taobao.token_file).load()
+    path = settings.token_file(name)
+    token = TokenStore(path).load()
     now = datetime.now(UTC)
+    report: dict[str, Any] = {"app": name} if labelled else {}
     if token is None:
-        report: dict[str, Any] = {"authorised": False, "token_file": str(settings.taobao.token_file)}
+        report |= {"authorised": False, "token_file": str(path)}
     else:
-        report = {
+        report |= {
             "authorised": token.expires_at > now,
             "user_nick": token.user_nick,
             "user_id": token.user_id,
@@ -135,30 +199,34 @@ def auth_status(ctx: click.Context, as_json: bool) -> None:
             "expires_at": token.expires_at.isoformat(),
             "expires_in_s": int((token.expires_at - now).total_seconds()),
             "refreshable_until": token.refresh_expires_at.isoformat() if token.refresh_expires_at else None,
-            "token_file": str(settings.taobao.token_file),
+            "token_file": str(path),
         }
+    login = "taobao-video auth login" + (f" --app {name}" if labelled else "")
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     elif token is None:
-        click.echo(f"Not authorised: no token in {settings.taobao.token_file}. Run `taobao-video auth login`.")
+        click.echo(f"{'App ' + name + ': ' if labelled else ''}Not authorised: no token in {path}. Run `{login}`.")
     else:
+        if labelled:
+            click.echo(f"App:           {name}")
         state = "valid" if report["authorised"] else "EXPIRED"
         click.echo(f"User:          {token.user_nick or '-'} (id {token.user_id or '-'})")
         click.echo(f"Token:         {state}, expires {_when(token.expires_at)}")
         refresh = _when(token.refresh_expires_at) if token.refresh_expires_at else "not refreshable"
         click.echo(f"Refresh until: {refresh}")
-        click.echo(f"Token file:    {settings.taobao.token_file}")
-    if not report["authorised"]:
-        ctx.exit(77)
+        click.echo(f"Token file:    {path}")
+    return bool(report["authorised"])
 
 
 @auth.command("logout")
+@_app_option
 @click.pass_context
-def auth_logout(ctx: click.Context) -> None:
+def auth_logout(ctx: click.Context, app_name: str | None) -> None:
     """Delete the token file."""
     from taobao_video.auth import TokenStore
 
-    path = _settings(ctx).taobao.token_file
+    settings = _settings(ctx)
+    path = settings.token_file(_one_app_name(settings, app_name))
     click.echo(f"Deleted {path}" if TokenStore(path).delete() else f"No token file at {path}")
 
 
@@ -186,8 +254,7 @@ def lookup(ctx: click.Context, num_iids: tuple[str, ...], as_json: bool) -> None
     ids = [_parse_id(raw) for raw in num_iids]
     settings = _settings(ctx)
     with wiring.catalog(settings) as catalog:
-        client, _ = wiring.metered_client(settings, catalog)
-        finder = wiring.video_lookup(settings, client)
+        finder, _ = wiring.metered_lookup(settings, catalog)
         for num_iid in ids:
             result = finder.lookup(num_iid)
             record_lookup(catalog, result, now=utc_now())
@@ -265,7 +332,7 @@ def harvest(
     from taobao_video import wiring
     from taobao_video.ids import parse_inputs
     from taobao_video.interrupt import graceful_stop
-    from taobao_video.lock import RunLock
+    from taobao_video.lock import run_lock
     from taobao_video.progress import RunOutput
 
     if not ids and not files:
@@ -277,7 +344,8 @@ def harvest(
         click.echo("taobao-video: no valid ids to harvest", err=True)
         ctx.exit(2)
     settings = _settings(ctx)
-    with RunLock(settings.harvest.lock_file, purpose="harvest"), graceful_stop(threading.Event()) as stop:
+    lock = run_lock(settings.database.url, settings.harvest.lock_file, purpose="harvest")
+    with lock as exclusive, graceful_stop(threading.Event()) as stop:
         catalog = wiring.catalog(settings)
         output = RunOutput.choose(as_json)
         with output:
@@ -286,6 +354,7 @@ def harvest(
                 catalog,
                 force=force,
                 workers=workers,
+                exclusive=exclusive,
                 stop=stop,
                 on_event=output.event,
                 on_bytes=output.add_bytes,
@@ -325,16 +394,23 @@ def daily(ctx: click.Context, max_calls: int | None, workers: int | None, as_jso
     from taobao_video import wiring
     from taobao_video.daily import run_daily
     from taobao_video.interrupt import graceful_stop
-    from taobao_video.lock import RunLock
+    from taobao_video.lock import run_lock
     from taobao_video.progress import RunOutput
 
     settings = _settings(ctx)
-    with RunLock(settings.harvest.lock_file, purpose="daily"), graceful_stop(threading.Event()) as stop:
+    lock = run_lock(settings.database.url, settings.harvest.lock_file, purpose="daily")
+    with lock as exclusive, graceful_stop(threading.Event()) as stop:
         with wiring.catalog(settings) as catalog:
             output = RunOutput.choose(as_json)
             with output:
                 job = wiring.harvester(
-                    settings, catalog, workers=workers, stop=stop, on_event=output.event, on_bytes=output.add_bytes
+                    settings,
+                    catalog,
+                    workers=workers,
+                    exclusive=exclusive,
+                    stop=stop,
+                    on_event=output.event,
+                    on_bytes=output.add_bytes,
                 )
                 report = run_daily(job, catalog, max_calls=max_calls)
             days = report.days_left
@@ -366,7 +442,8 @@ def quota() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def quota_status(ctx: click.Context, as_json: bool) -> None:
-    """Used, limit, reserve and remaining calls today; when the quota resets; any platform ban.
+    """Used, limit, reserve and remaining calls today (per app and in all); when the quota resets; any platform
+    ban.
 
     \b
     Example:
@@ -376,9 +453,35 @@ def quota_status(ctx: click.Context, as_json: bool) -> None:
 
     settings = _settings(ctx)
     with wiring.catalog(settings) as catalog:
-        status = wiring.ledger(settings, catalog).status()
+        pool = wiring.quota_view(settings, catalog)
+        statuses = pool.statuses()
+        total = pool.status()
     tz_name = settings.quota.timezone
-    report = {
+    several = len(statuses) > 1
+    report = _quota_report(total, tz_name)
+    if several:
+        report["apps"] = {name: _quota_report(status, tz_name) for name, status in statuses.items()}
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"Quota day:  {total.day} ({tz_name})")
+    if several:
+        for name, status in statuses.items():
+            banned = f", platform ban until {_when(status.banned_until)}" if status.banned_until else ""
+            click.echo(
+                f"  {name}: {status.used} of {status.daily_limit} used (reserve {status.reserve}), "
+                f"{status.remaining} remaining{banned}"
+            )
+    click.echo(f"Used:       {total.used} of {total.daily_limit} (reserve {total.reserve})")
+    click.echo(f"Remaining:  {total.remaining}")
+    reset_quota_tz = total.resets_at.astimezone(settings.quota.tz).strftime("%Y-%m-%d %H:%M")
+    click.echo(f"Resets at:  {reset_quota_tz} {tz_name} ({_when(total.resets_at)} local)")
+    banned = _when(total.banned_until) if total.banned_until else "no"
+    click.echo(f"Platform ban until: {banned}")
+
+
+def _quota_report(status: Any, tz_name: str) -> dict[str, Any]:
+    return {
         "day": status.day,
         "used": status.used,
         "daily_limit": status.daily_limit,
@@ -388,16 +491,6 @@ def quota_status(ctx: click.Context, as_json: bool) -> None:
         "timezone": tz_name,
         "banned_until": status.banned_until.isoformat() if status.banned_until else None,
     }
-    if as_json:
-        click.echo(json.dumps(report))
-        return
-    click.echo(f"Quota day:  {status.day} ({tz_name})")
-    click.echo(f"Used:       {status.used} of {status.daily_limit} (reserve {status.reserve})")
-    click.echo(f"Remaining:  {status.remaining}")
-    reset_quota_tz = status.resets_at.astimezone(settings.quota.tz).strftime("%Y-%m-%d %H:%M")
-    click.echo(f"Resets at:  {reset_quota_tz} {tz_name} ({_when(status.resets_at)} local)")
-    banned = _when(status.banned_until) if status.banned_until else "no"
-    click.echo(f"Platform ban until: {banned}")
 
 
 # -- schedule -------------------------------------------------------------------------------------------------
@@ -511,11 +604,13 @@ def _when(moment: datetime | None) -> str:
 
 
 def _register_groups() -> None:
-    from taobao_video.queue_cli import queue
-    from taobao_video.sandbox.cli import sandbox
-
-    cli.add_command(queue)
-    cli.add_command(sandbox)
+    assert isinstance(cli, _LazyGroup)
+    cli.lazy.update(
+        queue="taobao_video.queue_cli:queue",
+        sandbox="taobao_video.sandbox.cli:sandbox",
+        serve="taobao_video.serve_cli:serve",
+        catalog="taobao_video.catalog_cli:catalog",
+    )
 
 
 _register_groups()

@@ -2,7 +2,8 @@
 
 Ids looked up earlier but not yet downloaded are downloaded first; they cost no call, so they proceed even when
 no call is left. Then pending ids, in priority then insertion order, as many as today's calls allow (what the
-ledger has left after ``quota.reserve``, capped by ``--max-calls``). The harvest job does the rest.
+ledger has left after ``quota.reserve``, capped by ``--max-calls``). The harvest job does the rest, claiming the
+ids a batch at a time (``worklist.QueueSource``), so several daily runs on different machines can share one queue.
 """
 
 from __future__ import annotations
@@ -13,13 +14,6 @@ from typing import Any
 
 from taobao_video.catalog import Catalog
 from taobao_video.harvest import Harvester, HarvestReport
-
-
-@dataclass(frozen=True)
-class DailyPlan:
-    downloads: list[int]
-    lookups: list[int]
-    calls_available: int
 
 
 @dataclass
@@ -60,21 +54,19 @@ class DailyReport:
         }
 
 
-def plan_daily(catalog: Catalog, *, calls_available: int) -> DailyPlan:
-    """What today's run does: every resolved id (no call), then up to ``calls_available`` pending ids."""
-    downloads = catalog.awaiting_download()
-    lookups = catalog.next_lookups(calls_available) if calls_available > 0 else []
-    return DailyPlan(downloads=downloads, lookups=lookups, calls_available=calls_available)
-
-
 def run_daily(job: Harvester, catalog: Catalog, *, max_calls: int | None = None) -> DailyReport:
-    """Plan from the queue and harvest it; the report says how much is left and how many days that is."""
-    available = job.ledger.remaining()
+    """Harvest from the queue until this run can do no more; the report says how much is left and how many days
+    that is. Other workers may share the queue: the calls left are the app ledgers' (shared), capped by what
+    ``max_calls`` still allows this run."""
     if max_calls is not None:
-        available = min(available, max_calls)
         job.book.cap = max_calls
-    plan = plan_daily(catalog, calls_available=available)
-    report = job.run(plan.downloads + plan.lookups)
+
+    def calls_left() -> int:
+        left = job.ledger.remaining()
+        cap = job.book.left()
+        return left if cap is None else min(left, cap)
+
+    report = job.run_queue(calls_left=calls_left)
     stats = catalog.queue_stats()
     status = job.ledger.status()
     per_day = status.daily_limit - status.reserve

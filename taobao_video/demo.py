@@ -46,7 +46,7 @@ def demo_settings(sandbox: Sandbox, folder: Path, *, redirect_port: int) -> Sett
 
 def authorise_like_a_browser(settings: Settings) -> None:
     """The real authorization-code flow: a loopback listener catches the redirect that a 'browser' follows."""
-    manager = wiring.token_manager(settings)
+    manager = wiring.token_manager(settings, settings.app())
     state = new_state()
     url = manager.oauth.authorize_url(state)
     failures: list[requests.RequestException] = []
@@ -80,7 +80,7 @@ def run_demo(*, count: int, seed: int, folder: str, echo: Callable[[str], None],
         echo(f"Sandbox (a local Taobao emulator) listening on {sandbox.url}")
         settings = demo_settings(sandbox, base, redirect_port=free_loopback_port())
         authorise_like_a_browser(settings)
-        token = wiring.token_manager(settings).current()
+        token = wiring.token_manager(settings, settings.app()).current()
         assert token is not None
         echo(
             f"Authorised through the sandbox's OAuth pages as {token.user_nick} "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int) -> None:
@@ -12,11 +15,23 @@ def atomic_write_text(path: Path, text: str, *, mode: int) -> None:
 
     The temp file is created 0600 (mkstemp), so a secret is never readable by others, not even briefly.
     """
+    with atomic_text_file(path, mode=mode) as handle:
+        handle.write(text)
+
+
+@contextlib.contextmanager
+def atomic_text_file(path: Path, *, mode: int) -> Iterator[TextIO]:
+    """A UTF-8 text file to write in a ``with`` block that appears at ``path`` (with ``mode``) only complete.
+
+    The text goes to a temp file beside ``path`` (created 0600); at the end of the block it is flushed, fsynced
+    and renamed over ``path``, and the folder fsynced. If the block raises, the temp file is removed and ``path``
+    is left as it was. For writers that stream (an export of a million rows) where building one string won't do.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
             os.fchmod(handle.fileno(), mode)

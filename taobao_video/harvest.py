@@ -9,6 +9,10 @@ quota ledger first; videos go to a bounded pool of download threads as soon as t
 The run stops taking work when the quota is spent, on a frequency ban too long to wait, on an error that needs
 the user (authorisation, configuration), or when ``stop`` is set (Ctrl-C, SIGTERM): what was not done is
 counted as deferred and stays in the catalog for the next run.
+
+Several harvesters may share the catalog: a run claims each id before it works on it (``claims.py``), a batch at a
+time (``worklist.py``), keeps its claims alive while it works and releases what it leaves, so no id is looked up
+or downloaded by two of them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, Protocol
 import mutagen.mp4
 
 from taobao_video.catalog import Catalog, ItemRow, ItemState, VideoRow
+from taobao_video.claims import LeaseKeeper, WorkClaims
 from taobao_video.client import CallRecord
 from taobao_video.download import Downloader
 from taobao_video.errors import (
@@ -40,10 +45,17 @@ from taobao_video.errors import (
     TaobaoVideoError,
     UrlExpired,
 )
-from taobao_video.quota import QuotaLedger
+from taobao_video.quota import QuotaLedger, QuotaStatus
 from taobao_video.videos import Lookup
+from taobao_video.worklist import Batch, ListSource, QueueSource
 
 log = logging.getLogger(__name__)
+
+# Lookups claimed at a time: about ten seconds' worth at the run's pace (20 at the default 2 per second), at most
+# 50, so that workers sharing the queue take turns and a dead worker's batch is small.
+_LOOKUP_BATCH_S = 10
+_MAX_LOOKUP_BATCH = 50
+_DOWNLOAD_RECHECK_S = 1.0  # while lookups go on, look for stored URLs to download no more often than this
 
 Event = dict[str, Any]
 
@@ -91,6 +103,7 @@ class HarvestReport:
     stopped: str | None = None  # "quota", "max_calls", "rate_limited", "signal", "fatal"
     quota_resets_at: datetime | None = None
     bad_lines: int = 0
+    held: int = 0  # ids another worker was on: left to it (counted in deferred too)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,7 +113,7 @@ class HarvestReport:
 
     @property
     def exit_code(self) -> int:
-        if self.stopped in ("quota", "max_calls", "rate_limited", "signal") and self.deferred:
+        if (self.stopped in ("quota", "max_calls", "rate_limited", "signal") and self.deferred) or self.held:
             return 75
         if self.bad_lines:
             return 2
@@ -117,26 +130,46 @@ class HarvestOptions:
 
 
 class CallBook:
-    """The client's hooks: reserve each attempt in the ledger before it is sent, log it after, count it."""
+    """The run's call accounting, hooked into each app's client: every attempt is reserved in that app's quota
+    ledger before it is sent and written to the call log after; the run's own cap (``--max-calls``) and count span
+    every app."""
 
-    def __init__(self, catalog: Catalog, ledger: QuotaLedger, app_key: str, *, cap: int | None = None) -> None:
-        self.catalog, self.ledger, self.app_key = catalog, ledger, app_key
-        self.cap = cap  # the run's own limit (--max-calls), on top of the ledger's
+    def __init__(self, catalog: Catalog, *, cap: int | None = None) -> None:
+        self.catalog = catalog
+        self.cap = cap  # the run's own limit (--max-calls), on top of the ledgers'
         self.calls = 0
         self._reserved = 0
-        self._day = ""
         self._lock = threading.Lock()
 
-    def before_call(self, method: str, params: object) -> None:
-        if self.cap is not None and self._reserved >= self.cap:
-            raise CallCapReached(f"this run may make at most {self.cap} calls (--max-calls)")
-        self._day = self.ledger.reserve()
-        self._reserved += 1
+    def hooks(self, ledger: QuotaLedger) -> tuple[Callable[[str, object], None], Callable[[CallRecord], None]]:
+        """The ``before_call`` and ``after_call`` hooks for the client of the app whose quota ``ledger`` counts."""
+        day = ""
 
-    def after_call(self, record: CallRecord) -> None:
-        self.catalog.log_call(record, app_key=self.app_key, quota_day=self._day)
-        with self._lock:
-            self.calls += 1
+        def before_call(method: str, params: object) -> None:
+            nonlocal day
+            if self.cap is not None and self._reserved >= self.cap:  # lookups run on one thread
+                raise CallCapReached(f"this run may make at most {self.cap} calls (--max-calls)")
+            day = ledger.reserve()
+            self._reserved += 1
+
+        def after_call(record: CallRecord) -> None:
+            self.catalog.log_call(record, app_key=ledger.app_key, quota_day=day)
+            with self._lock:
+                self.calls += 1
+
+        return before_call, after_call
+
+    def left(self) -> int | None:
+        """Calls the run's own cap still allows (None: no cap)."""
+        return None if self.cap is None else max(0, self.cap - self._reserved)
+
+
+class Quota(Protocol):
+    """What the run reads of the quota (one app's :class:`QuotaLedger` or every app's ``AppPool``)."""
+
+    def remaining(self) -> int: ...
+
+    def status(self) -> QuotaStatus: ...
 
 
 def make_plan(ids: Iterable[int], catalog: Catalog, *, now: datetime, base_dir: Path, options: HarvestOptions) -> Plan:
@@ -210,13 +243,15 @@ class Harvester:
         self,
         *,
         catalog: Catalog,
-        ledger: QuotaLedger,
+        ledger: Quota,
         resolver: Resolver,
         downloader: Downloader,
         book: CallBook,
+        claims: WorkClaims,
         base_dir: Path,
         options: HarvestOptions,
         clock: Callable[[], datetime],
+        exclusive: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         stop: threading.Event | None = None,
@@ -224,7 +259,8 @@ class Harvester:
         on_bytes: Callable[[int], None] = lambda n: None,
     ) -> None:
         self.catalog, self.ledger, self.resolver, self.downloader = catalog, ledger, resolver, downloader
-        self.book, self.base_dir, self.options = book, base_dir, options
+        self.book, self.claims, self.base_dir, self.options = book, claims, base_dir, options
+        self.exclusive = exclusive  # the caller holds the per-catalog lock (SQLite): no other worker is alive
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
         self.stop = stop or threading.Event()
         self.on_event, self.on_bytes = on_event, on_bytes
@@ -236,53 +272,144 @@ class Harvester:
         self._relookups: deque[int] = deque()
         self._deferred: list[int] = []
         self._next_lookup_at = 0.0
+        self._taken = 0
 
     # -- the run ----------------------------------------------------------------------------------------------
 
     def run(self, ids: list[int]) -> HarvestReport:
+        """Harvest the ids given (``harvest``), each claimed first; ids another worker is on are left to it."""
         started = self.monotonic()
         self.report.requested = len(ids)
         self.catalog.add_items(ids, now=self.clock())
-        plan = make_plan(ids, self.catalog, now=self.clock(), base_dir=self.base_dir, options=self.options)
+        plan = self._plan(ids)
+        self._announce(len(ids), downloads=len(plan.downloads), lookups=len(plan.lookups), skipped=len(plan.skipped))
+        for num_iid, reason in plan.skipped:
+            self._count("skipped", num_iid, detail=reason)
+        downloads = [job.num_iid for job in plan.downloads]
+        return self._run(ListSource(downloads, plan.lookups, claims=self.claims, planner=self._plan), started)
+
+    def run_queue(self, *, calls_left: Callable[[], int]) -> HarvestReport:
+        """Work through the queue (the daily run): resolved ids first, then pending ones while ``calls_left()``
+        allows, claimed a batch at a time alongside any other workers."""
+        started = self.monotonic()
+        stats = self.catalog.queue_stats()
+        lookups = min(stats["pending"], calls_left())
+        self._announce(stats["resolved"] + lookups, downloads=stats["resolved"], lookups=lookups, skipped=0)
+        source = QueueSource(claims=self.claims, planner=self._plan, calls_left=calls_left, clock=self.clock)
+        report = self._run(source, started)
+        report.requested = self._taken
+        return report
+
+    def _plan(self, ids: list[int]) -> Plan:
+        if not ids:
+            return Plan()
+        return make_plan(ids, self.catalog, now=self.clock(), base_dir=self.base_dir, options=self.options)
+
+    def _announce(self, ids: int, *, downloads: int, lookups: int, skipped: int) -> None:
         self.on_event(
             {
                 "event": "plan",
-                "ids": len(ids),
-                "lookups": len(plan.lookups),
-                "downloads": len(plan.downloads),
-                "skipped": len(plan.skipped),
+                "ids": ids,
+                "lookups": lookups,
+                "downloads": downloads,
+                "skipped": skipped,
                 "quota_remaining": self.ledger.remaining(),
             }
         )
-        for num_iid, reason in plan.skipped:
-            self._count("skipped", num_iid, detail=reason)
-        with ThreadPoolExecutor(self.options.workers, thread_name_prefix="download") as pool:
-            for job in plan.downloads:
-                self._submit(pool, job)
-            self._lookup_loop(deque(plan.lookups), pool)
-        if self._deferred:
-            self.catalog.mark_deferred(self._deferred, now=self.clock())
+
+    def _run(self, source: ListSource | QueueSource, started: float) -> HarvestReport:
+        if self.exclusive:
+            self.claims.clear_all()  # left by a run that was killed: the lock proves no other run is alive
+        keeper = LeaseKeeper(self.claims, every=self.claims.lease.total_seconds() / 3, on_error=self._renewal_failed)
+        try:
+            with keeper, ThreadPoolExecutor(self.options.workers, thread_name_prefix="download") as pool:
+                self._work(source, pool)
+            for num_iid in source.untaken():
+                self._count("deferred", num_iid, detail=self.report.stopped or "signal")
+            if self._deferred:
+                self.catalog.mark_deferred(self._deferred, now=self.clock())
+        finally:
+            self.claims.release_all()
+        if self.stop.is_set() and self.report.deferred and self.report.stopped is None:
+            self.report.stopped = "signal"
         self.report.api_calls = self.book.calls
         self.report.quota_remaining = self.ledger.remaining()
         self.report.seconds = self.monotonic() - started
         return self.report
 
-    def _lookup_loop(self, pending: deque[int], pool: ThreadPoolExecutor) -> None:
+    def _work(self, source: ListSource | QueueSource, pool: ThreadPoolExecutor) -> None:
+        """Claim, look up and hand downloads to the pool until the source has nothing left for this run.
+
+        Lookups run here, one at a time at the run's pace; a new batch of them is claimed when the last is done.
+        Downloads (stored URLs) are claimed whenever the pool runs short, at most every ``_DOWNLOAD_RECHECK_S``
+        while lookups are going on. Only a stop request ends the downloads; a spent quota, the run's cap, a
+        frequency ban or a fatal error end the lookups.
+        """
+        lookups: deque[int] = deque()
+        batch_size = max(1, min(_MAX_LOOKUP_BATCH, int(self.options.qps * _LOOKUP_BATCH_S)))
+        next_download_claim = 0.0
         while True:
-            with self._lock:
-                pending.extend(self._relookups)
-                self._relookups.clear()
-            if pending and self.report.stopped is None and not self.stop.is_set():
-                self._resolve(pending.popleft(), pool)
+            self._reclaim_relookups(lookups)
+            took = False
+            if not self.stop.is_set():
+                if not lookups and self.report.stopped is None:
+                    took |= self._take(source.take_lookups(batch_size), pool, lookups)
+                room = 2 * self.options.workers - self._in_flight
+                if self._in_flight < self.options.workers and (not lookups or time.monotonic() >= next_download_claim):
+                    took |= self._take(source.take_downloads(room), pool, lookups)
+                    next_download_claim = time.monotonic() + _DOWNLOAD_RECHECK_S
+            if lookups and self.report.stopped is None and not self.stop.is_set():
+                self._resolve(lookups.popleft(), pool)
                 continue
-            if pending:
+            if lookups:
                 self.report.stopped = self.report.stopped or "signal"
-                while pending:
-                    self._count("deferred", pending.popleft(), detail=self.report.stopped)
+                while lookups:
+                    self._count("deferred", lookups.popleft(), detail=self.report.stopped)
+            if took:
+                continue
             with self._idle:
-                if self._in_flight == 0 and not self._relookups:
-                    return
-                self._idle.wait(timeout=0.2)
+                if self._in_flight or self._relookups:
+                    self._idle.wait(timeout=0.2)
+                    continue
+            wait = None if self.stop.is_set() else source.wait_s(lookups=self.report.stopped is None)
+            if wait is None:
+                return
+            self.stop.wait(wait)
+
+    def _take(self, batch: Batch, pool: ThreadPoolExecutor, lookups: deque[int]) -> bool:
+        """Start on a claimed batch; False when it is empty."""
+        if batch.empty:
+            return False
+        self._taken += batch.size
+        for num_iid, holder in batch.held.items():
+            until = holder.lease_until.strftime("%H:%M:%S UTC")
+            self._count(
+                "deferred", num_iid, held=True, detail=f"another worker ({holder.worker}) is on it until {until}"
+            )
+        if batch.plan.skipped:
+            self.claims.release([num_iid for num_iid, _ in batch.plan.skipped])
+            for num_iid, reason in batch.plan.skipped:
+                self._count("skipped", num_iid, detail=reason)
+        for job in batch.plan.downloads:
+            self._submit(pool, job)
+        lookups.extend(batch.plan.lookups)
+        return True
+
+    def _reclaim_relookups(self, lookups: deque[int]) -> None:
+        """Ids whose stored URL expired go back to the lookups, claimed again (recording the failure ended the
+        claim, and another worker may have taken the id since)."""
+        with self._lock:
+            ids = list(self._relookups)
+            self._relookups.clear()
+        if not ids:
+            return
+        taken, held = self.claims.claim_ids(ids)
+        lookups.extend(taken)
+        for num_iid, holder in held.items():
+            self._count("deferred", num_iid, held=True, detail=f"another worker ({holder.worker}) is on it")
+
+    def _renewal_failed(self, exc: Exception) -> None:
+        self.on_event({"event": "warning", "detail": f"renewing this worker's claims failed, retrying: {exc}"})
 
     # -- lookups ----------------------------------------------------------------------------------------------
 
@@ -296,13 +423,9 @@ class Harvester:
         self._pace()
         try:
             result = self.resolver.lookup(num_iid)
-        except QuotaExceeded as exc:
-            if exc.reset_at is not None:
-                self.ledger.mark_spent(exc.reset_at)
-            self._halt("quota", num_iid, exc.reset_at)
         except CallCapReached:
             self._halt("max_calls", num_iid, None)
-        except QuotaExhausted as exc:
+        except (QuotaExhausted, QuotaExceeded) as exc:  # the pool has already recorded which app is spent
             self._halt("quota", num_iid, exc.reset_at)
         except RateLimited as exc:
             self._halt("rate_limited", num_iid, None, detail=str(exc))
@@ -428,10 +551,14 @@ class Harvester:
 
     # -- accounting -------------------------------------------------------------------------------------------
 
-    def _count(self, outcome: str, num_iid: int, **details: Any) -> None:
+    def _count(self, outcome: str, num_iid: int, *, held: bool = False, **details: Any) -> None:
+        """Count one id's outcome and tell the listener; ``held``: deferred because another worker is on it
+        (which is not this run's "later", so the catalog does not mark it)."""
         with self._lock:
             setattr(self.report, outcome, getattr(self.report, outcome) + 1)
-            if outcome == "deferred":
+            if held:
+                self.report.held += 1
+            elif outcome == "deferred":
                 self._deferred.append(num_iid)
         self.on_event(
             {

@@ -1,18 +1,37 @@
-"""One run at a time per catalog: an OS file lock (released by the kernel when the holder dies) plus a note of
-who holds it, so the refusal can name the holder."""
+"""One run at a time per SQLite catalog: an OS file lock (released by the kernel when the holder dies) plus a note
+of who holds it, so the refusal can name the holder.
+
+A PostgreSQL catalog takes no such lock: many workers share its queue, each claiming the ids it works on
+(``claims.py``). :func:`run_lock` decides which.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 import filelock
 
+from taobao_video.dialects import one_run_at_a_time
 from taobao_video.errors import LockHeldError
+
+
+@contextlib.contextmanager
+def run_lock(database_url: str, path: Path, *, purpose: str) -> Iterator[bool]:
+    """The run lock at ``path`` when the catalog at ``database_url`` needs one (SQLite); yields whether it was
+    taken, which tells the run that no other worker can be alive (claims left in the catalog are a killed run's).
+    LockHeldError (exit 75) when another run holds it."""
+    if not one_run_at_a_time(database_url):
+        yield False
+        return
+    with RunLock(path, purpose=purpose):
+        yield True
 
 
 class RunLock:

@@ -163,6 +163,8 @@ def summary_text(report: HarvestReport) -> str:
         lines.append(f"Stopped: the platform's frequency limit; {report.deferred} ids deferred. Try later (exit 75).")
     elif report.stopped == "signal":
         lines.append(f"Stopped on request; {report.deferred} ids deferred, partial downloads kept for resuming.")
+    if report.held:
+        lines.append(f"{report.held} ids were left to other workers that are on them; run again later (exit 75).")
     if report.bad_lines:
         lines.append(f"{report.bad_lines} input lines were not ids (listed above).")
     return "\n".join(lines)

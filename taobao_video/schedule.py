@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from taobao_video.dialects import one_run_at_a_time
 from taobao_video.errors import UsageError
 from taobao_video.fsutil import atomic_write_text
 
@@ -161,7 +162,7 @@ class ScheduleSpec:
             "env_file": default_env_file(),
             "log_file": settings.harvest.lock_file.parent / "daily.log",
             "timezone": settings.quota.timezone,
-            "lock_file": settings.harvest.lock_file,
+            "lock_file": settings.harvest.lock_file if one_run_at_a_time(settings.database.url) else None,
         }
         fields.update(overrides)
         return cls(**fields)
@@ -307,7 +308,9 @@ def cron_line(spec: ScheduleSpec, host_tz: ZoneInfo | None = None, now: datetime
         f"# {when:%H:%M} {host_name} in the host's time zone, which cron uses.",
         f"# Secrets: {spec.env_file} holds TAOBAO_APP_KEY=... and TAOBAO_APP_SECRET=... lines",
         "# (chmod 600); it must exist. Exit 75 (quota spent, work left) is normal: the next run carries on.",
-        f"# No flock needed: the tool's own lock{lock} keeps overlapping runs apart.",
+        f"# No flock needed: the tool's own lock{lock} keeps overlapping runs apart."
+        if spec.lock_file
+        else "# No flock needed: overlapping runs share the queue, each claiming the ids it works on.",
     ]
     distinct = sorted(set(times))
     if len(distinct) > 1:

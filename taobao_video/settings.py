@@ -14,6 +14,7 @@ to :class:`Settings`. Known keys, suggestions and environment overrides follow f
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -24,10 +25,20 @@ from typing import Any, Literal, NamedTuple, NoReturn, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from taobao_video.errors import ConfigError
+from taobao_video.settings_peek import sqlite_url_in
 
 CONFIG_ENV = "TAOBAO_VIDEO_CONFIG"
 APP_KEY_ENV = "TAOBAO_APP_KEY"
@@ -91,21 +102,13 @@ def _resolve_path(value: Any, info: ValidationInfo) -> Path:
 
 
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-_SQLITE_FILE = re.compile(r"(sqlite(?:\+\w+)?):///(.*)", re.DOTALL)
 
 
 def _database_url(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str) or not _URL_SCHEME.match(value):
         raise _fail(f"must be a database URL such as sqlite:///data/catalog.sqlite3, got {_show(value)}")
-    match = _SQLITE_FILE.fullmatch(value)
-    if match is None:
-        return value
-    path, sep, query = match.group(2).partition("?")
-    if not path or path == ":memory:" or path.startswith("file:") or Path(path).is_absolute():
-        return value
     # sqlite:///relative is relative to the process's cwd in SQLAlchemy; pin it to the settings folder.
-    absolute = os.path.normpath(_base_dir(info) / path)
-    return f"{match.group(1)}:///{absolute}{sep}{query}"
+    return sqlite_url_in(value, _base_dir(info))
 
 
 def _mask_url_password(url: str) -> str:
@@ -143,8 +146,56 @@ class _Section(_Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_default=True)
 
 
+_APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+
+
+def app_env_suffix(name: str) -> str:
+    """The suffix of an app's environment variables: ``TAOBAO_APP_SECRET_<SUFFIX>`` for app ``name``."""
+    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+class AppSettings(_Frozen):
+    """One ``[[taobao.apps]]`` entry: an app key with its own quota (and token file).
+
+    The secret comes only from ``TAOBAO_APP_SECRET_<NAME>``; the key from ``app_key`` or ``TAOBAO_APP_KEY_<NAME>``.
+    ``daily_limit`` and ``reserve`` default to ``[quota]``'s, ``token_file`` to ``token-<name>.json`` beside
+    ``[taobao] token_file``.
+    """
+
+    name: str
+    app_key: str = ""
+    app_secret: SecretStr | None = None  # only from the environment
+    daily_limit: int | None = Field(None, ge=1)
+    reserve: int | None = Field(None, ge=0)
+    token_file: Path | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _APP_NAME.fullmatch(value):
+            raise _fail(f"must be 1-32 letters, digits, - or _ (it names the app in messages), got {_show(value)}")
+        return value
+
+    @field_validator("app_key")
+    @classmethod
+    def _check_app_key(cls, value: str) -> str:
+        return _app_key(value)
+
+    @field_validator("token_file", mode="before")
+    @classmethod
+    def _check_token_file(cls, value: Any, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve_path(value, info)
+
+
+def _app_key(value: str) -> str:
+    value = value.strip()
+    if re.search(r"\s", value):
+        raise _fail(f"must not contain spaces, got {_show(value)}")
+    return value
+
+
 class TaobaoSettings(_Section):
-    """``[taobao]``: the TOP gateway, the app and OAuth."""
+    """``[taobao]``: the TOP gateway, the app(s) and OAuth."""
 
     gateway_url: str = "https://eco.taobao.com/router/rest"
     oauth_url: str = "https://oauth.taobao.com"
@@ -163,6 +214,23 @@ class TaobaoSettings(_Section):
     timeout_s: float = Field(20.0, gt=0, allow_inf_nan=False)
     max_retries: int = Field(4, ge=0, le=20)
     max_ban_wait_s: int = Field(120, ge=0)
+    apps: tuple[AppSettings, ...] = ()  # several app keys, each with its own quota; empty: app_key above
+
+    @field_validator("apps", mode="before")
+    @classmethod
+    def _check_apps_shape(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(value)  # TOML arrays are lists; the model is frozen
+        return value
+
+    @field_validator("apps")
+    @classmethod
+    def _check_apps(cls, value: tuple[AppSettings, ...]) -> tuple[AppSettings, ...]:
+        for what, seen in (("name", [app.name for app in value]), ("app_key", [app.app_key for app in value])):
+            repeated = sorted({x for x in seen if x and seen.count(x) > 1})
+            if repeated:
+                raise _fail(f"each app needs its own {what}; repeated: {', '.join(repeated)}")
+        return value
 
     @field_validator("gateway_url", "oauth_url", mode="before")
     @classmethod
@@ -182,10 +250,7 @@ class TaobaoSettings(_Section):
     @field_validator("app_key")
     @classmethod
     def _check_app_key(cls, value: str) -> str:
-        value = value.strip()
-        if re.search(r"\s", value):
-            raise _fail(f"must not contain spaces, got {_show(value)}")
-        return value
+        return _app_key(value)
 
     @field_validator("session_param")
     @classmethod
@@ -268,6 +333,9 @@ class HarvestSettings(_Section):
     no_video_ttl_days: float = Field(30.0, ge=0, allow_inf_nan=False)
     duration_tolerance_s: float = Field(1.5, ge=0, allow_inf_nan=False)
     lock_file: Path = Path("data/harvest.lock")
+    # How long a worker's claim on queued ids holds without renewal (claims.py): a dead worker's ids go to the
+    # others after this long. Renewed every third of it, so it must outlast a database hiccup; a day at most.
+    lease_s: float = Field(600.0, ge=3, le=86_400, allow_inf_nan=False)
 
     @field_validator("lock_file", mode="before")
     @classmethod
@@ -290,6 +358,21 @@ class DatabaseSettings(_Section):
             yield name, _mask_url_password(value) if name == "url" and isinstance(value, str) else value
 
 
+DEFAULT_APP = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class AppSpec:
+    """One app key ready to use: its credentials, its quota and its token file."""
+
+    name: str
+    app_key: str
+    app_secret: str = dataclasses.field(repr=False)
+    daily_limit: int
+    reserve: int
+    token_file: Path
+
+
 class Settings(_Frozen):
     """Everything the tool is configured with; build it with :func:`load_settings` or
     :func:`settings_from_mapping`.
@@ -305,6 +388,76 @@ class Settings(_Frozen):
     download: DownloadSettings
     harvest: HarvestSettings
     database: DatabaseSettings
+
+    @model_validator(mode="after")
+    def _check_app_quotas(self) -> Settings:
+        for app in self.taobao.apps:
+            limit = app.daily_limit or self.quota.daily_limit
+            reserve = self.quota.reserve if app.reserve is None else app.reserve
+            if reserve >= limit:
+                raise _fail(f"[[taobao.apps]] {app.name}: reserve ({reserve}) must be less than daily_limit ({limit})")
+        return self
+
+    @property
+    def app_names(self) -> tuple[str, ...]:
+        """The configured apps' names; ``default`` when no ``[[taobao.apps]]`` are listed."""
+        return tuple(app.name for app in self.taobao.apps) or (DEFAULT_APP,)
+
+    def token_file(self, name: str) -> Path:
+        """Where app ``name`` keeps its OAuth token (no credentials needed to know it)."""
+        if not self.taobao.apps and name == DEFAULT_APP:
+            return self.taobao.token_file
+        app = next((app for app in self.taobao.apps if app.name == name), None)
+        if app is None:
+            raise ConfigError(f"no app named {name!r} in [[taobao.apps]] (configured: {', '.join(self.app_names)})")
+        return app.token_file or self.taobao.token_file.with_name(f"token-{app.name}.json")
+
+    def apps(self) -> tuple[AppSpec, ...]:
+        """Every configured app, credentials included; ConfigError naming every variable to set."""
+        problems: list[str] = []
+        specs = []
+        for name in self.app_names:
+            try:
+                specs.append(self.app(name))
+            except ConfigError as exc:
+                problems.append(exc.problem)
+        if problems:
+            raise ConfigError("; ".join(problems), file=self.source)
+        return tuple(specs)
+
+    def app(self, name: str | None = None) -> AppSpec:
+        """One app by name (None: the only one), credentials included, or a ConfigError saying what is missing."""
+        names = self.app_names
+        if name is None:
+            if len(names) > 1:
+                raise ConfigError(f"several apps are configured ({', '.join(names)}): pick one with --app NAME")
+            name = names[0]
+        if not self.taobao.apps and name == DEFAULT_APP:
+            key, secret = self.require_app_credentials()
+            q = self.quota
+            return AppSpec(DEFAULT_APP, key, secret, q.daily_limit, q.reserve, self.taobao.token_file)
+        app = next((app for app in self.taobao.apps if app.name == name), None)
+        if app is None:
+            raise ConfigError(f"no app named {name!r} in [[taobao.apps]] (configured: {', '.join(names)})")
+        suffix = app_env_suffix(app.name)
+        missing = [] if app.app_key else [f"{APP_KEY_ENV}_{suffix}"]
+        if app.app_secret is None:
+            missing.append(f"{APP_SECRET_ENV}_{suffix}")
+        if missing:
+            hint = " (the key may also go in its app_key)" if not app.app_key else ""
+            raise ConfigError(
+                f"app {app.name}: credentials missing: set {' and '.join(missing)} in the environment{hint}",
+                file=self.source,
+            )
+        assert app.app_secret is not None
+        return AppSpec(
+            name=app.name,
+            app_key=app.app_key,
+            app_secret=app.app_secret.get_secret_value(),
+            daily_limit=app.daily_limit or self.quota.daily_limit,
+            reserve=self.quota.reserve if app.reserve is None else app.reserve,
+            token_file=self.token_file(app.name),
+        )
 
     def require_app_credentials(self) -> tuple[str, str]:
         """``(app_key, app_secret)``, or a ConfigError naming the environment variables to set."""
@@ -358,9 +511,11 @@ def _is_secret(key: str) -> bool:
 _SECRET_REFUSED = "secrets must not be stored in the settings file"
 
 
-def _secret_advice(key: str) -> str:
+def _secret_advice(key: str, *, in_app: bool = False) -> str:
     compact = _compact(key)
-    if compact.endswith("secret"):
+    if compact.endswith("secret") and in_app:
+        advice = f"set {APP_SECRET_ENV}_<NAME> (the app's name in capitals) in the environment instead"
+    elif compact.endswith("secret"):
         advice = f"set {APP_SECRET_ENV} in the environment instead"
     elif compact.endswith("token") or compact.startswith("session"):
         advice = "OAuth tokens are kept in the token file named by [taobao] token_file"
@@ -388,7 +543,7 @@ def _secret_problems(data: Mapping[Any, Any], source: str, path: tuple[str, ...]
             continue
         here = (*path, key)
         if _is_secret(key):
-            yield _Problem(source, _label(here), _secret_advice(key))
+            yield _Problem(source, _label(here), _secret_advice(key, in_app="apps" in path))
         elif isinstance(value, Mapping):
             yield from _secret_problems(value, source, here)
         elif isinstance(value, (list, tuple)):
@@ -511,6 +666,23 @@ def _apply_env(
         origins[("taobao", "app_key")] = APP_KEY_ENV
     secret = (env.get(APP_SECRET_ENV) or "").strip()
     sections["taobao"]["app_secret"] = SecretStr(secret) if secret else None
+    apps = sections["taobao"].get("apps")
+    if isinstance(apps, (list, tuple)):
+        sections["taobao"]["apps"] = [_app_from_env(app, env) for app in apps]
+
+
+def _app_from_env(app: Any, env: Mapping[str, str]) -> Any:
+    """An ``[[taobao.apps]]`` entry with its key and secret from ``TAOBAO_APP_KEY_<NAME>``/``..._SECRET_<NAME>``."""
+    if not isinstance(app, Mapping) or not isinstance(app.get("name"), str):
+        return app  # validation reports the shape
+    suffix = app_env_suffix(app["name"])
+    entry = dict(app)
+    key = (env.get(f"{APP_KEY_ENV}_{suffix}") or "").strip()
+    if key:
+        entry["app_key"] = key
+    secret = (env.get(f"{APP_SECRET_ENV}_{suffix}") or "").strip()
+    entry["app_secret"] = SecretStr(secret) if secret else None
+    return entry
 
 
 _TYPE_PROBLEMS = {

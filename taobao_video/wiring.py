@@ -9,23 +9,24 @@ from typing import Any
 
 import requests
 
+from taobao_video.apps import AppLane, AppPool
 from taobao_video.auth import OAuthClient, TokenManager, TokenStore
 from taobao_video.catalog import Catalog
+from taobao_video.claims import WorkClaims
 from taobao_video.client import TopClient, new_http_session, utc_now
 from taobao_video.download import Downloader
 from taobao_video.harvest import CallBook, Harvester, HarvestOptions
 from taobao_video.quota import QuotaLedger
-from taobao_video.settings import Settings
+from taobao_video.settings import AppSpec, Settings
 from taobao_video.videos import VideoLookup
 
 
-def oauth_client(settings: Settings, *, http: requests.Session | None = None) -> OAuthClient:
-    app_key, secret = settings.require_app_credentials()
+def oauth_client(settings: Settings, app: AppSpec, *, http: requests.Session | None = None) -> OAuthClient:
     t = settings.taobao
     return OAuthClient(
         oauth_url=t.oauth_url,
-        client_id=app_key,
-        client_secret=secret,
+        client_id=app.app_key,
+        client_secret=app.app_secret,
         redirect_uri=t.redirect_uri,
         http=http,
         timeout_s=t.timeout_s,
@@ -33,12 +34,16 @@ def oauth_client(settings: Settings, *, http: requests.Session | None = None) ->
 
 
 def token_manager(
-    settings: Settings, *, http: requests.Session | None = None, clock: Callable[[], datetime] = utc_now
+    settings: Settings,
+    app: AppSpec,
+    *,
+    http: requests.Session | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> TokenManager:
     t = settings.taobao
     return TokenManager(
-        store=TokenStore(t.token_file),
-        oauth=oauth_client(settings, http=http),
+        store=TokenStore(app.token_file),
+        oauth=oauth_client(settings, app, http=http),
         grant=t.oauth_grant,
         refresh_margin_s=t.token_refresh_margin_s,
         clock=clock,
@@ -47,23 +52,24 @@ def token_manager(
 
 def top_client(
     settings: Settings,
+    app: AppSpec,
     *,
     http: requests.Session | None = None,
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     tokens: TokenManager | None = None,
-    **hooks: object,
+    **hooks: Any,
 ) -> TopClient:
-    """A client for the configured gateway; ``tokens`` defaults to the token file unless oauth_grant is none."""
-    app_key, secret = settings.require_app_credentials()
+    """A client for the configured gateway as ``app``; ``tokens`` defaults to its token file unless oauth_grant
+    is none."""
     t = settings.taobao
     http = http or new_http_session(settings.download.workers + 2)
     if tokens is None and t.oauth_grant != "none":
-        tokens = token_manager(settings, http=http, clock=clock)
+        tokens = token_manager(settings, app, http=http, clock=clock)
     return TopClient(
         gateway_url=t.gateway_url,
-        app_key=app_key,
-        app_secret=secret,
+        app_key=app.app_key,
+        app_secret=app.app_secret,
         sign_method=t.sign_method,
         session_param=t.session_param,
         tokens=tokens,
@@ -75,7 +81,7 @@ def top_client(
         http=http,
         clock=clock,
         sleep=sleep,
-        **hooks,  # type: ignore[arg-type]
+        **hooks,
     )
 
 
@@ -93,27 +99,44 @@ def catalog(settings: Settings) -> Catalog:
     return Catalog.open(settings.database.url)
 
 
-def ledger(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime] = utc_now) -> QuotaLedger:
-    app_key, _ = settings.require_app_credentials()
-    q = settings.quota
-    return QuotaLedger(catalog, app_key=app_key, daily_limit=q.daily_limit, reserve=q.reserve, tz=q.tz, clock=clock)
+def ledger(
+    settings: Settings, catalog: Catalog, app: AppSpec, *, clock: Callable[[], datetime] = utc_now
+) -> QuotaLedger:
+    return QuotaLedger(
+        catalog,
+        app_key=app.app_key,
+        daily_limit=app.daily_limit,
+        reserve=app.reserve,
+        tz=settings.quota.tz,
+        clock=clock,
+    )
 
 
-def metered_client(
+def quota_view(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime] = utc_now) -> AppPool:
+    """Every app's ledger, for reading the quota (no client is built, so no token is needed)."""
+    lanes = [AppLane(app.name, ledger(settings, catalog, app, clock=clock), None) for app in settings.apps()]
+    return AppPool(lanes, clock=clock)
+
+
+def metered_lookup(
     settings: Settings,
     catalog: Catalog,
     *,
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     http: requests.Session | None = None,
-) -> tuple[TopClient, CallBook]:
-    """A client whose every attempt is reserved in the quota ledger first and written to the call log after."""
-    app_key, _ = settings.require_app_credentials()
-    book = CallBook(catalog, ledger(settings, catalog, clock=clock), app_key)
-    client = top_client(
-        settings, http=http, clock=clock, sleep=sleep, before_call=book.before_call, after_call=book.after_call
-    )
-    return client, book
+) -> tuple[AppPool, CallBook]:
+    """Lookups over every configured app; each attempt is reserved in its app's quota ledger first and written to
+    the call log after."""
+    http = http or new_http_session(settings.download.workers + 2)
+    book = CallBook(catalog)
+    lanes = []
+    for app in settings.apps():
+        app_ledger = ledger(settings, catalog, app, clock=clock)
+        before, after = book.hooks(app_ledger)
+        client = top_client(settings, app, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after)
+        lanes.append(AppLane(app.name, app_ledger, video_lookup(settings, client)))
+    return AppPool(lanes, clock=clock), book
 
 
 def harvester(
@@ -128,7 +151,7 @@ def harvester(
     **hooks: Any,
 ) -> Harvester:
     """A Harvester over the configured gateway, catalog, ledger and videos folder."""
-    client, book = metered_client(settings, catalog, clock=clock, sleep=sleep, http=http)
+    pool, book = metered_lookup(settings, catalog, clock=clock, sleep=sleep, http=http)
     h = settings.harvest
     options = HarvestOptions(
         force=force,
@@ -139,10 +162,11 @@ def harvester(
     )
     return Harvester(
         catalog=catalog,
-        ledger=book.ledger,
-        resolver=video_lookup(settings, client),
+        ledger=pool,
+        resolver=pool,
         downloader=Downloader.from_settings(settings.download),
         book=book,
+        claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
         base_dir=settings.base_dir,
         options=options,
         clock=clock,

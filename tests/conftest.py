@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pgserver import CI_HINT, PgServer, missing_reason, running_server
 
 from taobao_video.auth import OAuthClient, Token, TokenManager, TokenStore
 from taobao_video.client import TopClient
@@ -101,3 +103,40 @@ def free_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/router/rest"
+
+
+# ------------------------------------------------------------------------------------------------ PostgreSQL
+
+# `.ci/run` sets CI: there a missing PostgreSQL fails the tests that need it instead of skipping them.
+IN_CI = bool(os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    """A real PostgreSQL server for the whole session (see tests/pgserver.py); ``pg.new_database()`` gives a
+    fresh database's URL. Skipped when PostgreSQL is not installed, except under CI where that is a failure."""
+    reason = missing_reason()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"{reason}: {CI_HINT}", pytrace=False)
+        pytest.skip(f"{reason} ({CI_HINT} to run the PostgreSQL tests)")
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg: PgServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    with pg.database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh catalog URL per test, once on SQLite (a file in tmp_path) and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite3'}"
+        return
+    server: PgServer = request.getfixturevalue("pg")
+    with server.database() as url:
+        yield url

@@ -20,8 +20,10 @@ from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from taobao_video.catalog import (
+    SCHEMA_REVISION,
     Base,
     Catalog,
     ItemRow,
@@ -40,7 +42,13 @@ LATER = NOW + timedelta(minutes=5)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
+def url(catalog_url: str) -> str:
+    """A fresh catalog, once on SQLite and once on PostgreSQL (tests/conftest.py)."""
+    return catalog_url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite3'}"
 
 
@@ -93,6 +101,7 @@ def test_open_creates_the_folder_the_file_and_the_schema(tmp_path: Path) -> None
             "items",
             "calls",
             "quota_days",
+            "video_totals",
         }
         assert current_revision(cat.engine) == head_revision()
 
@@ -107,15 +116,16 @@ def test_reopen_is_a_no_op(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("alembic.command.upgrade", must_not_run)
     with Catalog.open(url) as cat:
         assert set(cat.items([1, 2])) == {1, 2}
-        assert current_revision(cat.engine) == "0002"
+        assert current_revision(cat.engine) == head_revision()
 
 
 def test_upgrade_returns_the_head_and_is_idempotent(url: str) -> None:
-    assert head_revision() == "0002"
-    assert upgrade(url) == "0002"
-    assert upgrade(url) == "0002"
+    head = head_revision()
+    assert head == SCHEMA_REVISION == "0004"
+    assert upgrade(url) == head
+    assert upgrade(url) == head
     with Catalog.open(url, migrate=False) as cat:
-        assert current_revision(cat.engine) == "0002"
+        assert current_revision(cat.engine) == head
 
 
 def test_upgrade_refuses_a_catalog_from_a_newer_version(url: str) -> None:
@@ -134,7 +144,7 @@ def test_concurrent_first_opens_migrate_once(url: str) -> None:
             return current_revision(cat.engine)
 
     with ThreadPoolExecutor(6) as pool:
-        assert list(pool.map(open_it, range(6))) == ["0002"] * 6
+        assert list(pool.map(open_it, range(6))) == [head_revision()] * 6
 
 
 def test_the_migrations_render_for_postgresql() -> None:
@@ -162,9 +172,13 @@ def test_the_migrations_ship_in_the_package() -> None:
 
 
 def test_items_state_is_checked(cat: Catalog) -> None:
-    with pytest.raises(Exception, match="CHECK constraint failed"), cat.engine.begin() as connection:
+    checked = "CHECK constraint failed|violates check constraint"  # SQLite's words, PostgreSQL's
+    with pytest.raises(IntegrityError, match=checked), cat.engine.begin() as connection:
         connection.execute(
-            text("INSERT INTO items (num_iid, state, added_at, updated_at, seq) VALUES (1, 'bogus', '2026', '2026', 1)")
+            text(
+                "INSERT INTO items (num_iid, state, added_at, updated_at, seq) "
+                "VALUES (1, 'bogus', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"
+            )
         )
 
 
@@ -179,11 +193,12 @@ def _pragmas(cat: Catalog) -> dict[str, Any]:
         }
 
 
-def test_sqlite_pragmas_are_set_on_every_connection(cat: Catalog) -> None:
+def test_sqlite_pragmas_are_set_on_every_connection(sqlite_url: str) -> None:
     expected = {"journal_mode": "wal", "busy_timeout": 30_000, "synchronous": 1, "foreign_keys": 1}
-    assert _pragmas(cat) == expected
-    with ThreadPoolExecutor(4) as pool:  # other threads, other pooled connections
-        assert list(pool.map(lambda _: _pragmas(cat), range(8))) == [expected] * 8
+    with Catalog.open(sqlite_url) as cat:
+        assert _pragmas(cat) == expected
+        with ThreadPoolExecutor(4) as pool:  # other threads, other pooled connections
+            assert list(pool.map(lambda _: _pragmas(cat), range(8))) == [expected] * 8
 
 
 def test_an_in_memory_catalog_works_across_threads() -> None:
@@ -482,7 +497,11 @@ def test_log_call_and_call_count(cat: Catalog) -> None:
         first = connection.execute(text("SELECT * FROM calls ORDER BY id")).mappings().first()
     assert first is not None
     assert (first["id"], first["method"], first["num_iid"], first["outcome"]) == (1, "taobao.item_video", 101, "ok")
-    assert (first["request_id"], first["elapsed_ms"], first["at"]) == ("req-1", 123, "2026-11-22 04:00:00.000000")
+    assert (first["request_id"], first["elapsed_ms"]) == ("req-1", 123)
+    if cat.engine.dialect.name == "sqlite":  # no time zones there: UTC, stored naive
+        assert first["at"] == "2026-11-22 04:00:00.000000"
+    else:
+        assert first["at"] == NOW
 
 
 def test_log_call_from_many_threads(cat: Catalog) -> None:

@@ -74,9 +74,9 @@ def test_three_quota_days_drain_a_queue_of_2500(clock, tmp_path):
             assert catalog.queue_stats()["pending"] == 0
 
 
-def test_priority_ids_go_first(clock, tmp_path):
+def test_priority_ids_go_first(clock, tmp_path, catalog_url):
     with make_sandbox(clock, daily_limit=5) as sb:
-        settings = sandbox_settings(sb, tmp_path, quota={"daily_limit": 5})
+        settings = sandbox_settings(sb, tmp_path, quota={"daily_limit": 5}, database={"url": catalog_url})
         log_in(sb, settings, clock)
         ids = sb.catalogue.sample_mixed(12)
         enqueue(settings, clock, ids[:10])
@@ -86,9 +86,9 @@ def test_priority_ids_go_first(clock, tmp_path):
         assert asked == set(ids[10:] + ids[:3])
 
 
-def test_a_run_crossing_midnight_counts_each_call_on_its_own_day(clock, tmp_path):
+def test_a_run_crossing_midnight_counts_each_call_on_its_own_day(clock, tmp_path, catalog_url):
     with make_sandbox(clock, daily_limit=1000, video_bytes=(6_000, 9_000)) as sb:
-        settings = sandbox_settings(sb, tmp_path, harvest={"qps": 1})
+        settings = sandbox_settings(sb, tmp_path, harvest={"qps": 1}, database={"url": catalog_url})
         clock.set(datetime(2026, 11, 22, 23, 59, 55, tzinfo=BEIJING))
         log_in(sb, settings, clock)
         enqueue(settings, clock, sb.catalogue.sample("no_video", 10))
@@ -99,16 +99,16 @@ def test_a_run_crossing_midnight_counts_each_call_on_its_own_day(clock, tmp_path
         daily(settings, clock, sleep=sleep)
         assert quota_days(sb) == {"2026-11-22": 5, "2026-11-23": 5}
         with opened(settings) as catalog:
-            ledger = wiring.ledger(settings, catalog, clock=clock.now)
+            ledger = wiring.ledger(settings, catalog, settings.app(), clock=clock.now)
             assert ledger.status().day == "2026-11-23" and ledger.status().used == 5
             clock.set(datetime(2026, 11, 22, 23, 0, tzinfo=BEIJING))
             assert ledger.status().used == 5  # the 22nd's own count
             assert catalog.call_count(app_key=APP_KEY, day="2026-11-22") == 5
 
 
-def test_the_platforms_quota_answer_stops_the_run_and_bans_the_day(clock, tmp_path):
+def test_the_platforms_quota_answer_stops_the_run_and_bans_the_day(clock, tmp_path, catalog_url):
     with make_sandbox(clock, daily_limit=1000, video_bytes=(6_000, 9_000)) as sb:
-        settings = sandbox_settings(sb, tmp_path)
+        settings = sandbox_settings(sb, tmp_path, database={"url": catalog_url})
         log_in(sb, settings, clock)
         sb.set_quota_used(APP_KEY, 990)  # spent elsewhere
         enqueue(settings, clock, sb.catalogue.sample_mixed(30))
@@ -120,15 +120,15 @@ def test_the_platforms_quota_answer_stops_the_run_and_bans_the_day(clock, tmp_pa
         assert report.harvest.quota_resets_at == midnight
         assert sb.stats()["gateway"]["calls"] == 11  # ten accepted, the eleventh refused
         with opened(settings) as catalog:
-            status = wiring.ledger(settings, catalog, clock=clock.now).status()
+            status = wiring.ledger(settings, catalog, settings.app(), clock=clock.now).status()
             assert status.banned_until == midnight and status.remaining == 0
         calls = sb.stats()["gateway"]["calls"]
         assert daily(settings, clock).harvest.api_calls == 0 and sb.stats()["gateway"]["calls"] == calls
 
 
-def test_max_calls_caps_a_run(clock, tmp_path):
+def test_max_calls_caps_a_run(clock, tmp_path, catalog_url):
     with make_sandbox(clock, daily_limit=1000) as sb:
-        settings = sandbox_settings(sb, tmp_path)
+        settings = sandbox_settings(sb, tmp_path, database={"url": catalog_url})
         log_in(sb, settings, clock)
         enqueue(settings, clock, sb.catalogue.sample_mixed(20))
         report = daily(settings, clock, max_calls=7)
@@ -136,14 +136,13 @@ def test_max_calls_caps_a_run(clock, tmp_path):
         assert report.pending == 13 and report.days_left == 2
 
 
-def test_downloads_proceed_with_no_call_left(clock, tmp_path):
+def test_downloads_proceed_with_no_call_left(clock, tmp_path, catalog_url):
     with make_sandbox(clock, daily_limit=4) as sb:
-        settings = sandbox_settings(sb, tmp_path, quota={"daily_limit": 4})
+        settings = sandbox_settings(sb, tmp_path, quota={"daily_limit": 4}, database={"url": catalog_url})
         log_in(sb, settings, clock)
         videos = sb.catalogue.sample("video", 4)
         with opened(settings) as catalog:  # looked up yesterday, never downloaded
-            client, _ = wiring.metered_client(settings, catalog, clock=clock.now, sleep=Sleeps())
-            finder = wiring.video_lookup(settings, client)
+            finder, _ = wiring.metered_lookup(settings, catalog, clock=clock.now, sleep=Sleeps())
             from taobao_video.harvest import record_lookup
 
             for num_iid in videos:

@@ -15,13 +15,23 @@ from taobao_video.sandbox import Fault
 from taobao_video.videos import ITEM_GET, ITEM_VIDEO
 
 
-@pytest.fixture
-def world(clock, tmp_path):
-    """A sandbox, settings pointing at it, and a token: everything a harvest needs."""
+def _world(clock, tmp_path, **sections):
     with make_sandbox(clock, daily_limit=1000, video_bytes=(40_000, 200_000)) as sb:
-        settings = sandbox_settings(sb, tmp_path)
+        settings = sandbox_settings(sb, tmp_path, **sections)
         log_in(sb, settings, clock)
         yield sb, settings
+
+
+@pytest.fixture
+def world(clock, tmp_path, catalog_url):
+    """A sandbox, settings pointing at it, and a token: everything a harvest needs; once on each database."""
+    yield from _world(clock, tmp_path, database={"url": catalog_url})
+
+
+@pytest.fixture
+def sqlite_world(clock, tmp_path):
+    """The same on SQLite only: for what does not depend on the database (faults, API fallbacks, sessions)."""
+    yield from _world(clock, tmp_path)
 
 
 def mixed(sb, n_video=30, n_none=10, n_missing=6, n_deleted=4):
@@ -77,9 +87,9 @@ def test_a_rerun_spends_nothing(world, clock):
     assert sb.stats()["gateway"]["calls"] == 0 and sb.stats()["cdn"]["bytes_sent"] == 0
 
 
-def test_quota_of_ten_defers_and_the_next_day_finishes(clock, tmp_path):
+def test_quota_of_ten_defers_and_the_next_day_finishes(clock, tmp_path, catalog_url):
     with make_sandbox(clock, video_bytes=(40_000, 80_000)) as sb:
-        settings = sandbox_settings(sb, tmp_path, quota={"daily_limit": 10})
+        settings = sandbox_settings(sb, tmp_path, quota={"daily_limit": 10}, database={"url": catalog_url})
         log_in(sb, settings, clock)
         ids = sb.catalogue.sample_mixed(25)
         report, events = harvest(settings, clock, ids)
@@ -140,8 +150,8 @@ def test_failed_download_is_retried_without_a_call(world, clock):
     assert report.downloaded == 1 and report.api_calls == 0 and sb.stats()["gateway"]["calls"] == 0
 
 
-def test_an_expired_signed_url_is_looked_up_again(world, clock):
-    sb, settings = world
+def test_an_expired_signed_url_is_looked_up_again(sqlite_world, clock):
+    sb, settings = sqlite_world
     num_iid = next(i for i in sb.catalogue.sample("video", 40) if sb.catalogue.item(i).url_style == "signed")
     sb.set_faults([Fault("http_500", "cdn", num_iid=num_iid)])
     harvest(settings, clock, [num_iid])  # resolved, download failed: the URL is stored
@@ -157,8 +167,8 @@ def test_an_expired_signed_url_is_looked_up_again(world, clock):
 @pytest.mark.parametrize(
     "kind", ["http_500", "reset", "truncate", "html_200", "stall", "expired", "no_range", "wrong_type"]
 )
-def test_every_cdn_fault_ends_verified_or_recorded(world, clock, kind):
-    sb, settings = world
+def test_every_cdn_fault_ends_verified_or_recorded(sqlite_world, clock, kind):
+    sb, settings = sqlite_world
     ids = sb.catalogue.sample("video", 6)
     sb.set_faults([Fault(kind, "cdn", rate=0.5, seconds=1.0)])
     report, events = harvest(settings, clock, ids)
@@ -197,8 +207,8 @@ def test_force_downloads_again_without_calls_for_stable_urls(world, clock):
     assert sb.stats()["cdn"]["bytes_sent"] == sum(sb.catalogue.item(i).size_bytes for i in ids)
 
 
-def test_a_missing_file_is_downloaded_again_without_a_call(world, clock):
-    sb, settings = world
+def test_a_missing_file_is_downloaded_again_without_a_call(sqlite_world, clock):
+    sb, settings = sqlite_world
     num_iid = next(i for i in sb.catalogue.sample("video", 10) if sb.catalogue.item(i).url_style == "stable")
     harvest(settings, clock, [num_iid])
     (settings.base_dir / "videos" / f"{num_iid}.mp4").unlink()
@@ -231,8 +241,8 @@ def test_a_stop_request_defers_the_rest(world, clock):
     assert report2.downloaded == report.deferred and report2.skipped == report.downloaded
 
 
-def test_an_invalid_session_that_cannot_refresh_is_fatal(world, clock):
-    sb, settings = world
+def test_an_invalid_session_that_cannot_refresh_is_fatal(sqlite_world, clock):
+    sb, settings = sqlite_world
     (settings.taobao.token_file).unlink()
     from harvest_helpers import opened as open_catalog
 

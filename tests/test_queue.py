@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
+import multiprocessing
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -20,7 +21,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import inspect, text
+from sqlalchemy import BigInteger, String, column, insert, inspect, table, text
+from sqlalchemy.exc import IntegrityError
 
 from taobao_video import catalog as catalog_module
 from taobao_video.catalog import (
@@ -30,9 +32,12 @@ from taobao_video.catalog import (
     ItemState,
     VideoRow,
     alembic_config,
+    create_catalog_engine,
     current_revision,
+    head_revision,
 )
 from taobao_video.cli import main
+from taobao_video.dialects import UtcDateTime
 from taobao_video.queue_cli import STATES, queue
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -41,8 +46,9 @@ ENV = {"TAOBAO_APP_KEY": "12345678", "TAOBAO_APP_SECRET": "not-used-by-queue"}
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+def url(catalog_url: str) -> str:
+    """A fresh catalog, once on SQLite and once on PostgreSQL (tests/conftest.py)."""
+    return catalog_url
 
 
 @pytest.fixture
@@ -149,14 +155,19 @@ def test_duplicates_within_and_across_batches_are_counted_once_each(cat: Catalog
 def test_enqueue_streams_its_input_batch_by_batch(cat: Catalog, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalog_module, "ADD_BATCH", 100)
 
+    other = create_catalog_engine(url)  # another connection pool: sees only what was committed
+
     def ids() -> Iterator[int]:
         for n in range(1, 251):
             if n == 201:  # two batches are in and committed before the third is even read
-                with sqlite3.connect(url.removeprefix("sqlite:///")) as other:
-                    assert other.execute("SELECT count(*) FROM items").fetchone() == (200,)
+                with other.connect() as connection:
+                    assert connection.execute(text("SELECT count(*) FROM items")).scalar() == 200
             yield n
 
-    assert cat.enqueue(ids(), now=NOW).added == 250
+    try:
+        assert cat.enqueue(ids(), now=NOW).added == 250
+    finally:
+        other.dispose()
 
 
 def test_concurrent_enqueues_give_distinct_increasing_seqs(cat: Catalog, small_batches: int) -> None:
@@ -171,6 +182,26 @@ def test_concurrent_enqueues_give_distinct_increasing_seqs(cat: Catalog, small_b
     rows = cat.queue_page(limit=200)
     assert len({row.seq for row in rows}) == 120
     for k in range(4):  # each caller's ids stay in the order it gave them
+        mine = [row.num_iid for row in rows if row.num_iid // 1000 == k]
+        assert mine == list(range(k * 1000 + 1, k * 1000 + 31))
+
+
+def _enqueue_in_a_process(url: str, k: int, start: Any) -> int:
+    catalog_module.ADD_BATCH = 3  # a fresh (spawned) interpreter: small batches, so the processes interleave
+    with Catalog.open(url) as cat:
+        start.wait()
+        return cat.enqueue(range(k * 1000 + 1, k * 1000 + 31), now=NOW).added
+
+
+def test_concurrent_enqueues_from_processes_give_distinct_increasing_seqs(cat: Catalog, url: str) -> None:
+    context = multiprocessing.get_context("spawn")  # no engine or pool state inherited from this process
+    with context.Manager() as manager, context.Pool(4) as pool:
+        start = manager.Barrier(4)
+        results = [pool.apply_async(_enqueue_in_a_process, (url, k, start)) for k in range(4)]
+        assert sum(result.get(timeout=60) for result in results) == 120
+    rows = cat.queue_page(limit=200)
+    assert sorted(row.seq for row in rows) == list(range(1, 121))
+    for k in range(4):
         mine = [row.num_iid for row in rows if row.num_iid // 1000 == k]
         assert mine == list(range(k * 1000 + 1, k * 1000 + 31))
 
@@ -256,12 +287,20 @@ def test_queue_page_filters_pages_and_checks_its_arguments(cat: Catalog) -> None
 
 
 def test_the_daily_selection_uses_the_queue_index(cat: Catalog) -> None:
-    with cat.engine.connect() as connection:
-        plan = connection.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT num_iid FROM items WHERE state = 'pending' ORDER BY priority DESC, seq LIMIT 5"
-        ).all()
-    details = " ".join(row[-1] for row in plan)
-    assert "ix_items_queue" in details and "TEMP B-TREE" not in details
+    query = "SELECT num_iid FROM items WHERE state = 'pending' ORDER BY priority DESC, seq LIMIT 5"
+    if cat.engine.dialect.name == "sqlite":
+        with cat.engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").all()
+        details = " ".join(row[-1] for row in plan)
+        assert "ix_items_queue" in details and "TEMP B-TREE" not in details
+        return
+    # PostgreSQL plans by statistics: on a handful of rows it would rightly scan the table.
+    cat.enqueue(range(1, 20_001), now=NOW)
+    cat.enqueue(range(20_001, 20_101), priority=5, now=NOW)
+    with cat.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE items")
+        details = " ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {query}"))
+    assert "ix_items_queue" in details and "Sort" not in details
 
 
 # ------------------------------------------------------------------------------------------------ remove, retry
@@ -300,25 +339,53 @@ def test_retry_failed_puts_items_back_where_they_cost_least(cat: Catalog) -> Non
 # ------------------------------------------------------------------------------------------------ migration 0002
 
 
+_ITEMS_0001 = table(
+    "items",
+    column("num_iid", BigInteger()),
+    column("added_at", UtcDateTime()),
+    column("updated_at", UtcDateTime()),
+    column("state", String()),
+)
+
+
 def _catalog_at_0001(url: str) -> None:
     command.upgrade(alembic_config(url), "0001")
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        rows = [
-            (30, "2026-01-03 00:00:00.000000", "pending"),
-            (10, "2026-01-01 00:00:00.000000", "done"),
-            (25, "2026-01-02 00:00:00.000000", "failed"),
-            (20, "2026-01-02 00:00:00.000000", "resolved"),  # same added_at as 25: num_iid breaks the tie
-        ]
-        db.executemany(
-            "INSERT INTO items (num_iid, added_at, updated_at, state) VALUES (?, ?, ?, ?)",
-            [(n, at, at, state) for n, at, state in rows],
-        )
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        (30, day + timedelta(days=2), "pending"),
+        (10, day, "done"),
+        (25, day + timedelta(days=1), "failed"),
+        (20, day + timedelta(days=1), "resolved"),  # same added_at as 25: num_iid breaks the tie
+    ]
+    engine = create_catalog_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(_ITEMS_0001),
+                [{"num_iid": n, "added_at": at, "updated_at": at, "state": state} for n, at, state in rows],
+            )
+    finally:
+        engine.dispose()
+
+
+def _state_check(url: str) -> str:
+    """The CHECK on items.state as the database keeps it."""
+    engine = create_catalog_engine(url)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                query = "SELECT sql FROM sqlite_master WHERE name = 'items'"
+            else:
+                query = "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ck_items_state'"
+            return str(connection.exec_driver_sql(query).scalar())
+    finally:
+        engine.dispose()
 
 
 def test_migration_0002_backfills_seq_in_added_order(url: str) -> None:
     _catalog_at_0001(url)
     with Catalog.open(url) as cat:
-        assert current_revision(cat.engine) == "0002"
+        assert current_revision(cat.engine) == head_revision()
         items = cat.items([10, 20, 25, 30])
         assert {n: items[n].seq for n in items} == {10: 1, 20: 2, 25: 3, 30: 4}
         assert {row.deferred_at for row in items.values()} == {None}
@@ -330,12 +397,15 @@ def test_migration_0002_backfills_seq_in_added_order(url: str) -> None:
             )
             assert compare_metadata(context, Base.metadata) == []
             names = {index["name"] for index in inspect(connection).get_indexes("items")}
-            assert names == {"ix_items_queue", "ix_items_seq"}
-        with pytest.raises(Exception, match="CHECK constraint failed"), cat.engine.begin() as connection:
+            assert {"ix_items_queue", "ix_items_seq"} <= names
+        checked = "CHECK constraint failed|violates check constraint"  # SQLite's words, PostgreSQL's
+        with pytest.raises(IntegrityError, match=checked), cat.engine.begin() as connection:
             connection.execute(text("UPDATE items SET state = 'bogus' WHERE num_iid = 10"))
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        (schema,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
-    assert "CONSTRAINT ck_items_state CHECK (state = 'pending' OR state = 'resolved' OR" in schema
+    check = _state_check(url)
+    if url.startswith("sqlite"):
+        assert "CONSTRAINT ck_items_state CHECK (state = 'pending' OR state = 'resolved' OR" in check
+    else:
+        assert "((state)::text = 'pending'::text) OR ((state)::text = 'resolved'::text) OR" in check
 
 
 def test_migration_0002_downgrades_and_upgrades_again(url: str) -> None:
@@ -343,13 +413,20 @@ def test_migration_0002_downgrades_and_upgrades_again(url: str) -> None:
     config = alembic_config(url)
     command.upgrade(config, "0002")
     command.downgrade(config, "0001")
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(items)")}
-        indexes = {row[1] for row in db.execute("PRAGMA index_list(items)") if not row[1].startswith("sqlite_")}
-        assert db.execute("SELECT count(*) FROM items").fetchone() == (4,)
-        (schema,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
+    engine = create_catalog_engine(url)
+    try:
+        with engine.connect() as connection:
+            columns = {column["name"] for column in inspect(connection).get_columns("items")}
+            indexes = {index["name"] for index in inspect(connection).get_indexes("items")}
+            assert connection.execute(text("SELECT count(*) FROM items")).scalar() == 4
+    finally:
+        engine.dispose()
     assert "seq" not in columns and "deferred_at" not in columns
-    assert "CONSTRAINT ck_items_state CHECK (state IN ('pending', 'resolved', 'no_video'" in schema
+    check = _state_check(url)
+    if url.startswith("sqlite"):
+        assert "CONSTRAINT ck_items_state CHECK (state IN ('pending', 'resolved', 'no_video'" in check
+    else:
+        assert "(state)::text = ANY ((ARRAY['pending'::character varying, 'resolved'::character varying" in check
     assert indexes == {"ix_items_state_priority_added_at"}
     with Catalog.open(url) as cat:
         assert [row.num_iid for row in cat.queue_page()] == [10, 20, 25, 30]
@@ -372,12 +449,12 @@ def test_migration_0002_renders_for_postgresql() -> None:
 
 
 @pytest.fixture
-def settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalog_url: str) -> Path:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TAOBAO_VIDEO_CONFIG", raising=False)
     path = tmp_path / "settings.toml"
-    path.write_text('[database]\nurl = "sqlite:///catalog.sqlite3"\n')
+    path.write_text(f'[database]\nurl = "{catalog_url}"\n')
     return path
 
 
@@ -396,7 +473,7 @@ def run(
 
 
 def opened(settings: Path) -> Catalog:
-    return Catalog.open(f"sqlite:///{settings.parent / 'catalog.sqlite3'}")
+    return Catalog.open(tomllib.loads(settings.read_text())["database"]["url"])
 
 
 def test_cli_add_from_a_file_reports_bad_lines_by_number(

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,8 +26,9 @@ MIDNIGHT = datetime(2026, 11, 23, 0, 0, tzinfo=BEIJING)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'catalog.sqlite3'}"
+def url(catalog_url: str) -> str:
+    """A fresh catalog, once on SQLite and once on PostgreSQL (tests/conftest.py)."""
+    return catalog_url
 
 
 @pytest.fixture

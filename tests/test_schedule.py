@@ -501,6 +501,17 @@ def test_spec_from_settings(tmp_path: Path) -> None:
     assert spec.at == "00:20"
 
 
+def test_on_postgresql_the_cron_comment_says_runs_share_the_queue(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://harvester@db.example.lan/taobao_video"
+    settings = settings_from_mapping(
+        {"database": {"url": url}}, base_dir=tmp_path, source=str(tmp_path / "settings.toml"), env={}
+    )
+    spec = ScheduleSpec.from_settings(settings, command=("/usr/bin/true",))
+    assert spec.lock_file is None
+    text = cron_line(spec, host_tz=ZoneInfo("UTC"), now=WINTER)
+    assert "No flock needed: overlapping runs share the queue" in text and "harvest.lock" not in text
+
+
 def test_spec_from_settings_needs_a_file(tmp_path: Path) -> None:
     settings = settings_from_mapping({}, base_dir=tmp_path, env={})
     with pytest.raises(UsageError, match="settings file"):

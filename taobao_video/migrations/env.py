@@ -12,7 +12,8 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
-from taobao_video.catalog import Base, UtcDateTime, create_catalog_engine
+from taobao_video.catalog import Base
+from taobao_video.dialects import UtcDateTime, create_catalog_engine
 
 config = context.config
 target_metadata = Base.metadata

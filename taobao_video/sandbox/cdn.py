@@ -21,6 +21,7 @@ from email.utils import format_datetime
 from hashlib import sha1
 from urllib.parse import parse_qsl
 
+from taobao_video.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 from taobao_video.sandbox.catalogue import MAX_NUM_IID, Catalogue, Item
 from taobao_video.sandbox.clock import SHANGHAI
 from taobao_video.sandbox.faults import CDN_KINDS, Fault, FaultPlan
@@ -33,7 +34,6 @@ _STABLE = re.compile(r"/cdn/play/u/(\d+)/p/1/e/6/t/1/(\d+)\.mp4")
 _SIGNED = re.compile(r"/cdn/auth/(\d+)\.mp4")
 _COVER = re.compile(r"/cdn/cover/(\d+)\.jpg")
 _PICTURE = re.compile(r"/cdn/pic/(\d+)\.jpg")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 class Cdn:
@@ -111,34 +111,15 @@ class Cdn:
             ("Last-Modified", last_modified),
         ]
         wanted = headers.get("Range") if honour_range else None
-        if_range = headers.get("If-Range")
-        if wanted and if_range and if_range not in (etag, last_modified):
-            wanted = None
-        span = parse_range(wanted, size) if wanted else None
-        if span == "unsatisfiable":
-            return Response(416, [("Content-Range", f"bytes */{size}"), ("Content-Type", "text/plain")], b"")
+        span = wanted_range(wanted, headers.get("If-Range"), size, (etag, last_modified))
+        if span == UNSATISFIABLE:
+            return Response(416, [("Content-Range", unsatisfied_range(size)), ("Content-Type", "text/plain")], b"")
         status, start, end = (206, span[0], span[1]) if isinstance(span, tuple) else (200, 0, size - 1)
-        if status == 206:
-            common.append(("Content-Range", f"bytes {start}-{end}/{size}"))
+        if isinstance(span, tuple):
+            common.append(("Content-Range", content_range(span, size)))
         length = end - start + 1
         body = video.iter_chunks(start, end + 1, CHUNK)
         return Response(status, common, body, length=length, cut=_cut(fault, length))
-
-
-def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
-    """One byte range as inclusive (first, last); ``"unsatisfiable"``; or None to send the whole body."""
-    match = _RANGE.fullmatch(header.strip())
-    if match is None or (not match[1] and not match[2]):
-        return None  # several ranges, another unit or garbage: serve it all
-    if not match[1]:  # suffix: the last n bytes
-        suffix = int(match[2])
-        return "unsatisfiable" if suffix == 0 or size == 0 else (max(0, size - suffix), size - 1)
-    first = int(match[1])
-    if match[2] and int(match[2]) < first:
-        return None  # syntactically invalid: ignore the header
-    if first >= size:
-        return "unsatisfiable"
-    return first, min(int(match[2]) if match[2] else size - 1, size - 1)
 
 
 def _cut(fault: Fault | None, length: int) -> Cut | None:
