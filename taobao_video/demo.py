@@ -11,6 +11,7 @@ import requests
 
 from taobao_video import wiring
 from taobao_video.auth import RedirectError, new_state, wait_for_redirect
+from taobao_video.fsutil import atomic_write_text
 from taobao_video.harvest import HarvestReport
 from taobao_video.progress import RunOutput
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
@@ -100,8 +101,26 @@ def run_demo(*, count: int, seed: int, folder: str, echo: Callable[[str], None],
             f"Second run: {again.skipped} skipped, {stats['gateway']['calls']} API calls, "
             f"{stats['cdn']['bytes_sent']} bytes downloaded."
         )
-        echo(f"Query the catalog yourself: sqlite3 {base / 'catalog.sqlite3'} 'SELECT * FROM videos'")
+        config_file = write_query_settings(base)
+        echo("Query the catalog yourself:")
+        echo(f"  taobao-video --config {config_file} catalog list --min-duration 10")
+        echo(f"  taobao-video --config {config_file} catalog stats")
+        echo(f"  taobao-video --config {config_file} serve      # browse and play them on http://127.0.0.1:8000/")
+        echo(f"  sqlite3 {base / 'catalog.sqlite3'} 'SELECT num_iid, duration, video_path FROM videos'")
     return report.exit_code
+
+
+def write_query_settings(base: Path) -> Path:
+    """A settings file beside the demo's catalog, for the read commands (catalog, serve) to find it with."""
+    path = base / "settings.toml"
+    atomic_write_text(
+        path,
+        "# Written by `taobao-video demo` so that `catalog` and `serve` can read the demo's catalog.\n"
+        "# The sandbox it was harvested from has stopped: harvest commands need real settings.\n"
+        '[download]\ndir = "videos"\n\n[database]\nurl = "sqlite:///catalog.sqlite3"\n',
+        mode=0o644,
+    )
+    return path
 
 
 def _harvest(settings: Settings, ids: list[int], as_json: bool, quiet: bool = False) -> HarvestReport:
