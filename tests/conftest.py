@@ -40,6 +40,14 @@ def sandbox(clock: FakeClock) -> Iterator[Sandbox]:
         yield sb
 
 
+@pytest.fixture
+def live() -> Iterator[Sandbox]:
+    """A sandbox on the real clock, for commands run as a user would (the CLI, child processes)."""
+    config = SandboxConfig(seed=9, apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),), video_bytes=(40_000, 90_000))
+    with Sandbox(config) as sb:
+        yield sb
+
+
 class Sleeps(list):
     """An injected sleep that records instead of sleeping."""
 

@@ -25,7 +25,7 @@ from taobao_video.catalog import Catalog, alembic_config
 from taobao_video.cli import main
 from taobao_video.errors import ConfigError
 from taobao_video.query import VideoQuery, jsonable, list_rows
-from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
+from taobao_video.sandbox import Sandbox
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 ALL_IDS = sorted(spec[0] for spec in VIDEOS)
@@ -249,13 +249,6 @@ def test_bad_sql_is_one_line(known: Path, capsys: Any, monkeypatch: Any) -> None
 
 
 # ------------------------------------------------------------------------------------------------ verify
-
-
-@pytest.fixture
-def live() -> Iterator[Sandbox]:
-    config = SandboxConfig(seed=6, apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),), video_bytes=(40_000, 90_000))
-    with Sandbox(config) as sb:
-        yield sb
 
 
 def sandbox_config(folder: Path, sb: Sandbox) -> Path:

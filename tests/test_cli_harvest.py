@@ -25,7 +25,10 @@ ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_settings(folder: Path, sb: Sandbox, **extra: str) -> Path:
+def write_settings(
+    folder: Path, sb: Sandbox, *, database_url: str | None = "sqlite:///catalog.sqlite3", **extra: str
+) -> Path:
+    """A settings file for the sandbox and a token beside it; ``database_url`` None leaves [database] out."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "settings.toml"
     quota = extra.get("quota", "")
@@ -41,20 +44,11 @@ def write_settings(folder: Path, sb: Sandbox, **extra: str) -> Path:
         "workers = 4\n"
         "[harvest]\n"
         f"qps = {qps}\n"
-        'lock_file = "harvest.lock"\n'
-        "[database]\n"
-        'url = "sqlite:///catalog.sqlite3"\n' + quota
+        'lock_file = "harvest.lock"\n' + (f'[database]\nurl = "{database_url}"\n' if database_url else "") + quota
     )
     body = sb.issue_token(app_key=APP_KEY)
     TokenStore(folder / "token.json").save(Token.from_response(body, now=datetime.now(UTC), grant="authorization_code"))
     return path
-
-
-@pytest.fixture
-def live():
-    config = SandboxConfig(seed=9, apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),), video_bytes=(40_000, 90_000))
-    with Sandbox(config) as sb:
-        yield sb
 
 
 def run(args, capsys, monkeypatch, stdin: str | None = None):

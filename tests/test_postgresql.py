@@ -19,15 +19,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pgserver import PgServer
 from sqlalchemy import text
+from test_cli_harvest import write_settings
 
 from conftest import APP_KEY, CANARY_SECRET
 from taobao_video import catalog as catalog_module
 from taobao_video import quota as quota_module
-from taobao_video.auth import Token, TokenStore
 from taobao_video.catalog import Catalog, VideoRow, current_revision, head_revision
 from taobao_video.cli import main
 from taobao_video.errors import EXIT_CONFIG, ConfigError
-from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
+from taobao_video.sandbox import Sandbox
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -43,34 +43,6 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     return int(done.value.code or 0), out, err
 
 
-def write_settings(folder: Path, sb: Sandbox) -> Path:
-    """Settings for the sandbox with no [database] section: the URL comes from the environment."""
-    path = folder / "settings.toml"
-    path.write_text(
-        "[taobao]\n"
-        f'gateway_url = "{sb.gateway_url}"\n'
-        f'oauth_url = "{sb.oauth_url}"\n'
-        'token_file = "token.json"\n'
-        "[download]\n"
-        'dir = "videos"\n'
-        'allowed_hosts = ["127.0.0.1"]\n'
-        "workers = 4\n"
-        "[harvest]\n"
-        "qps = 1000\n"
-        'lock_file = "harvest.lock"\n'
-    )
-    body = sb.issue_token(app_key=APP_KEY)
-    TokenStore(folder / "token.json").save(Token.from_response(body, now=datetime.now(UTC), grant="authorization_code"))
-    return path
-
-
-@pytest.fixture
-def live() -> Iterator[Sandbox]:
-    config = SandboxConfig(seed=9, apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),), video_bytes=(40_000, 90_000))
-    with Sandbox(config) as sb:
-        yield sb
-
-
 def with_password(url: str, password: str) -> str:
     """``url`` with a password for its user (the test server trusts loopback, so any password is accepted)."""
     return url.replace("postgres@", f"postgres:{password}@", 1)
@@ -82,7 +54,7 @@ def with_password(url: str, password: str) -> str:
 def test_every_command_works_on_postgresql_through_the_cli(
     pg_url: str, live: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = write_settings(tmp_path, live)
+    config = write_settings(tmp_path, live, database_url=None)
     monkeypatch.setenv("TAOBAO_VIDEO__DATABASE__URL", with_password(pg_url, CANARY_SECRET))
     cli = ["--config", str(config)]
 
@@ -132,7 +104,7 @@ def test_an_unreachable_server_is_exit_78_naming_the_catalog_without_its_passwor
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = write_settings(tmp_path, live)
+    config = write_settings(tmp_path, live, database_url=None)
     url = f"postgresql+psycopg://harvester:{CANARY_SECRET}@127.0.0.1:{_free_port()}/catalog"
     monkeypatch.setenv("TAOBAO_VIDEO__DATABASE__URL", url)
     code, out, err = run(["--config", str(config), *command], capsys, monkeypatch)
