@@ -412,20 +412,23 @@ class Settings(_Frozen):
             raise ConfigError(f"no app named {name!r} in [[taobao.apps]] (configured: {', '.join(self.app_names)})")
         return app.token_file or self.taobao.token_file.with_name(f"token-{app.name}.json")
 
-    def apps(self) -> tuple[AppSpec, ...]:
-        """Every configured app, credentials included; ConfigError naming every variable to set."""
+    def apps(self, *, with_secrets: bool = True) -> tuple[AppSpec, ...]:
+        """Every configured app; ConfigError naming every variable to set.
+
+        ``with_secrets=False`` is for reading the quota: only the keys are needed, and ``app_secret`` is empty.
+        """
         problems: list[str] = []
         specs = []
         for name in self.app_names:
             try:
-                specs.append(self.app(name))
+                specs.append(self.app(name, with_secret=with_secrets))
             except ConfigError as exc:
                 problems.append(exc.problem)
         if problems:
             raise ConfigError("; ".join(problems), file=self.source)
         return tuple(specs)
 
-    def app(self, name: str | None = None) -> AppSpec:
+    def app(self, name: str | None = None, *, with_secret: bool = True) -> AppSpec:
         """One app by name (None: the only one), credentials included, or a ConfigError saying what is missing."""
         names = self.app_names
         if name is None:
@@ -433,15 +436,25 @@ class Settings(_Frozen):
                 raise ConfigError(f"several apps are configured ({', '.join(names)}): pick one with --app NAME")
             name = names[0]
         if not self.taobao.apps and name == DEFAULT_APP:
-            key, secret = self.require_app_credentials()
-            q = self.quota
-            return AppSpec(DEFAULT_APP, key, secret, q.daily_limit, q.reserve, self.taobao.token_file)
+            t, q = self.taobao, self.quota
+            default_secret = t.app_secret.get_secret_value() if t.app_secret is not None else None
+            missing = [] if t.app_key else [APP_KEY_ENV]
+            if with_secret and default_secret is None:
+                missing.append(APP_SECRET_ENV)
+            if missing:
+                hint = " (the app key may also go in [taobao] app_key)" if not t.app_key else ""
+                raise ConfigError(
+                    f"the Taobao app credentials are missing: set {' and '.join(missing)} in the environment{hint}",
+                    file=self.source,
+                )
+            secret = default_secret or ""
+            return AppSpec(DEFAULT_APP, t.app_key, secret, q.daily_limit, q.reserve, t.token_file)
         app = next((app for app in self.taobao.apps if app.name == name), None)
         if app is None:
             raise ConfigError(f"no app named {name!r} in [[taobao.apps]] (configured: {', '.join(names)})")
         suffix = app_env_suffix(app.name)
         missing = [] if app.app_key else [f"{APP_KEY_ENV}_{suffix}"]
-        if app.app_secret is None:
+        if with_secret and app.app_secret is None:
             missing.append(f"{APP_SECRET_ENV}_{suffix}")
         if missing:
             hint = " (the key may also go in its app_key)" if not app.app_key else ""
@@ -449,30 +462,14 @@ class Settings(_Frozen):
                 f"app {app.name}: credentials missing: set {' and '.join(missing)} in the environment{hint}",
                 file=self.source,
             )
-        assert app.app_secret is not None
         return AppSpec(
             name=app.name,
             app_key=app.app_key,
-            app_secret=app.app_secret.get_secret_value(),
+            app_secret=app.app_secret.get_secret_value() if app.app_secret is not None else "",
             daily_limit=app.daily_limit or self.quota.daily_limit,
             reserve=self.quota.reserve if app.reserve is None else app.reserve,
             token_file=self.token_file(app.name),
         )
-
-    def require_app_credentials(self) -> tuple[str, str]:
-        """``(app_key, app_secret)``, or a ConfigError naming the environment variables to set."""
-        missing = [APP_KEY_ENV] if not self.taobao.app_key else []
-        if self.taobao.app_secret is None:
-            missing.append(APP_SECRET_ENV)
-        if missing:
-            hint = " (the app key may also go in [taobao] app_key)" if APP_KEY_ENV in missing else ""
-            names = " and ".join(missing)
-            raise ConfigError(
-                f"the Taobao app credentials are missing: set {names} in the environment{hint}",
-                file=self.source,
-            )
-        assert self.taobao.app_secret is not None
-        return self.taobao.app_key, self.taobao.app_secret.get_secret_value()
 
 
 def _section_models() -> dict[str, type[_Section]]:

@@ -114,7 +114,8 @@ def ledger(
 
 def quota_view(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime] = utc_now) -> AppPool:
     """Every app's ledger, for reading the quota (no client is built, so no token is needed)."""
-    lanes = [AppLane(app.name, ledger(settings, catalog, app, clock=clock), None) for app in settings.apps()]
+    apps = settings.apps(with_secrets=False)
+    lanes = [AppLane(app.name, ledger(settings, catalog, app, clock=clock)) for app in apps]
     return AppPool(lanes, clock=clock)
 
 

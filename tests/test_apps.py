@@ -50,6 +50,17 @@ def test_apps_take_keys_and_secrets_from_their_own_variables(tmp_path: Path) -> 
     assert s.app("south") == south
 
 
+def test_reading_the_quota_needs_only_the_keys(tmp_path: Path) -> None:
+    s = settings_from_mapping({"taobao": {"apps": [{"name": "north", "app_key": "1"}]}}, base_dir=tmp_path)
+    assert [(a.app_key, a.app_secret) for a in s.apps(with_secrets=False)] == [("1", "")]
+    with pytest.raises(ConfigError, match="TAOBAO_APP_SECRET_NORTH"):
+        s.apps()
+    single = settings_from_mapping({}, base_dir=tmp_path, env={"TAOBAO_APP_KEY": "7"})
+    assert single.app(with_secret=False).app_key == "7"
+    with pytest.raises(ConfigError, match="TAOBAO_APP_KEY"):
+        settings_from_mapping({}, base_dir=tmp_path).app(with_secret=False)
+
+
 def test_the_single_app_is_called_default(tmp_path: Path) -> None:
     s = settings_from_mapping({}, base_dir=tmp_path, env={"TAOBAO_APP_KEY": "1", "TAOBAO_APP_SECRET": "x"})
     (only,) = s.apps()

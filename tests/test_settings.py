@@ -98,7 +98,7 @@ def test_settings_from_mapping_accepts_path_objects(tmp_path: Path) -> None:
     )
     assert s.download.dir == tmp_path / "v"
     assert s.download.allowed_hosts == ("127.0.0.1", "localhost")
-    assert s.require_app_credentials() == ("12345678", "sandbox-secret")
+    assert (s.app().app_key, s.app().app_secret) == ("12345678", "sandbox-secret")
     assert s.source == "<demo>"
 
 
@@ -465,7 +465,7 @@ def test_env_key_and_secret(tmp_path: Path) -> None:
     assert s.taobao.app_key == "from-env"
     assert isinstance(s.taobao.app_secret, SecretStr)
     assert s.taobao.app_secret.get_secret_value() == CANARY
-    assert s.require_app_credentials() == ("from-env", CANARY)
+    assert (s.app().app_key, s.app().app_secret) == ("from-env", CANARY)
 
 
 def test_file_app_key_used_when_env_is_empty(tmp_path: Path) -> None:
@@ -482,10 +482,12 @@ def test_file_app_key_used_when_env_is_empty(tmp_path: Path) -> None:
         ({"TAOBAO_APP_SECRET": CANARY}, ["TAOBAO_APP_KEY"], ["TAOBAO_APP_SECRET"]),
     ],
 )
-def test_require_app_credentials(tmp_path: Path, env: dict[str, str], named: list[str], not_named: list[str]) -> None:
+def test_missing_app_credentials_are_named(
+    tmp_path: Path, env: dict[str, str], named: list[str], not_named: list[str]
+) -> None:
     s = settings_from_mapping({}, base_dir=tmp_path, env=env)
     with pytest.raises(ConfigError) as info:
-        s.require_app_credentials()
+        s.app()
     assert info.value.exit_code == 78
     for name in named:
         assert name in str(info.value)
