@@ -57,12 +57,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from taobao_video.dialects import (
     AUTOINCREMENT_ID,
+    SQLITE_IN_CHUNK,
     UtcDateTime,
     check_reachable,
     create_catalog_engine,
@@ -72,6 +73,7 @@ from taobao_video.dialects import (
     masked,
     require_aware,
     select_by_ids,
+    sqlite_file,
 )
 from taobao_video.errors import ConfigError
 
@@ -87,7 +89,7 @@ P = ParamSpec("P")
 # primary-key index, and every commit writes the pages it touched: on a 2-vCPU VM a million such ids took 33 s in
 # batches of 5,000, 18 s of 20,000, 11-17 s of 50,000 (a batch holds about 20 MB of Python objects at most).
 ADD_BATCH = 50_000
-READ_CHUNK = 900  # bound parameters per IN (...): below SQLite's historical limit of 999
+READ_CHUNK = SQLITE_IN_CHUNK  # ids per IN (...) list
 MAX_ERROR_CHARS = 2000
 _MAX_NUM_IID = 2**63 - 1  # BIGINT
 _MIN_PRIORITY, _MAX_PRIORITY = -(2**31), 2**31 - 1  # INTEGER
@@ -191,7 +193,7 @@ Index("ix_items_queue", Item.state, Item.priority.desc(), Item.seq)
 _CLAIMED = Item.claimed_by.is_not(None)
 Index("ix_items_claimed_by", Item.claimed_by, sqlite_where=_CLAIMED)
 Index("ix_items_leases", Item.state, Item.lease_until, sqlite_where=_CLAIMED)
-_QUEUE_ORDER = (Item.priority.desc(), Item.seq)
+QUEUE_ORDER = (Item.priority.desc(), Item.seq)  # the queue's order, for every reader and claims.py
 
 
 class Call(Base):
@@ -382,9 +384,6 @@ def _retry_on_race(work: Callable[P, T]) -> Callable[P, T]:
     return attempt
 
 
-# ------------------------------------------------------------------------------------------------ engine
-
-
 # ------------------------------------------------------------------------------------------------ migrations
 
 
@@ -468,10 +467,6 @@ def open_existing(url: str | URL) -> Catalog:
     its schema is not :data:`SCHEMA_REVISION`, saying what to run. Reads one row of ``alembic_version`` instead
     of loading Alembic's scripts, which would cost a read command more time than its query.
     """
-    from sqlalchemy.exc import DBAPIError
-
-    from taobao_video.dialects import sqlite_file
-
     where = masked(url)
     file = sqlite_file(url)
     if file is not None and not file.is_file():
@@ -535,10 +530,6 @@ class Catalog:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
-
-    def _write(self, work: Callable[[Connection], T]) -> T:
-        with self.engine.begin() as connection:
-            return work(connection)
 
     # ---- the queue
 
@@ -624,7 +615,7 @@ class Catalog:
 
     def queue_page(self, *, states: Sequence[str] | None = None, limit: int = 50, offset: int = 0) -> list[ItemRow]:
         """Items in queue order (priority DESC, then insertion order), optionally only those in ``states``."""
-        query = select(*_ITEM_COLUMNS).order_by(*_QUEUE_ORDER).limit(_count_arg("limit", limit))
+        query = select(*_ITEM_COLUMNS).order_by(*QUEUE_ORDER).limit(_count_arg("limit", limit))
         query = query.offset(_count_arg("offset", offset))
         if states is not None:
             query = query.where(Item.state.in_([ItemState(state).value for state in states]))
@@ -651,7 +642,7 @@ class Catalog:
         return self._ids_in_state(ItemState.RESOLVED, None if limit is None else _count_arg("limit", limit))
 
     def _ids_in_state(self, state: ItemState, limit: int | None) -> list[int]:
-        query = select(Item.num_iid).where(Item.state == state.value).order_by(*_QUEUE_ORDER).limit(limit)
+        query = select(Item.num_iid).where(Item.state == state.value).order_by(*QUEUE_ORDER).limit(limit)
         with self.engine.connect() as connection:
             return list(connection.scalars(query))
 
@@ -942,7 +933,8 @@ class Catalog:
             "request_id": record.request_id or None,
             "elapsed_ms": round(record.elapsed_s * 1000),
         }
-        self._write(lambda connection: connection.execute(insert(Call).values(values)))
+        with self.engine.begin() as connection:
+            connection.execute(insert(Call).values(values))
 
     def call_count(self, *, app_key: str | None = None, day: str | None = None) -> int:
         """Calls logged, optionally for one app key and/or one quota day."""

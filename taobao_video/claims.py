@@ -40,11 +40,9 @@ from types import TracebackType
 from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from taobao_video.catalog import Catalog, Item, ItemState
+from taobao_video.catalog import QUEUE_ORDER, READ_CHUNK, Catalog, Item, ItemState
 
 log = logging.getLogger(__name__)
-
-_ID_CHUNK = 900  # ids per IN (...): below SQLite's historical limit of 999 bound parameters
 
 
 def new_worker_id() -> str:
@@ -94,7 +92,7 @@ class WorkClaims:
         picked = (
             select(Item.num_iid)
             .where(Item.state == ItemState(state).value, self._free(now))
-            .order_by(Item.priority.desc(), Item.seq)
+            .order_by(*QUEUE_ORDER)
             .limit(limit)
             .with_for_update(skip_locked=True)
             .cte("picked")
@@ -119,8 +117,8 @@ class WorkClaims:
         wanted = list(dict.fromkeys(ids))
         taken: set[int] = set()
         now = self.clock()
-        for start in range(0, len(wanted), _ID_CHUNK):
-            chunk = wanted[start : start + _ID_CHUNK]
+        for start in range(0, len(wanted), READ_CHUNK):
+            chunk = wanted[start : start + READ_CHUNK]
             statement = (
                 update(Item)
                 .where(Item.num_iid.in_(chunk), or_(self._free(now), Item.claimed_by == self.worker))
@@ -138,9 +136,9 @@ class WorkClaims:
         now = self.clock()
         wanted = list(ids)
         with self.engine.connect() as connection:
-            for start in range(0, len(wanted), _ID_CHUNK):
+            for start in range(0, len(wanted), READ_CHUNK):
                 query = select(Item.num_iid, Item.claimed_by, Item.lease_until).where(
-                    Item.num_iid.in_(wanted[start : start + _ID_CHUNK]), Item.lease_until > now
+                    Item.num_iid.in_(wanted[start : start + READ_CHUNK]), Item.lease_until > now
                 )
                 for num_iid, worker, until in connection.execute(query):
                     if worker is not None and until is not None:  # a lease is only ever set with its worker
@@ -165,8 +163,8 @@ class WorkClaims:
         """End this worker's claims on ``ids`` (ids a run leaves unfinished); returns how many it held."""
         wanted = list(dict.fromkeys(ids))
         released = 0
-        for start in range(0, len(wanted), _ID_CHUNK):
-            mine = and_(Item.claimed_by == self.worker, Item.num_iid.in_(wanted[start : start + _ID_CHUNK]))
+        for start in range(0, len(wanted), READ_CHUNK):
+            mine = and_(Item.claimed_by == self.worker, Item.num_iid.in_(wanted[start : start + READ_CHUNK]))
             released += self._clear(mine)
         return released
 

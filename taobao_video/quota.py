@@ -19,19 +19,15 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taobao_video.catalog import Catalog, QuotaDay
-from taobao_video.client import next_midnight
+from taobao_video.client import next_midnight, utc_now
 from taobao_video.errors import QuotaExhausted
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 _MAX_BAN_DAYS = 3  # a stated ban longer than this is not a daily quota; do not mark more rows than that
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +58,7 @@ class QuotaLedger:
         daily_limit: int = 1000,
         reserve: int = 0,
         tz: ZoneInfo = BEIJING,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if daily_limit < 1:
             raise ValueError(f"daily_limit must be at least 1, got {daily_limit}")
@@ -125,27 +121,25 @@ class QuotaLedger:
 
     def _ensure_day(self, day: str, now: datetime) -> None:
         """Create the day's row if missing, else store the configured limit on it."""
-        with self.engine.begin() as connection:
-            if self._sync_limit(connection, day, now):
-                return
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    insert(QuotaDay).values(
-                        app_key=self.app_key, day=day, used=0, daily_limit=self.daily_limit, updated_at=now
-                    )
-                )
-        except IntegrityError:
-            pass  # another thread or process created it first: just as good
+        self._update_or_insert(day, now, daily_limit=self.daily_limit)
 
-    def _sync_limit(self, connection: Connection, day: str, now: datetime) -> bool:
-        """Store the configured limit on the day's row; False when there is no row."""
+    def _update_or_insert(self, day: str, now: datetime, **values: object) -> None:
+        """Set ``values`` on the day's row, creating the row (nothing used yet) when it is missing."""
         statement = (
             update(QuotaDay)
             .where(QuotaDay.app_key == self.app_key, QuotaDay.day == day)
-            .values(daily_limit=self.daily_limit, updated_at=now)
+            .values(**values, updated_at=now)
         )
-        return connection.execute(statement).rowcount > 0
+        with self.engine.begin() as connection:
+            if connection.execute(statement).rowcount:
+                return
+        row = {"app_key": self.app_key, "day": day, "used": 0, "daily_limit": self.daily_limit, **values}
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(QuotaDay).values(**row, updated_at=now))
+        except IntegrityError:  # another thread or process created it first: set the values on that one
+            with self.engine.begin() as connection:
+                connection.execute(statement)
 
     def _refusal(self, day: str, now: datetime) -> QuotaExhausted:
         status = self._status(day, now)
@@ -179,33 +173,8 @@ class QuotaLedger:
         last = min(last, first + timedelta(days=_MAX_BAN_DAYS - 1))
         day = first
         while day <= last:
-            self._ban(day.isoformat(), reset_at, now)
+            self._update_or_insert(day.isoformat(), now, banned_until=reset_at)
             day += timedelta(days=1)
-
-    def _ban(self, day: str, until: datetime, now: datetime) -> None:
-        statement = (
-            update(QuotaDay)
-            .where(QuotaDay.app_key == self.app_key, QuotaDay.day == day)
-            .values(banned_until=until, updated_at=now)
-        )
-        with self.engine.begin() as connection:
-            if connection.execute(statement).rowcount:
-                return
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    insert(QuotaDay).values(
-                        app_key=self.app_key,
-                        day=day,
-                        used=0,
-                        daily_limit=self.daily_limit,
-                        banned_until=until,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError:  # created meanwhile: set the ban on it
-            with self.engine.begin() as connection:
-                connection.execute(statement)
 
     # ---- reading
 

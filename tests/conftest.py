@@ -11,6 +11,7 @@ import pytest
 from pgserver import CI_HINT, PgServer, missing_reason, running_server
 
 from taobao_video.auth import OAuthClient, Token, TokenManager, TokenStore
+from taobao_video.catalog import Catalog
 from taobao_video.client import TopClient
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 
@@ -37,6 +38,15 @@ def make_sandbox(clock: FakeClock, **overrides: object) -> Sandbox:
 @pytest.fixture
 def sandbox(clock: FakeClock) -> Iterator[Sandbox]:
     with make_sandbox(clock) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(clock: FakeClock) -> Iterator[Sandbox]:
+    """The CDN and downloader tests' sandbox: the default app (key and secret ``test``) and videos of 300-600 kB,
+    big enough for Range requests and faults that cut a body midway. Modules that emulate another platform
+    define their own ``sb``."""
+    with Sandbox(SandboxConfig(seed=11, clock=clock.now, video_bytes=(300_000, 600_000))) as sb:
         yield sb
 
 
@@ -148,3 +158,10 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     server: PgServer = request.getfixturevalue("pg")
     with server.database() as url:
         yield url
+
+
+@pytest.fixture
+def cat(catalog_url: str) -> Iterator[Catalog]:
+    """The catalog at ``catalog_url``, opened (so migrated) for one test and closed afterwards."""
+    with Catalog.open(catalog_url) as catalog:
+        yield catalog

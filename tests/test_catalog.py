@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -42,20 +41,8 @@ LATER = NOW + timedelta(minutes=5)
 
 
 @pytest.fixture
-def url(catalog_url: str) -> str:
-    """A fresh catalog, once on SQLite and once on PostgreSQL (tests/conftest.py)."""
-    return catalog_url
-
-
-@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite3'}"
-
-
-@pytest.fixture
-def cat(url: str) -> Iterator[Catalog]:
-    with Catalog.open(url) as catalog:
-        yield catalog
 
 
 def video_row(num_iid: int = 101, **changes: Any) -> VideoRow:
@@ -106,41 +93,41 @@ def test_open_creates_the_folder_the_file_and_the_schema(tmp_path: Path) -> None
         assert current_revision(cat.engine) == head_revision()
 
 
-def test_reopen_is_a_no_op(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Catalog.open(url) as cat:
+def test_reopen_is_a_no_op(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Catalog.open(catalog_url) as cat:
         cat.add_items([1, 2], now=NOW)
 
     def must_not_run(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("upgrade ran on an up-to-date catalog")
 
     monkeypatch.setattr("alembic.command.upgrade", must_not_run)
-    with Catalog.open(url) as cat:
+    with Catalog.open(catalog_url) as cat:
         assert set(cat.items([1, 2])) == {1, 2}
         assert current_revision(cat.engine) == head_revision()
 
 
-def test_upgrade_returns_the_head_and_is_idempotent(url: str) -> None:
+def test_upgrade_returns_the_head_and_is_idempotent(catalog_url: str) -> None:
     head = head_revision()
     assert head == SCHEMA_REVISION == "0004"
-    assert upgrade(url) == head
-    assert upgrade(url) == head
-    with Catalog.open(url, migrate=False) as cat:
+    assert upgrade(catalog_url) == head
+    assert upgrade(catalog_url) == head
+    with Catalog.open(catalog_url, migrate=False) as cat:
         assert current_revision(cat.engine) == head
 
 
-def test_upgrade_refuses_a_catalog_from_a_newer_version(url: str) -> None:
-    with Catalog.open(url) as cat, cat.engine.begin() as connection:
+def test_upgrade_refuses_a_catalog_from_a_newer_version(catalog_url: str) -> None:
+    with Catalog.open(catalog_url) as cat, cat.engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(ConfigError, match="newer taobao-video"):
-        Catalog.open(url)
+        Catalog.open(catalog_url)
 
 
-def test_concurrent_first_opens_migrate_once(url: str) -> None:
+def test_concurrent_first_opens_migrate_once(catalog_url: str) -> None:
     barrier = threading.Barrier(6)
 
     def open_it(_: int) -> str | None:
         barrier.wait()
-        with Catalog.open(url) as cat:
+        with Catalog.open(catalog_url) as cat:
             return current_revision(cat.engine)
 
     with ThreadPoolExecutor(6) as pool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -17,17 +16,6 @@ from taobao_video.claims import Holder, LeaseKeeper, WorkClaims, new_worker_id
 from taobao_video.sandbox import FakeClock
 
 LEASE = timedelta(minutes=10)
-
-
-@pytest.fixture
-def cat(catalog_url: str) -> Iterator[Catalog]:
-    with Catalog.open(catalog_url) as catalog:
-        yield catalog
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 def worker(cat: Catalog, clock: FakeClock, name: str) -> WorkClaims:

@@ -46,18 +46,6 @@ ENV = {"TAOBAO_APP_KEY": "12345678", "TAOBAO_APP_SECRET": "not-used-by-queue"}
 
 
 @pytest.fixture
-def url(catalog_url: str) -> str:
-    """A fresh catalog, once on SQLite and once on PostgreSQL (tests/conftest.py)."""
-    return catalog_url
-
-
-@pytest.fixture
-def cat(url: str) -> Iterator[Catalog]:
-    with Catalog.open(url) as catalog:
-        yield catalog
-
-
-@pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setattr(catalog_module, "ADD_BATCH", 3)
     return 3
@@ -152,10 +140,12 @@ def test_duplicates_within_and_across_batches_are_counted_once_each(cat: Catalog
     assert order(cat, "pending") == [1, 10, 11]
 
 
-def test_enqueue_streams_its_input_batch_by_batch(cat: Catalog, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enqueue_streams_its_input_batch_by_batch(
+    cat: Catalog, catalog_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(catalog_module, "ADD_BATCH", 100)
 
-    other = create_catalog_engine(url)  # another connection pool: sees only what was committed
+    other = create_catalog_engine(catalog_url)  # another connection pool: sees only what was committed
 
     def ids() -> Iterator[int]:
         for n in range(1, 251):
@@ -193,11 +183,11 @@ def _enqueue_in_a_process(url: str, k: int, start: Any) -> int:
         return cat.enqueue(range(k * 1000 + 1, k * 1000 + 31), now=NOW).added
 
 
-def test_concurrent_enqueues_from_processes_give_distinct_increasing_seqs(cat: Catalog, url: str) -> None:
+def test_concurrent_enqueues_from_processes_give_distinct_increasing_seqs(cat: Catalog, catalog_url: str) -> None:
     context = multiprocessing.get_context("spawn")  # no engine or pool state inherited from this process
     with context.Manager() as manager, context.Pool(4) as pool:
         start = manager.Barrier(4)
-        results = [pool.apply_async(_enqueue_in_a_process, (url, k, start)) for k in range(4)]
+        results = [pool.apply_async(_enqueue_in_a_process, (catalog_url, k, start)) for k in range(4)]
         assert sum(result.get(timeout=60) for result in results) == 120
     rows = cat.queue_page(limit=200)
     assert sorted(row.seq for row in rows) == list(range(1, 121))
@@ -382,9 +372,9 @@ def _state_check(url: str) -> str:
         engine.dispose()
 
 
-def test_migration_0002_backfills_seq_in_added_order(url: str) -> None:
-    _catalog_at_0001(url)
-    with Catalog.open(url) as cat:
+def test_migration_0002_backfills_seq_in_added_order(catalog_url: str) -> None:
+    _catalog_at_0001(catalog_url)
+    with Catalog.open(catalog_url) as cat:
         assert current_revision(cat.engine) == head_revision()
         items = cat.items([10, 20, 25, 30])
         assert {n: items[n].seq for n in items} == {10: 1, 20: 2, 25: 3, 30: 4}
@@ -401,19 +391,19 @@ def test_migration_0002_backfills_seq_in_added_order(url: str) -> None:
         checked = "CHECK constraint failed|violates check constraint"  # SQLite's words, PostgreSQL's
         with pytest.raises(IntegrityError, match=checked), cat.engine.begin() as connection:
             connection.execute(text("UPDATE items SET state = 'bogus' WHERE num_iid = 10"))
-    check = _state_check(url)
-    if url.startswith("sqlite"):
+    check = _state_check(catalog_url)
+    if catalog_url.startswith("sqlite"):
         assert "CONSTRAINT ck_items_state CHECK (state = 'pending' OR state = 'resolved' OR" in check
     else:
         assert "((state)::text = 'pending'::text) OR ((state)::text = 'resolved'::text) OR" in check
 
 
-def test_migration_0002_downgrades_and_upgrades_again(url: str) -> None:
-    _catalog_at_0001(url)
-    config = alembic_config(url)
+def test_migration_0002_downgrades_and_upgrades_again(catalog_url: str) -> None:
+    _catalog_at_0001(catalog_url)
+    config = alembic_config(catalog_url)
     command.upgrade(config, "0002")
     command.downgrade(config, "0001")
-    engine = create_catalog_engine(url)
+    engine = create_catalog_engine(catalog_url)
     try:
         with engine.connect() as connection:
             columns = {column["name"] for column in inspect(connection).get_columns("items")}
@@ -422,13 +412,13 @@ def test_migration_0002_downgrades_and_upgrades_again(url: str) -> None:
     finally:
         engine.dispose()
     assert "seq" not in columns and "deferred_at" not in columns
-    check = _state_check(url)
-    if url.startswith("sqlite"):
+    check = _state_check(catalog_url)
+    if catalog_url.startswith("sqlite"):
         assert "CONSTRAINT ck_items_state CHECK (state IN ('pending', 'resolved', 'no_video'" in check
     else:
         assert "(state)::text = ANY ((ARRAY['pending'::character varying, 'resolved'::character varying" in check
     assert indexes == {"ix_items_state_priority_added_at"}
-    with Catalog.open(url) as cat:
+    with Catalog.open(catalog_url) as cat:
         assert [row.num_iid for row in cat.queue_page()] == [10, 20, 25, 30]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,31 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from conftest import START
 from taobao_video.catalog import Catalog, QuotaDay, create_catalog_engine
 from taobao_video.errors import EXIT_TEMPFAIL, QuotaExhausted
 from taobao_video.quota import QuotaLedger, QuotaStatus
 from taobao_video.sandbox import FakeClock
 
 BEIJING = ZoneInfo("Asia/Shanghai")
-NOON = datetime(2026, 11, 22, 12, 0, tzinfo=BEIJING)
+NOON = START.astimezone(BEIJING)  # 12:00: where the `clock` fixture (conftest.py) starts
 MIDNIGHT = datetime(2026, 11, 23, 0, 0, tzinfo=BEIJING)
-
-
-@pytest.fixture
-def url(catalog_url: str) -> str:
-    """A fresh catalog, once on SQLite and once on PostgreSQL (tests/conftest.py)."""
-    return catalog_url
-
-
-@pytest.fixture
-def cat(url: str) -> Iterator[Catalog]:
-    with Catalog.open(url) as catalog:
-        yield catalog
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOON)
 
 
 def ledger_for(cat: Catalog, clock: FakeClock, *, limit: int = 5, reserve: int = 0, app_key: str = "A") -> QuotaLedger:
@@ -220,6 +203,18 @@ def test_a_ban_past_midnight_covers_the_next_day_too(cat: Catalog, clock: FakeCl
 # ------------------------------------------------------------------------------------------------ contention
 
 
+def reservations_granted(ledger: QuotaLedger, tries: int) -> int:
+    """Try to reserve ``tries`` calls as fast as possible; how many the ledger granted."""
+    granted = 0
+    for _ in range(tries):
+        try:
+            ledger.reserve()
+            granted += 1
+        except QuotaExhausted:
+            pass
+    return granted
+
+
 def test_threads_never_reserve_more_than_the_limit(cat: Catalog, clock: FakeClock) -> None:
     limit, threads, tries = 300, 8, 60
     barrier = threading.Barrier(threads)
@@ -227,14 +222,7 @@ def test_threads_never_reserve_more_than_the_limit(cat: Catalog, clock: FakeCloc
     def work(_: int) -> int:
         ledger = ledger_for(cat, clock, limit=limit)
         barrier.wait()
-        granted = 0
-        for _ in range(tries):
-            try:
-                ledger.reserve()
-                granted += 1
-            except QuotaExhausted:
-                pass
-        return granted
+        return reservations_granted(ledger, tries)
 
     with ThreadPoolExecutor(threads) as pool:
         granted = sum(pool.map(work, range(threads)))
@@ -246,22 +234,16 @@ def _reserve_in_a_process(url: str, tries: int, start: Any) -> int:
     engine = create_catalog_engine(url)
     ledger = QuotaLedger(engine, app_key="A", daily_limit=150, tz=BEIJING, clock=lambda: NOON)
     start.wait()
-    granted = 0
-    for _ in range(tries):
-        try:
-            ledger.reserve()
-            granted += 1
-        except QuotaExhausted:
-            pass
+    granted = reservations_granted(ledger, tries)
     engine.dispose()
     return granted
 
 
-def test_processes_never_reserve_more_than_the_limit(cat: Catalog, url: str) -> None:
+def test_processes_never_reserve_more_than_the_limit(cat: Catalog, catalog_url: str) -> None:
     context = multiprocessing.get_context("spawn")  # no engine or pool state inherited from this process
     with context.Manager() as manager, context.Pool(4) as pool:
         start = manager.Barrier(4)
-        results = [pool.apply_async(_reserve_in_a_process, (url, 60, start)) for _ in range(4)]
+        results = [pool.apply_async(_reserve_in_a_process, (catalog_url, 60, start)) for _ in range(4)]
         granted = [result.get(timeout=60) for result in results]
     assert sum(granted) == 150
     assert row(cat, "2026-11-22").used == 150

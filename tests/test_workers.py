@@ -11,6 +11,8 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from harvest_helpers import harvest, log_in, opened, sandbox_settings
@@ -37,9 +39,16 @@ def sb() -> Iterator[Sandbox]:
         yield sandbox
 
 
-def fill_queue(url: str, ids: list[int]) -> None:
+def start_workers(
+    sb: Sandbox, url: str, ids: list[int], folder: Path, **settings: Any
+) -> tuple[list[subprocess.Popen[bytes]], list[Path]]:
+    """Queue ``ids``, then start 4 `daily --json` workers on one shared settings folder; returns them and the
+    files their --json output goes to."""
     with Catalog.open(url) as catalog:
         catalog.enqueue(ids, now=datetime.now(UTC))
+    config = shared_folder(folder / "shared", sb, url, **settings)
+    outs = [folder / f"worker{n}.jsonl" for n in range(4)]
+    return [start_daily(config, out) for out in outs], outs
 
 
 def wait_all(processes: list[subprocess.Popen[bytes]], timeout: float) -> list[int]:
@@ -55,11 +64,8 @@ def states(url: str) -> dict[str, int]:
 @pytest.mark.timeout(300)
 def test_four_workers_share_a_queue_and_one_quota(sb, pg_url, tmp_path):
     ids = sb.catalogue.sample_mixed(2000)
-    fill_queue(pg_url, ids)
     # paced (30 lookups/s each, 1000 calls take 8 s or more), so that a worker starting late still finds work
-    config = shared_folder(tmp_path / "shared", sb, pg_url, qps=30, daily_limit=1000)
-    outs = [tmp_path / f"worker{n}.jsonl" for n in range(4)]
-    workers = [start_daily(config, out) for out in outs]
+    workers, outs = start_workers(sb, pg_url, ids, tmp_path, qps=30, daily_limit=1000)
     codes = wait_all(workers, timeout=240)
     summaries = [summary(out) for out in outs]
 
@@ -93,10 +99,7 @@ def claims_of(url: str, pid: int) -> set[int]:
 @pytest.mark.timeout(300)
 def test_a_killed_workers_ids_go_to_the_others_after_its_lease(sb, pg_url, tmp_path):
     ids = sb.catalogue.sample_mixed(600)
-    fill_queue(pg_url, ids)
-    config = shared_folder(tmp_path / "shared", sb, pg_url, qps=30, lease_s=3)
-    outs = [tmp_path / f"worker{n}.jsonl" for n in range(4)]
-    workers = [start_daily(config, out) for out in outs]
+    workers, outs = start_workers(sb, pg_url, ids, tmp_path, qps=30, lease_s=3)
     victim = workers[0]
     deadline = time.monotonic() + 60
     while not claims_of(pg_url, victim.pid):
@@ -131,10 +134,7 @@ def test_a_killed_workers_ids_go_to_the_others_after_its_lease(sb, pg_url, tmp_p
 def test_on_sqlite_one_worker_runs_and_the_others_exit_75(sb, tmp_path):
     url = f"sqlite:///{tmp_path / 'shared' / 'catalog.sqlite3'}"
     ids = sb.catalogue.sample_mixed(300)
-    fill_queue(url, ids)
-    config = shared_folder(tmp_path / "shared", sb, url, qps=40)  # 7.5 s of lookups: the others meet the lock
-    outs = [tmp_path / f"worker{n}.jsonl" for n in range(4)]
-    workers = [start_daily(config, out) for out in outs]
+    workers, outs = start_workers(sb, url, ids, tmp_path, qps=40)  # 7.5 s of lookups: the others meet the lock
     codes = wait_all(workers, timeout=240)
     ran = [n for n, code in enumerate(codes) if code == 0]
     assert len(ran) == 1 and sorted(codes) == [0, 75, 75, 75], codes

@@ -72,9 +72,13 @@ def start_daily(config: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]
         )
 
 
+def _events(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def summary(out: Path) -> dict[str, Any]:
     """The --json summary a worker printed last."""
-    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = _events(out)
     if not lines or lines[-1].get("event") != "summary":
         raise AssertionError(f"no summary in {out}: {out.with_suffix('.err').read_text(errors='replace')[-2000:]}")
     return lines[-1]
@@ -82,5 +86,4 @@ def summary(out: Path) -> dict[str, Any]:
 
 def items_done(out: Path) -> dict[int, str]:
     """The ids a worker reported an outcome for, with the outcome (deferred ones left out)."""
-    events = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {e["num_iid"]: e["outcome"] for e in events if e["event"] == "item" and e["outcome"] != "deferred"}
+    return {e["num_iid"]: e["outcome"] for e in _events(out) if e["event"] == "item" and e["outcome"] != "deferred"}
