@@ -58,6 +58,15 @@ def _open(settings: CatalogSettings) -> Catalog:
     return open_existing(settings.database_url)
 
 
+# list and sql print rows the same ways.
+_rows_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "csv", "json", "jsonl")),
+    help="Output format (default: table on a terminal, csv otherwise).",
+)
+
+
 def _default_format(out: TextIO) -> str:
     return "table" if out.isatty() else "csv"
 
@@ -168,12 +177,7 @@ def catalog() -> None:
 
 @catalog.command("list")
 @_filter_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "csv", "json", "jsonl")),
-    help="Output format (default: table on a terminal, csv otherwise).",
-)
+@_rows_format
 @click.pass_context
 def catalog_list(ctx: click.Context, fmt: str | None, **params: Any) -> None:
     """List the downloaded videos (or, with --state, the items in those states), filtered and sorted.
@@ -366,12 +370,11 @@ def catalog_stats(ctx: click.Context, days: int, as_json: bool) -> None:
     import json
 
     from taobao_video.catalog_report import stats
+    from taobao_video.query import local_zone
 
     settings = _catalog_settings(ctx)
-    local = datetime.now().astimezone().tzinfo
-    assert local is not None
     with _open(settings) as store:
-        report = stats(store, now=datetime.now(UTC), tz=local, days=days, quota_tz=settings.quota_tz)
+        report = stats(store, now=datetime.now(UTC), tz=local_zone(), days=days, quota_tz=settings.quota_tz)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
         return
@@ -519,12 +522,7 @@ def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: b
 
 @catalog.command("sql")
 @click.argument("statement")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "csv", "json", "jsonl")),
-    help="Output format (default: table on a terminal, csv otherwise).",
-)
+@_rows_format
 @click.pass_context
 def catalog_sql(ctx: click.Context, statement: str, fmt: str | None) -> None:
     """Run one read-only SQL STATEMENT on the catalog and print the rows.

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-FORMATS = ("csv", "json", "jsonl")
-
 
 def unique_names(columns: Sequence[str]) -> list[str]:
     """Column names made unique for JSON keys: a repeated ``x`` becomes ``x_2``, ``x_3``…"""

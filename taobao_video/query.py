@@ -55,8 +55,7 @@ STATE_COLUMNS: tuple[str, ...] = ("state", "error_kind", "last_error")
 STATES: tuple[str, ...] = ("pending", "resolved", "done", "no_video", "not_found", "failed")
 SORT_KEYS: tuple[str, ...] = ("num_iid", "duration", "downloaded_at", "size")
 _SORT_COLUMN = {"num_iid": "num_iid", "duration": "duration", "downloaded_at": "downloaded_at", "size": "size_bytes"}
-_ID_CHUNK = 900  # bound parameters per IN (...): below SQLite's historical limit of 999
-_MAX_NUM_IID = 2**63 - 1
+MAX_NUM_IID = 2**63 - 1  # BIGINT (catalog.py checks the same bound when ids are written)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -112,7 +111,7 @@ class VideoQuery:
                     raise QueryError("state", state, f"is not one of {', '.join(STATES)}")
         if self.ids is not None:
             for num_iid in self.ids:
-                if isinstance(num_iid, bool) or not isinstance(num_iid, int) or not 0 < num_iid <= _MAX_NUM_IID:
+                if isinstance(num_iid, bool) or not isinstance(num_iid, int) or not 0 < num_iid <= MAX_NUM_IID:
                     raise QueryError("ids", num_iid, "must be positive whole numbers (num_iid)")
         if self.id_prefix is not None and not re.fullmatch(r"[0-9]{1,19}", self.id_prefix):
             raise QueryError("q", self.id_prefix, "must be the first digits of a num_iid (1 to 19 digits)")
@@ -194,7 +193,7 @@ def parse_moment(field: str, raw: str | None, *, tz: tzinfo | None = None, end_o
     """
     if raw is None:
         return None
-    zone = tz if tz is not None else _local_zone()
+    zone = tz if tz is not None else local_zone()
     text = raw.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         try:
@@ -226,7 +225,8 @@ def _at(naive: datetime, zone: tzinfo) -> datetime:
     return naive.replace(tzinfo=zone).astimezone(UTC)
 
 
-def _local_zone() -> tzinfo:
+def local_zone() -> tzinfo:
+    """This machine's time zone now: what a bare date means, and whose days the stats count downloads in."""
     zone = datetime.now().astimezone().tzinfo
     assert zone is not None
     return zone
@@ -269,7 +269,7 @@ def _parse_ids(raw: str) -> list[int]:
         token = part.strip()
         if not token:
             continue
-        if not re.fullmatch(r"[0-9]{1,19}", token) or not 0 < int(token) <= _MAX_NUM_IID:
+        if not re.fullmatch(r"[0-9]{1,19}", token) or not 0 < int(token) <= MAX_NUM_IID:
             raise QueryError("ids", token, "must be positive whole numbers (num_iid), comma separated")
         ids.append(int(token))
     return ids
@@ -308,6 +308,18 @@ def count_rows(catalog: Catalog, query: VideoQuery, *, base_dir: Path) -> int:
     counted = select(func.count()).select_from(_select(query, paged=False, ordered=False).subquery())
     with catalog.engine.connect() as connection:
         return int(connection.scalar(counted) or 0)
+
+
+def list_page(catalog: Catalog, query: VideoQuery, *, base_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """One page of ``query`` and how many rows match in all (what ``/api/videos`` answers).
+
+    With ``missing`` or ``ids`` the rows are filtered in Python, so they are read once, unpaged, and the page cut
+    from them: :func:`list_rows` then :func:`count_rows` would check every file on disk twice.
+    """
+    if query.missing or query.ids is not None:
+        every = list(iter_rows(catalog, dataclasses.replace(query, limit=None, offset=0), base_dir=base_dir))
+        return list(_page(every, query)), len(every)
+    return list_rows(catalog, query, base_dir=base_dir), count_rows(catalog, query, base_dir=base_dir)
 
 
 def jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -372,9 +384,9 @@ def prefix_ranges(prefix: str) -> list[tuple[int, int]]:
     value = int(prefix)
     for extra in range(0, 20 - len(prefix)):
         low, high = value * 10**extra, (value + 1) * 10**extra - 1
-        if low > _MAX_NUM_IID:
+        if low > MAX_NUM_IID:
             break
-        ranges.append((low, min(high, _MAX_NUM_IID)))
+        ranges.append((low, min(high, MAX_NUM_IID)))
     return ranges
 
 
@@ -402,6 +414,7 @@ def _stream(catalog: Catalog, statement: Select[Any], query: VideoQuery, base_di
 
 def _id_rows(catalog: Catalog, query: VideoQuery, base_dir: Path) -> Iterator[dict[str, Any]]:
     from taobao_video.catalog import Item, Video
+    from taobao_video.dialects import SQLITE_IN_CHUNK
 
     assert query.ids is not None
     key = Item.__table__.c.num_iid if query.states is not None else Video.__table__.c.num_iid
@@ -409,8 +422,8 @@ def _id_rows(catalog: Catalog, query: VideoQuery, base_dir: Path) -> Iterator[di
     names = query.columns
     base = _select(query, paged=False, ordered=False)
     with catalog.engine.connect() as connection:
-        for start in range(0, len(ids), _ID_CHUNK):
-            for row in connection.execute(base.where(key.in_(ids[start : start + _ID_CHUNK]))):
+        for start in range(0, len(ids), SQLITE_IN_CHUNK):
+            for row in connection.execute(base.where(key.in_(ids[start : start + SQLITE_IN_CHUNK]))):
                 record = dict(zip(names, row, strict=True))
                 if not query.missing or _gone(base_dir, record["video_path"]):
                     yield record

@@ -19,14 +19,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from taobao_video.errors import ConfigError, UsageError
 
 _FETCH = 1000
-BUSY_TIMEOUT_S = 30
 
 # What a read needs (sqlite3's authorizer action codes).
 _READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
@@ -114,17 +112,17 @@ def read_only_connection(url: str) -> Iterator[Any]:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from taobao_video.dialects import BUSY_TIMEOUT_S, masked, sqlite_file
+
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"database.url: cannot parse {url!r}") from None
     backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            raise ConfigError("database.url: an in-memory SQLite database cannot be queried from another process")
-        path = Path(parsed.database)
+    path = sqlite_file(parsed)
+    if path is not None:
         if not path.is_file():
-            raise ConfigError(f"no catalog at {path} (harvest something first, or run `taobao-video db upgrade`)")
+            raise ConfigError(f"no catalog at {path} yet: harvest something first, or run `taobao-video db upgrade`")
         connection = sqlite3.connect(
             f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, factory=_Guarded
         )
@@ -135,8 +133,10 @@ def read_only_connection(url: str) -> Iterator[Any]:
         finally:
             connection.close()
         return
+    if backend == "sqlite":
+        raise ConfigError("database.url: catalog sql reads a SQLite file, not an in-memory database or a file: URI")
     if backend == "postgresql":
-        from taobao_video.dialects import create_catalog_engine, masked
+        from taobao_video.dialects import create_catalog_engine
 
         engine = create_catalog_engine(parsed.update_query_dict({"options": "-c default_transaction_read_only=on"}))
         try:

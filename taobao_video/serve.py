@@ -9,7 +9,7 @@ Routes (GET and HEAD; anything else is 405)::
     /videos/<num_iid>.mp4    the video file, with Range (seeking), ETag and Last-Modified
 
 A thin layer: the filters are :class:`taobao_video.query.VideoQuery`, the rows come from
-:func:`taobao_video.query.list_rows`, the stats from :func:`taobao_video.catalog_report.stats`. The catalog is
+:func:`taobao_video.query.list_page`, the stats from :func:`taobao_video.catalog_report.stats`. The catalog is
 opened without migrating (:func:`taobao_video.catalog.open_existing`) and only read.
 
 What may be served: only regular files inside the videos folder (``download.dir``). The id in a video URL must be
@@ -49,6 +49,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from taobao_video.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 from taobao_video.errors import TaobaoVideoError, UsageError
+from taobao_video.query import MAX_NUM_IID, QueryError, VideoQuery, jsonable, list_page, local_zone
 
 if TYPE_CHECKING:
     from taobao_video.catalog import Catalog
@@ -57,7 +58,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_PAGE_SIZE = 60
 MAX_PAGE_SIZE = 1000
-_MAX_NUM_IID = 2**63 - 1
 _VIDEO_PATH = re.compile(r"/videos/(\d{1,19})\.mp4")
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _STATIC = {  # URL path -> (file in taobao_video/web, Content-Type)
@@ -126,7 +126,7 @@ class CatalogSite:
         self._allowed_hosts = allowed_hosts  # None: any Host header (bound to a public address on purpose)
         self._log = log
         self._clock = clock
-        self._zone = zone or datetime.now().astimezone().tzinfo or UTC  # downloads per day: the viewer's days
+        self._zone = zone or local_zone()  # downloads per day: the viewer's days
         self._quota_zone = quota_zone or self._zone
         self._pages = {path: (_web_file(name), kind) for path, (name, kind) in _STATIC.items()}
 
@@ -176,11 +176,8 @@ class CatalogSite:
         return Reply(200, headers, body)
 
     def _list(self, query_string: str) -> Reply:
-        from taobao_video.query import count_rows, jsonable, list_rows
-
         query = _video_query(query_string)
-        rows = list_rows(self._catalog, query, base_dir=self._base_dir)
-        total = count_rows(self._catalog, query, base_dir=self._base_dir)
+        rows, total = list_page(self._catalog, query, base_dir=self._base_dir)
         videos = [jsonable(row) for row in rows]
         return json_reply({"total": total, "offset": query.offset, "limit": query.limit, "videos": videos})
 
@@ -190,7 +187,7 @@ class CatalogSite:
         return stats(self._catalog, now=self._clock(), tz=self._zone, quota_tz=self._quota_zone)
 
     def _video(self, num_iid: int, headers: Any) -> Reply:
-        if not 0 < num_iid <= _MAX_NUM_IID:
+        if not 0 < num_iid <= MAX_NUM_IID:
             return error_reply(404, f"no video {num_iid} in the catalog")
         row = self._catalog.video(num_iid)
         if row is None:
@@ -218,10 +215,8 @@ class CatalogSite:
         return resolved
 
 
-def _video_query(query_string: str) -> Any:
+def _video_query(query_string: str) -> VideoQuery:
     """The :class:`VideoQuery` of an ``/api/videos`` query string, with a default and a maximum page size."""
-    from taobao_video.query import QueryError, VideoQuery
-
     try:
         parsed = parse_qs(query_string, keep_blank_values=True, errors="strict", max_num_fields=100)
     except (UnicodeDecodeError, ValueError):

@@ -1,10 +1,11 @@
 """The two settings a read-only catalog command needs, without validating the whole file.
 
 ``catalog list``, ``stats`` and ``show`` need the catalog's URL, the settings folder (``video_path`` is relative
-to it) and the quota time zone. Validating every section with pydantic costs about 0.13 s of CPU on this project's
-VM, more than such a command may add to its start-up in all (issue 6: within 1.5x of ``import sqlalchemy.orm,
-click``), so :func:`peek` reads just these from the same file, the same way :func:`~taobao_video.settings.
-load_settings` does, and answers None whenever the full rules could matter:
+to it) and the quota time zone. Importing pydantic and validating every section took 0.21-0.27 s of CPU for the
+shipped settings.toml on this project's 2-vCPU VM (under load), :func:`peek` 0.02-0.03 s: more than such a command
+may add to its start-up in all (issue 6: within 1.5x of ``import sqlalchemy.orm, click``). So :func:`peek`
+reads just these from the same file, the same way :func:`~taobao_video.settings.load_settings` does, and
+answers None whenever the full rules could matter:
 
 * no settings file, unreadable, not UTF-8 or not TOML;
 * any ``TAOBAO_VIDEO__…`` override in the environment;

@@ -140,6 +140,7 @@ def verify(
         bad = None
         if problem is None:
             report.ok += 1
+            report.bytes_read += row.size_bytes
         else:
             kind, detail, read = problem
             report.bytes_read += read
@@ -147,8 +148,6 @@ def verify(
             report.bad.append(bad)
             if fix and catalog.requeue_download(row.num_iid, reason=f"catalog verify: {kind}: {detail}", now=now()):
                 report.fixed += 1
-        if problem is None:
-            report.bytes_read += row.size_bytes
         on_checked(row.num_iid, bad)
     return report
 

@@ -14,7 +14,7 @@ from harvest_helpers import harvest, log_in, opened, sandbox_settings
 from conftest import START, make_sandbox
 from taobao_video.catalog import Catalog, VideoRow, open_existing
 from taobao_video.sandbox import FakeClock, Sandbox
-from taobao_video.serve import CatalogSite, bind
+from taobao_video.serve import CatalogServer, CatalogSite, bind
 from taobao_video.settings import Settings
 
 BATCH_GAP_S = 3 * 86400  # the second batch is downloaded three days after the first
@@ -61,9 +61,8 @@ def site_for(settings: Settings, catalog: Catalog, **kw: object) -> CatalogSite:
 
 
 @contextmanager
-def serving(site: CatalogSite) -> Iterator[str]:
-    """The site on a free loopback port, in a thread; yields its base URL (no trailing slash)."""
-    server = bind(site, "127.0.0.1", 0, access_log=None)
+def running(server: CatalogServer) -> Iterator[str]:
+    """``server`` answering in a thread; yields its base URL (no trailing slash)."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -72,6 +71,13 @@ def serving(site: CatalogSite) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+@contextmanager
+def serving(site: CatalogSite) -> Iterator[str]:
+    """The site on a free loopback port, in a thread; yields its base URL (no trailing slash)."""
+    with running(bind(site, "127.0.0.1", 0, access_log=None)) as url:
+        yield url
 
 
 @contextmanager

@@ -10,32 +10,27 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from catalog_helpers import VIDEOS, build_known
+from test_cli_harvest import run, write_settings
 
-from conftest import APP_KEY, CANARY_SECRET
 from taobao_video import query as query_module
-from taobao_video.auth import Token, TokenStore
 from taobao_video.catalog import Catalog, alembic_config
-from taobao_video.cli import main
 from taobao_video.errors import ConfigError
 from taobao_video.query import VideoQuery, jsonable, list_rows
 from taobao_video.sandbox import Sandbox
 
-ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 ALL_IDS = sorted(spec[0] for spec in VIDEOS)
 
 
-def write_config(folder: Path, extra: str = "") -> Path:
+def write_config(folder: Path) -> Path:
     path = folder / "settings.toml"
     path.write_text(
-        '[download]\ndir = "videos"\n[harvest]\nlock_file = "harvest.lock"\n[database]\nurl = "sqlite:///catalog.sqlite3"\n'
-        + extra,
+        '[download]\ndir = "videos"\n[harvest]\nlock_file = "harvest.lock"\n[database]\nurl = "sqlite:///catalog.sqlite3"\n',
         encoding="utf-8",
     )
     return path
@@ -47,16 +42,6 @@ def known(tmp_path: Path) -> Iterator[Path]:
     with Catalog.open(f"sqlite:///{tmp_path / 'catalog.sqlite3'}") as cat:
         build_known(cat, tmp_path)
     yield write_config(tmp_path)
-
-
-def run(args: list[str], capsys: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("TAOBAO_VIDEO_CONFIG", raising=False)
-    with pytest.raises(SystemExit) as done:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def catalog(config: Path, *args: str) -> list[str]:
@@ -251,24 +236,10 @@ def test_bad_sql_is_one_line(known: Path, capsys: Any, monkeypatch: Any) -> None
 # ------------------------------------------------------------------------------------------------ verify
 
 
-def sandbox_config(folder: Path, sb: Sandbox) -> Path:
-    path = write_config(
-        folder,
-        f'[taobao]\ngateway_url = "{sb.gateway_url}"\noauth_url = "{sb.oauth_url}"\ntoken_file = "token.json"\n',
-    )
-    text = path.read_text(encoding="utf-8").replace(
-        '[download]\ndir = "videos"\n', '[download]\ndir = "videos"\nallowed_hosts = ["127.0.0.1"]\n'
-    )
-    path.write_text(text.replace('lock_file = "harvest.lock"\n', 'lock_file = "harvest.lock"\nqps = 1000\n'))
-    body = sb.issue_token(app_key=APP_KEY)
-    TokenStore(folder / "token.json").save(Token.from_response(body, now=datetime.now(UTC), grant="authorization_code"))
-    return path
-
-
 def test_verify_fix_then_daily_downloads_again_without_a_call(
     live: Sandbox, tmp_path: Path, capsys: Any, monkeypatch: Any
 ) -> None:
-    config = sandbox_config(tmp_path, live)
+    config = write_settings(tmp_path, live)
     ids = live.catalogue.sample("video", 5)
     code, _, err = run(["--config", str(config), "harvest", "--json", *map(str, ids)], capsys, monkeypatch)
     assert code == 0, err

@@ -9,15 +9,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from serve_helpers import harvested, served_catalog, serving, site_for
+from serve_helpers import harvested, running, served_catalog, serving, site_for
 
 from taobao_video.catalog import Catalog, VideoRow, alembic_config
 from taobao_video.errors import UsageError
@@ -447,14 +448,9 @@ def test_ipv6_loopback(tmp_path):
             server = bind(site, "::1", 0, access_log=None)
         except UsageError as exc:
             pytest.skip(f"::1 cannot be bound here: {exc}")
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        try:
-            assert server.url.startswith("http://[::1]:")
-            assert requests.get(server.url + "api/stats", timeout=10).json()["videos"] == 0
-        finally:
-            server.shutdown()
-            server.server_close()
+        assert server.url.startswith("http://[::1]:")
+        with running(server) as url:
+            assert requests.get(url + "/api/stats", timeout=10).json()["videos"] == 0
 
 
 @pytest.mark.parametrize(
@@ -476,17 +472,27 @@ def _settings_file(world) -> Path:
     return path
 
 
-def test_the_command_serves_until_ctrl_c(world):
-    settings = _settings_file(world)
-    env = {**os.environ, "TAOBAO_VIDEO_CONFIG": str(settings)}
+@contextmanager
+def serve_process(world, *args: str) -> Iterator[subprocess.Popen]:
+    """`taobao-video serve --port 0 ARGS` on the harvested catalog; killed at the end if a test left it running."""
+    env = {**os.environ, "TAOBAO_VIDEO_CONFIG": str(_settings_file(world))}
     process = subprocess.Popen(
-        [sys.executable, "-m", "taobao_video", "serve", "--port", "0"],
+        [sys.executable, "-m", "taobao_video", "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
     try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_the_command_serves_until_ctrl_c(world):
+    with serve_process(world) as process:
         line = process.stdout.readline()
         assert line.startswith("Serving the catalog at http://127.0.0.1:"), line
         url = line.split(" at ", 1)[1].split()[0].rstrip("/")
@@ -495,33 +501,16 @@ def test_the_command_serves_until_ctrl_c(world):
         assert requests.get(f"{url}/videos/{num_iid}.mp4", timeout=10).content == world.path(num_iid).read_bytes()
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, err
     assert "Stopped." in err and "Traceback" not in err
 
 
 def test_the_command_warns_when_not_on_loopback(world):
-    settings = _settings_file(world)
-    env = {**os.environ, "TAOBAO_VIDEO_CONFIG": str(settings)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "taobao_video", "serve", "--host", "0.0.0.0", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    with serve_process(world, "--host", "0.0.0.0") as process:
         assert process.stdout.readline().startswith("Serving the catalog at http://0.0.0.0:")
         time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert "warning: listening on 0.0.0.0, not loopback" in err and process.returncode == 0
 
 

@@ -2,14 +2,12 @@
 
 It lists a harvested sandbox catalog, the duration filter and the id search narrow the list, the player streams
 the MP4 until its ``duration`` is the file's and ``currentTime`` advances, and thumbnails fall back to a frame of
-the local video when the cover cannot be loaded. Screenshots land in the test's tmp_path (the player's also in
-/tmp/serve-screenshot.png). Skipped when the browser is not installed, except under CI (`.ci/run`), where that
-is a failure.
+the local video when the cover cannot be loaded. Screenshots land in the test's tmp_path. Skipped when the browser
+is not installed, except under CI (`.ci/run`), where that is a failure.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -168,9 +166,7 @@ def test_the_player_streams_the_video(world, browser, tmp_path):
     wait(browser, lambda: browser.execute_script("return arguments[0].currentTime", video) > start + 0.5,
          "the video does not play (currentTime does not advance)")  # fmt: skip
     assert browser.execute_script("return arguments[0].error", video) is None
-    shot = tmp_path / "player.png"
-    browser.save_screenshot(str(shot))
-    shutil.copy(shot, "/tmp/serve-screenshot.png")
+    browser.save_screenshot(str(tmp_path / "player.png"))
     # Seeking asks the server for a range further in; playback carries on from there.
     browser.execute_script("arguments[0].currentTime = arguments[0].duration - 3", video)
     wait(browser, lambda: browser.execute_script("return arguments[0].currentTime", video) >= file_duration - 3,
