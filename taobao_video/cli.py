@@ -299,9 +299,9 @@ def _print_lookup(result: Any, as_json: bool) -> None:
 # -- harvest --------------------------------------------------------------------------------------------------
 
 
-@cli.command("harvest")
-@click.argument("ids", nargs=-1)
-@click.option(
+# The inputs of harvest and `queue add|remove` (queue_cli.py), parsed alike by ids.py.
+ids_argument = click.argument("ids", nargs=-1)
+file_option = click.option(
     "--file",
     "-f",
     "files",
@@ -309,6 +309,16 @@ def _print_lookup(result: Any, as_json: bool) -> None:
     type=click.Path(dir_okay=True),
     help="A file of ids or item URLs, one per line ('-' for stdin). Repeatable.",
 )
+
+
+def require_input(ids: tuple[str, ...], files: tuple[str, ...]) -> None:
+    if not ids and not files:
+        raise click.UsageError("give ids as arguments, --file FILE, or '-' to read stdin")
+
+
+@cli.command("harvest")
+@ids_argument
+@file_option
 @click.option("--force", is_flag=True, help="Download again ids already in the catalog.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Parallel downloads (default: download.workers).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line; the last is the summary.")
@@ -335,8 +345,7 @@ def harvest(
     from taobao_video.lock import run_lock
     from taobao_video.progress import RunOutput
 
-    if not ids and not files:
-        raise click.UsageError("give ids as arguments, --file FILE, or '-' to read stdin")
+    require_input(ids, files)
     parsed = parse_inputs(ids, files)
     for bad in parsed.bad:
         click.echo(f"taobao-video: skipping {bad}", err=True)
@@ -345,8 +354,7 @@ def harvest(
         ctx.exit(2)
     settings = _settings(ctx)
     lock = run_lock(settings.database.url, settings.harvest.lock_file, purpose="harvest")
-    with lock as exclusive, graceful_stop(threading.Event()) as stop:
-        catalog = wiring.catalog(settings)
+    with lock as exclusive, graceful_stop(threading.Event()) as stop, wiring.catalog(settings) as catalog:
         output = RunOutput.choose(as_json)
         with output:
             job = wiring.harvester(
@@ -362,7 +370,6 @@ def harvest(
             report = job.run(parsed.ids)
         report.bad_lines = len(parsed.bad)
         output.summary(report)
-        catalog.close()
     if job.fatal is not None:
         raise job.fatal
     ctx.exit(report.exit_code)

@@ -62,13 +62,13 @@ def run_daily(job: Harvester, catalog: Catalog, *, max_calls: int | None = None)
         job.book.cap = max_calls
 
     def calls_left() -> int:
-        left = job.ledger.remaining()
+        left = job.apps.remaining()
         cap = job.book.left()
         return left if cap is None else min(left, cap)
 
     report = job.run_queue(calls_left=calls_left)
     stats = catalog.queue_stats()
-    status = job.ledger.status()
+    status = job.apps.status()
     per_day = status.daily_limit - status.reserve
     if max_calls is not None:
         per_day = min(per_day, max_calls)

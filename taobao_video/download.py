@@ -235,8 +235,10 @@ class Downloader:
         self._active_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: DownloadSettings, http: requests.Session | None = None) -> Downloader:
-        """A downloader configured by the ``[download]`` section."""
+    def from_settings(
+        cls, settings: DownloadSettings, http: requests.Session | None = None, *, workers: int | None = None
+    ) -> Downloader:
+        """A downloader configured by the ``[download]`` section; ``workers`` overrides its ``workers`` (--workers)."""
         return cls(
             settings.dir,
             allowed_hosts=settings.allowed_hosts,
@@ -248,7 +250,7 @@ class Downloader:
             retries=settings.retries,
             user_agent=settings.user_agent,
             referer=settings.referer,
-            workers=settings.workers,
+            workers=workers or settings.workers,
             http=http,
         )
 

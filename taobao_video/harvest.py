@@ -60,10 +60,6 @@ _DOWNLOAD_RECHECK_S = 1.0  # while lookups go on, look for stored URLs to downlo
 Event = dict[str, Any]
 
 
-class Resolver(Protocol):
-    def lookup(self, num_iid: int) -> Lookup: ...
-
-
 @dataclass(frozen=True)
 class Job:
     """A video to download: where from, and what the API said about it."""
@@ -132,14 +128,12 @@ class HarvestOptions:
 class CallBook:
     """The run's call accounting, hooked into each app's client: every attempt is reserved in that app's quota
     ledger before it is sent and written to the call log after; the run's own cap (``--max-calls``) and count span
-    every app."""
+    every app. The hooks run on the one lookup thread, so the count needs no lock."""
 
     def __init__(self, catalog: Catalog, *, cap: int | None = None) -> None:
         self.catalog = catalog
         self.cap = cap  # the run's own limit (--max-calls), on top of the ledgers'
-        self.calls = 0
-        self._reserved = 0
-        self._lock = threading.Lock()
+        self.calls = 0  # attempts reserved; the client logs each one after it, sent or not
 
     def hooks(self, ledger: QuotaLedger) -> tuple[Callable[[str, object], None], Callable[[CallRecord], None]]:
         """The ``before_call`` and ``after_call`` hooks for the client of the app whose quota ``ledger`` counts."""
@@ -147,25 +141,25 @@ class CallBook:
 
         def before_call(method: str, params: object) -> None:
             nonlocal day
-            if self.cap is not None and self._reserved >= self.cap:  # lookups run on one thread
+            if self.cap is not None and self.calls >= self.cap:
                 raise CallCapReached(f"this run may make at most {self.cap} calls (--max-calls)")
             day = ledger.reserve()
-            self._reserved += 1
+            self.calls += 1
 
         def after_call(record: CallRecord) -> None:
             self.catalog.log_call(record, app_key=ledger.app_key, quota_day=day)
-            with self._lock:
-                self.calls += 1
 
         return before_call, after_call
 
     def left(self) -> int | None:
         """Calls the run's own cap still allows (None: no cap)."""
-        return None if self.cap is None else max(0, self.cap - self._reserved)
+        return None if self.cap is None else max(0, self.cap - self.calls)
 
 
-class Quota(Protocol):
-    """What the run reads of the quota (one app's :class:`QuotaLedger` or every app's ``AppPool``)."""
+class Apps(Protocol):
+    """The app keys a run spends (``apps.AppPool``): lookups through them, and their quota together."""
+
+    def lookup(self, num_iid: int) -> Lookup: ...
 
     def remaining(self) -> int: ...
 
@@ -243,8 +237,7 @@ class Harvester:
         self,
         *,
         catalog: Catalog,
-        ledger: Quota,
-        resolver: Resolver,
+        apps: Apps,
         downloader: Downloader,
         book: CallBook,
         claims: WorkClaims,
@@ -258,7 +251,7 @@ class Harvester:
         on_event: Callable[[Event], None] = lambda event: None,
         on_bytes: Callable[[int], None] = lambda n: None,
     ) -> None:
-        self.catalog, self.ledger, self.resolver, self.downloader = catalog, ledger, resolver, downloader
+        self.catalog, self.apps, self.downloader = catalog, apps, downloader
         self.book, self.claims, self.base_dir, self.options = book, claims, base_dir, options
         self.exclusive = exclusive  # the caller holds the per-catalog lock (SQLite): no other worker is alive
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
@@ -313,7 +306,7 @@ class Harvester:
                 "lookups": lookups,
                 "downloads": downloads,
                 "skipped": skipped,
-                "quota_remaining": self.ledger.remaining(),
+                "quota_remaining": self.apps.remaining(),
             }
         )
 
@@ -333,7 +326,7 @@ class Harvester:
         if self.stop.is_set() and self.report.deferred and self.report.stopped is None:
             self.report.stopped = "signal"
         self.report.api_calls = self.book.calls
-        self.report.quota_remaining = self.ledger.remaining()
+        self.report.quota_remaining = self.apps.remaining()
         self.report.seconds = self.monotonic() - started
         return self.report
 
@@ -422,7 +415,7 @@ class Harvester:
     def _resolve(self, num_iid: int, pool: ThreadPoolExecutor) -> None:
         self._pace()
         try:
-            result = self.resolver.lookup(num_iid)
+            result = self.apps.lookup(num_iid)
         except CallCapReached:
             self._halt("max_calls", num_iid, None)
         except (QuotaExhausted, QuotaExceeded) as exc:  # the pool has already recorded which app is spent

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from taobao_video.cli import file_option, ids_argument, require_input
+
 if TYPE_CHECKING:
     from taobao_video.catalog import Catalog, ItemRow
 
@@ -69,27 +71,11 @@ def _ids(sources: list[tuple[Iterable[str], str]], tally: _Tally) -> Iterator[in
                 yield entry
 
 
-def _require_input(ids: tuple[str, ...], files: tuple[str, ...]) -> None:
-    if not ids and not files:
-        raise click.UsageError("give ids as arguments, --file FILE, or '-' to read stdin")
-
-
 def _exit_for_input(ctx: click.Context, tally: _Tally, what: str) -> None:
     if not tally.ids:
         click.echo(f"taobao-video: no valid ids to {what}", err=True)
     if tally.bad or not tally.ids:
         ctx.exit(2)
-
-
-_ids_argument = click.argument("ids", nargs=-1)
-_file_option = click.option(
-    "--file",
-    "-f",
-    "files",
-    multiple=True,
-    type=click.Path(dir_okay=True),
-    help="A file of ids or item URLs, one per line ('-' for stdin). Repeatable.",
-)
 
 
 @click.group("queue")
@@ -108,8 +94,8 @@ def queue() -> None:
 
 
 @queue.command("add")
-@_ids_argument
-@_file_option
+@ids_argument
+@file_option
 @click.option(
     "--priority",
     type=click.IntRange(-(2**31), 2**31 - 1),
@@ -131,7 +117,7 @@ def queue_add(ctx: click.Context, ids: tuple[str, ...], files: tuple[str, ...], 
       taobao-video queue add --priority 5 520813250866 https://detail.tmall.com/item.htm?id=601234567890
       grep -h '^[0-9]' exports/*.txt | taobao-video queue add -
     """
-    _require_input(ids, files)
+    require_input(ids, files)
     tally = _Tally()
     with _sources(ids, files) as sources, _catalog(ctx) as catalog:
         result = catalog.enqueue(_ids(sources, tally), priority=priority, now=datetime.now(UTC))
@@ -209,8 +195,8 @@ def queue_stats(ctx: click.Context, as_json: bool) -> None:
 
 
 @queue.command("remove")
-@_ids_argument
-@_file_option
+@ids_argument
+@file_option
 @click.pass_context
 def queue_remove(ctx: click.Context, ids: tuple[str, ...], files: tuple[str, ...]) -> None:
     """Take IDS (numbers or item URLs; '-' reads stdin) out of the queue.
@@ -222,7 +208,7 @@ def queue_remove(ctx: click.Context, ids: tuple[str, ...], files: tuple[str, ...
       taobao-video queue remove 520813250866
       taobao-video queue remove --file discontinued.txt
     """
-    _require_input(ids, files)
+    require_input(ids, files)
     tally = _Tally()
     with _sources(ids, files) as sources, _catalog(ctx) as catalog:
         removed, kept = catalog.remove_items(_ids(sources, tally))

@@ -154,18 +154,18 @@ def harvester(
     """A Harvester over the configured gateway, catalog, ledger and videos folder."""
     pool, book = metered_lookup(settings, catalog, clock=clock, sleep=sleep, http=http)
     h = settings.harvest
+    workers = workers or settings.download.workers
     options = HarvestOptions(
         force=force,
         qps=h.qps,
         no_video_ttl=timedelta(days=h.no_video_ttl_days),
         duration_tolerance_s=h.duration_tolerance_s,
-        workers=workers or settings.download.workers,
+        workers=workers,
     )
     return Harvester(
         catalog=catalog,
-        ledger=pool,
-        resolver=pool,
-        downloader=Downloader.from_settings(settings.download),
+        apps=pool,
+        downloader=Downloader.from_settings(settings.download, workers=workers),  # a connection per download thread
         book=book,
         claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
         base_dir=settings.base_dir,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +41,9 @@ def log_in(sb: Sandbox, settings: Settings, clock: FakeClock) -> None:
     TokenStore(settings.taobao.token_file).save(Token.from_response(body, now=clock.now(), grant="authorization_code"))
 
 
-@contextmanager
-def opened(settings: Settings) -> Iterator[Catalog]:
-    catalog = wiring.catalog(settings)
-    try:
-        yield catalog
-    finally:
-        catalog.close()
+def opened(settings: Settings) -> Catalog:
+    """The settings' catalog; a Catalog is its own context manager (closed on leaving ``with``)."""
+    return wiring.catalog(settings)
 
 
 def harvest(settings: Settings, clock: FakeClock, ids: list[int], **kw: Any) -> tuple[HarvestReport, list[dict]]:

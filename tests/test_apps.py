@@ -204,7 +204,8 @@ def test_every_app_spent_stops_the_run_with_the_earliest_reset(clock: FakeClock,
         assert report.quota_resets_at == midnight
 
 
-def test_quota_status_shows_each_app_and_the_sum(clock: FakeClock, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_quota_status_shows_each_app_and_the_sum(tmp_path: Path, capsys, monkeypatch) -> None:
+    clock = FakeClock()  # today: the CLI below reads the quota day off the real clock
     with two_app_sandbox(clock, north=10, south=15) as sb:
         settings = two_app_settings(sb, tmp_path, north=10, south=15)
         with opened(settings) as catalog:
@@ -227,13 +228,13 @@ url = "sqlite:///catalog.sqlite3"
         )
         for var, value in ENV.items():
             monkeypatch.setenv(var, value)
-        # The real clock decides the quota day here: compare against today's numbers only.
         with pytest.raises(SystemExit) as done:
             main(["--config", str(tmp_path / "settings.toml"), "quota", "status", "--json"])
         assert done.value.code == 0
         report = json.loads(capsys.readouterr().out)
         assert set(report["apps"]) == {"north", "south"}
         assert report["daily_limit"] == 25
+        assert {name: app["used"] for name, app in report["apps"].items()} == {"north": 2, "south": 2}  # in turns
         assert report["used"] == sum(app["used"] for app in report["apps"].values())
         assert report["remaining"] == sum(app["remaining"] for app in report["apps"].values())
 

@@ -34,6 +34,18 @@ def browse_when_ready(url: str):
     return lambda: threading.Thread(target=requests.get, args=(url,), kwargs={"timeout": 10}, daemon=True).start()
 
 
+def browse_to_redirect(manager, *, expected_state: str, sent_state: str) -> str:
+    """Listen on a fresh loopback redirect URI for ``expected_state`` while a 'browser' opens the authorize page
+    with ``sent_state``; the code the redirect brings."""
+    manager.oauth.redirect_uri = redirect_uri()
+    return wait_for_redirect(
+        manager.oauth.redirect_uri,
+        expected_state,
+        timeout_s=10,
+        ready=browse_when_ready(manager.oauth.authorize_url(sent_state)),
+    )
+
+
 def test_authorize_url_has_what_taobao_needs():
     oauth = OAuthClient(
         oauth_url="https://oauth.taobao.com/",
@@ -54,14 +66,8 @@ def test_authorize_url_has_what_taobao_needs():
 
 def test_full_login_through_the_loopback_redirect(sandbox, clock, tmp_path):
     manager = token_manager_for(sandbox, clock, tmp_path)
-    manager.oauth.redirect_uri = redirect_uri()
     state = new_state()
-    code = wait_for_redirect(
-        manager.oauth.redirect_uri,
-        state,
-        timeout_s=10,
-        ready=browse_when_ready(manager.oauth.authorize_url(state)),
-    )
+    code = browse_to_redirect(manager, expected_state=state, sent_state=state)
     token = manager.login_with_code(code)
     assert token.user_nick == "沙箱买家"
     assert token.expires_at > clock.now()
@@ -73,27 +79,15 @@ def test_full_login_through_the_loopback_redirect(sandbox, clock, tmp_path):
 
 def test_state_mismatch_is_refused(sandbox, clock, tmp_path):
     manager = token_manager_for(sandbox, clock, tmp_path)
-    manager.oauth.redirect_uri = redirect_uri()
     with pytest.raises(RedirectError, match="state"):
-        wait_for_redirect(
-            manager.oauth.redirect_uri,
-            "expected-state",
-            timeout_s=10,
-            ready=browse_when_ready(manager.oauth.authorize_url("forged-state")),
-        )
+        browse_to_redirect(manager, expected_state="expected-state", sent_state="forged-state")
 
 
 def test_refusal_in_the_browser_is_reported(clock, tmp_path):
     with make_sandbox(clock, deny_authorize=True) as sb:
         manager = token_manager_for(sb, clock, tmp_path)
-        manager.oauth.redirect_uri = redirect_uri()
         with pytest.raises(RedirectError, match="access_denied"):
-            wait_for_redirect(
-                manager.oauth.redirect_uri,
-                "s",
-                timeout_s=10,
-                ready=browse_when_ready(manager.oauth.authorize_url("s")),
-            )
+            browse_to_redirect(manager, expected_state="s", sent_state="s")
 
 
 def test_no_redirect_times_out_clearly():

@@ -16,7 +16,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,21 +28,10 @@ from hypothesis import strategies as st
 from conftest import Sleeps
 from taobao_video.download import Downloader, DownloadResult, host_allowed, parse_content_range, status_error
 from taobao_video.errors import DownloadError, DownloadStopped, UrlExpired
-from taobao_video.sandbox import FakeClock, Fault, Sandbox, SandboxConfig
+from taobao_video.sandbox import Fault, Sandbox
 from taobao_video.settings import settings_from_mapping
 
 SECRET_KEY = "1767000000-0-0-deadbeefcafef00d"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 22, 4, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    with Sandbox(SandboxConfig(seed=11, clock=clock.now, video_bytes=(300_000, 600_000))) as sandbox:
-        yield sandbox
 
 
 @pytest.fixture
@@ -148,6 +136,8 @@ def test_from_settings(tmp_path):
         assert adapter._pool_maxsize == 3  # type: ignore[attr-defined]
     finally:
         dl.close()
+    with Downloader.from_settings(settings.download, workers=12) as wider:  # --workers: one connection per thread
+        assert wider.http.get_adapter("http://127.0.0.1/")._pool_maxsize == 12  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "a/b.mp4", "..\\x.mp4", "x\x00.mp4"])
