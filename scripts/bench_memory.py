@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,10 +66,9 @@ def sandbox_server(size: int, temp: Path) -> Iterator[tuple[str, str]]:
 @contextmanager
 def nginx_server(size: int, temp: Path) -> Iterator[tuple[str, str]]:
     """(URL, sha256) of one ``size``-byte MP4 file served by a private nginx."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_download import make_videos, nginx, require
+    from _bench import make_videos, nginx, require
 
-    require(("nginx",))
+    require(("nginx",), "apt-get install -y nginx")
     digests = make_videos(temp / "www", 1, size)
     (temp / "nginx").mkdir()
     with nginx(temp / "www", temp / "nginx") as base:
@@ -97,14 +92,13 @@ def measure(args: argparse.Namespace, temp: Path) -> bool:
     print(f"download: {report['size']} bytes in {report['seconds']:.1f} s ", end="")
     print(f"({report['size'] / 1e6 / report['seconds']:.0f} MB/s), sha256 {'ok' if ok else 'MISMATCH'}")
     print(f"peak RSS  bare import: {baseline_mb:6.1f} MB   (python -c {BASELINE!r}; VmHWM)")
-    print(f"peak RSS  download:    {download_mb:6.1f} MB   (+{download_mb - baseline_mb:.1f} MB over the import)")
+    extra = download_mb - baseline_mb
+    print(
+        f"peak RSS  download:    {download_mb:6.1f} MB   (+{extra:.1f} MB, {download_mb / baseline_mb:.2f}x the import)"
+    )
     verdict = download_mb < TARGET_MB
     print(f"target < {TARGET_MB:.0f} MB: {'met' if verdict else 'MISSED'}")
     return ok and verdict
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def main() -> None:
@@ -115,17 +109,11 @@ def main() -> None:
     parser.add_argument("--size-gib", type=float, default=1.0)
     parser.add_argument("--server", choices=("sandbox", "nginx"), default="sandbox")
     args = parser.parse_args()
-    for name in [n for n in os.environ if n.lower().endswith("_proxy")]:
-        del os.environ[name]  # the child inherits this: traffic stays on 127.0.0.1
-    signal.signal(signal.SIGTERM, _interrupt)  # unwind like Ctrl-C, so the cleanup below runs
-    temp = Path(tempfile.mkdtemp(prefix="bench_memory-"))
-    try:
+    from _bench import loopback_only, scratch  # here, not at the top: the measured child must not import it
+
+    loopback_only()  # the child inherits the environment: traffic stays on 127.0.0.1
+    with scratch("bench_memory-") as temp:
         ok = measure(args, temp)
-    except KeyboardInterrupt:
-        print("\ninterrupted; cleaning up", file=sys.stderr)
-        sys.exit(130)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
     sys.exit(0 if ok else 1)
 
 

@@ -5,10 +5,11 @@
 
 (a) ``taobao-video queue add --file ids.txt`` with ``--ids`` distinct 12-digit ids (in random order by default,
     as a user's list comes) into a fresh SQLite catalog, run as ``python -m taobao_video --config … queue add``.
-(b) planning a daily run on that catalog after half its ids are marked done (a bulk UPDATE) and one quota's worth
-    marked resolved: ``plan_daily(catalog, calls_available=1000)`` from ``taobao_video.daily``, or, when that
-    module is not there, ``next_lookups(1000)`` + ``awaiting_download()`` + ``queue_stats()`` (said in the output).
-Baseline, measured in the same run: ``python -c "import taobao_video.catalog"``.
+(b) starting a daily run's work on that catalog after half its ids are marked done (a bulk UPDATE) and one quota's
+    worth marked resolved: open the catalog, ``queue_stats()``, and claim 1000 resolved ids (downloads) and 1000
+    pending ones (lookups) with ``claims.WorkClaims``, as ``worklist.QueueSource`` does.
+Baseline, measured in the same run: ``python -c "import taobao_video.catalog"``; each command's wall time and peak
+RSS are also printed as a ratio to it.
 
 Each command runs as the only child of a small measuring Python, which reports the command's wall time, its CPU
 time and its peak RSS (``getrusage(RUSAGE_CHILDREN)``): the figures are the command's own, interpreter start
@@ -45,25 +46,18 @@ print(json.dumps({"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, 
 
 _PLAN = f"""
 import json, sys, time
-from taobao_video.catalog import Catalog
+from datetime import timedelta
+from taobao_video.catalog import Catalog, ItemState
+from taobao_video.claims import WorkClaims
+from taobao_video.client import utc_now
 started = time.perf_counter()
 with Catalog.open(sys.argv[1]) as catalog:
-    try:
-        from taobao_video.daily import plan_daily
-    except ImportError:
-        lookups, downloads = catalog.next_lookups({CALLS}), catalog.awaiting_download()
-        stats, how = catalog.queue_stats(), "next_lookups + awaiting_download + queue_stats (no taobao_video.daily)"
-    else:
-        plan = plan_daily(catalog, calls_available={CALLS})
-        lookups, downloads, how = plan.lookups, plan.downloads, "plan_daily"
-print(json.dumps({{"how": how, "lookups": len(lookups), "downloads": len(downloads),
+    catalog.queue_stats()
+    claims = WorkClaims(catalog, lease=timedelta(minutes=10), clock=utc_now)
+    downloads, lookups = claims.claim(ItemState.RESOLVED, {CALLS}), claims.claim(ItemState.PENDING, {CALLS})
+print(json.dumps({{"lookups": len(lookups), "downloads": len(downloads),
                   "in_process_s": time.perf_counter() - started}}))
 """
-
-_ADD_WITHOUT_CLI = (
-    "import sys; from taobao_video.queue_cli import queue; "
-    "queue(sys.argv[2:], prog_name='taobao-video queue', obj={'config_path': sys.argv[1]})"
-)
 
 
 def measure(command: list[str]) -> dict[str, Any]:
@@ -84,15 +78,6 @@ def write_ids(path: Path, count: int, order: str) -> None:
     with path.open("w") as out:
         for start in range(0, count, 100_000):
             out.write("".join(f"{num_iid}\n" for num_iid in ids[start : start + 100_000]))
-
-
-def queue_add_command(settings: Path, ids: Path) -> tuple[list[str], str]:
-    from taobao_video.cli import cli
-
-    arguments = ["queue", "add", "--file", str(ids)]
-    if "queue" in cli.commands:
-        return [sys.executable, "-m", "taobao_video", "--config", str(settings), *arguments], "python -m taobao_video"
-    return [sys.executable, "-c", _ADD_WITHOUT_CLI, str(settings), *arguments[1:]], "the queue group via python -c"
 
 
 def half_done(database: Path, resolved: int) -> tuple[int, int]:
@@ -130,30 +115,36 @@ def main() -> int:
         write_ids(ids, args.ids, args.order)
 
         baseline = measure([sys.executable, "-c", "import taobao_video.catalog"])
-        command, how_add = queue_add_command(settings, ids)
-        added = measure(command)
+        cli = [sys.executable, "-m", "taobao_video", "--config", str(settings)]
+        added = measure([*cli, "queue", "add", "--file", str(ids)])
         done, resolved = half_done(database, CALLS)
         planned = measure([sys.executable, "-c", _PLAN, f"sqlite:///{database}"])
         plan = json.loads(planned["stdout"])
 
         print(f"ids: {args.ids:,} distinct 12-digit ids in {args.order} order; SQLite catalog in {folder}")
-        print(f"(a) queue add through {how_add}: {added['stdout'].strip()}")
+        print(f"(a) queue add through python -m taobao_video: {added['stdout'].strip()}")
         print(
-            f"(b) {plan['how']} over {args.ids:,} items ({done:,} done, {resolved:,} resolved, the rest pending): "
-            f"{plan['lookups']} lookups + {plan['downloads']} downloads planned; "
-            f"{plan['in_process_s']:.2f} s of it inside the process (open + plan)"
+            f"(b) claim a day's work over {args.ids:,} items ({done:,} done, {resolved:,} resolved, the rest pending): "
+            f"{plan['lookups']} lookups + {plan['downloads']} downloads claimed; "
+            f"{plan['in_process_s']:.2f} s of it inside the process (open + stats + claims)"
         )
         rows = [
             row('baseline: python -c "import taobao_video.catalog"', baseline, target=False),
             row(f"(a) queue add --file ids.txt ({args.ids:,} ids)", added, target=True),
-            row(f"(b) plan a daily run ({CALLS} calls) over {args.ids:,}", planned, target=True),
+            row(f"(b) claim a day's work ({CALLS} calls) over {args.ids:,}", planned, target=True),
         ]
         width = max(len(r[0]) for r in rows)
         print()
         target = f"target <{TARGET_S:.0f} s, <{TARGET_MB:.0f} MB"
-        print(f"{'command':<{width}}  {'wall s':>7}  {'cpu s':>7}  {'peak MB':>8}  {target}")
+        print(
+            f"{'command':<{width}}  {'wall s':>7}  {'x base':>6}  {'cpu s':>7}  {'peak MB':>8}  {'x base':>6}  {target}"
+        )
+        base_s, base_mb = rows[0][1], rows[0][3]
         for what, seconds, cpu, mb, verdict in rows:
-            print(f"{what:<{width}}  {seconds:>7.2f}  {cpu:>7.2f}  {mb:>8.1f}  {verdict}")
+            print(
+                f"{what:<{width}}  {seconds:>7.2f}  {seconds / base_s:>6.2f}  {cpu:>7.2f}  {mb:>8.1f}  "
+                f"{mb / base_mb:>6.2f}  {verdict}"
+            )
         return 1 if any(r[4] == "MISSED" for r in rows) else 0
     finally:
         if args.keep is None:

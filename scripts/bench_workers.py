@@ -11,8 +11,8 @@ to the last exit (interpreter start included). Setups run interleaved ``--repeat
 
 ids/s counts every id finished (downloaded, no video, not found); MB/s the bytes the workers' summaries say they
 fetched (10^6 bytes); both over the wall time. "in-run" divides by the longest worker's own run time instead (its
-summary's ``seconds``), leaving out interpreter start and catalog open (about 1.4 s of CPU per worker here), which
-weigh on short runs of several workers.
+summary's ``seconds``), leaving out interpreter start and catalog open, which weigh on short runs of several
+workers.
 
 The quota is twice the queue. With the default ``--qps 1000`` pacing does not limit a worker: what is measured is
 the tool's own machinery (claims, lookups, downloads, catalog writes) and the sandbox, which serves everything from
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import NamedTuple
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from _bench import children_cpu_s  # noqa: E402
 from pgserver import running_server  # noqa: E402
 from worker_procs import APP_KEY, APP_SECRET, shared_folder, start_daily, summary  # noqa: E402
 
@@ -63,12 +63,12 @@ def one_run(sb: Sandbox, folder: Path, url: str, ids: list[int], workers: int, q
         catalog.enqueue(ids, now=datetime.now(UTC))
     config = shared_folder(folder, sb, url, qps=qps, daily_limit=2 * len(ids))
     outs = [folder / f"worker{n}.jsonl" for n in range(workers)]
-    children_cpu, own_cpu = _children_cpu(), time.process_time()
+    children_cpu, own_cpu = children_cpu_s(), time.process_time()
     started = time.perf_counter()
     processes = [start_daily(config, out) for out in outs]
     codes = [process.wait(timeout=600) for process in processes]
     seconds = time.perf_counter() - started
-    children_cpu, own_cpu = _children_cpu() - children_cpu, time.process_time() - own_cpu
+    children_cpu, own_cpu = children_cpu_s() - children_cpu, time.process_time() - own_cpu
     summaries = [summary(out) for out in outs]
     if any(code not in (0, 1) for code in codes):
         raise SystemExit(f"a worker exited {codes}: see {folder}/*.err")
@@ -78,11 +78,6 @@ def one_run(sb: Sandbox, folder: Path, url: str, ids: list[int], workers: int, q
     megabytes = sum(s["bytes"] for s in summaries) / 1e6
     longest_run = max(s["seconds"] for s in summaries)
     return Figures(finished / seconds, megabytes / seconds, finished / longest_run, children_cpu, own_cpu)
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:

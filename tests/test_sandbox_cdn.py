@@ -6,42 +6,19 @@ import hashlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from sandbox_helpers import gateway_call, gateway_params, signed
 
-from taobao_video.sandbox import FakeClock, Fault, Sandbox, SandboxConfig
-from taobao_video.signing import sign
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 22, 4, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    with Sandbox(SandboxConfig(seed=11, clock=clock.now, video_bytes=(300_000, 600_000))) as sandbox:
-        yield sandbox
+from taobao_video.sandbox import Fault, Sandbox, SandboxConfig
 
 
 def lookup(sb: Sandbox, num_iid: int) -> dict:
-    params = {
-        "method": "taobao.item_video",
-        "app_key": "test",
-        "v": "2.0",
-        "format": "json",
-        "sign_method": "md5",
-        "timestamp": (sb.now() + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S"),
-        "session": sb.issue_token()["access_token"],
-        "num_iid": str(num_iid),
-        "fields": "url,cover_url,duration,width,height",
-    }
-    body = requests.post(sb.gateway_url, data={**params, "sign": sign(params, "test", "md5")}, timeout=10)
-    return body.json()["item_video_response"]["video"]
+    session = sb.issue_token()["access_token"]
+    form = signed(gateway_params(sb, session, num_iid=str(num_iid), fields="url,cover_url,duration,width,height"))
+    return gateway_call(sb, form)["item_video_response"]["video"]
 
 
 def of_style(sb: Sandbox, style: str) -> int:

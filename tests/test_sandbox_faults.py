@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from sandbox_helpers import gateway_params, signed
 
 from taobao_video.sandbox import FakeClock, Fault, Sandbox, SandboxConfig
-from taobao_video.signing import sign
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 22, 4, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -25,19 +19,9 @@ def sb(clock: FakeClock) -> Iterator[Sandbox]:
 
 
 def params(sb: Sandbox, item_id: int, method: str = "taobao.item_video", **extra: str) -> dict[str, str]:
-    base = {
-        "method": method,
-        "app_key": "test",
-        "v": "2.0",
-        "format": "json",
-        "sign_method": "md5",
-        "timestamp": (sb.now() + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S"),
-        "session": sb.issue_token()["access_token"],
-        "num_iid": str(item_id),
-        "fields": "num_iid,title,video",
-        **extra,
-    }
-    return {**base, "sign": sign(base, "test", "md5")}
+    session = sb.issue_token()["access_token"]
+    business = {"num_iid": str(item_id), "fields": "num_iid,title,video", **extra}
+    return signed(gateway_params(sb, session, method, **business))
 
 
 def post(sb: Sandbox, item_id: int, method: str = "taobao.item_video", **extra: str) -> requests.Response:

@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import requests
+from sandbox_helpers import gateway_params, signed
 from test_signing import V1, V2
 
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
-from taobao_video.signing import sign
 
-NOON_UTC = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
 BOTH = frozenset({"taobao.item_video", "taobao.item.get"})
-
-
-def beijing(moment: datetime) -> str:
-    return (moment + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def signed(params: dict[str, str], secret: str = "test") -> dict[str, str]:
-    params = {k: v for k, v in params.items() if v is not None}
-    return {**params, "sign": sign(params, secret, params.get("sign_method", "md5"))}
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOON_UTC)
 
 
 @pytest.fixture
@@ -44,20 +29,6 @@ def sb(clock: FakeClock) -> Iterator[Sandbox]:
 @pytest.fixture
 def token(sb: Sandbox) -> str:
     return sb.issue_token("test")["access_token"]
-
-
-def base(sb: Sandbox, token: str, method: str = "taobao.item_video", **extra: str) -> dict[str, str]:
-    params = {
-        "method": method,
-        "app_key": "test",
-        "v": "2.0",
-        "format": "json",
-        "sign_method": "md5",
-        "timestamp": beijing(sb.now()),
-        "session": token,
-    }
-    params.update(extra)
-    return params
 
 
 def post(sb: Sandbox, params: dict[str, str]) -> dict:
@@ -106,7 +77,7 @@ def test_known_answer_signatures_pass_and_one_changed_character_fails(params, se
 def test_success_item_video(sb, token):
     num_iid = sb.catalogue.sample("video", 1)[0]
     item = sb.catalogue.item(num_iid)
-    body = post(sb, signed(base(sb, token, num_iid=str(num_iid))))
+    body = post(sb, signed(gateway_params(sb, token, num_iid=str(num_iid))))
     answer = body["item_video_response"]
     assert set(answer) == {"video", "request_id"}
     assert set(answer["video"]) == {"url", "duration", "cover_url"}
@@ -140,7 +111,7 @@ def test_success_item_video(sb, token):
     ],
 )
 def test_each_validation_step(sb, token, change, expected):
-    params = base(sb, token, num_iid=str(sb.catalogue.sample("video", 1)[0]))
+    params = gateway_params(sb, token, num_iid=str(sb.catalogue.sample("video", 1)[0]))
     params.update(change)
     if params.get("sign_method") == "sha1":
         params = {k: v for k, v in params.items() if v is not None}
@@ -152,15 +123,15 @@ def test_each_validation_step(sb, token, change, expected):
 
 
 def test_timestamp_sub_msg_tells_the_server_time(sb, token):
-    body = post(sb, signed(base(sb, token, num_iid="1", timestamp="2026-11-22 11:49:00")))
+    body = post(sb, signed(gateway_params(sb, token, num_iid="1", timestamp="2026-11-22 11:49:00")))
     assert error(body)[0] == 31
     assert "2026-11-22 12:00:00" in body["error_response"]["sub_msg"]
-    ok = post(sb, signed(base(sb, token, num_iid="1", timestamp="2026-11-22 11:50:00")))
+    ok = post(sb, signed(gateway_params(sb, token, num_iid="1", timestamp="2026-11-22 11:50:00")))
     assert "error_response" not in ok or error(ok)[0] != 31
 
 
 def test_missing_and_wrong_signature(sb, token):
-    params = base(sb, token, num_iid="1")
+    params = gateway_params(sb, token, num_iid="1")
     assert error(post(sb, params)) == (24, None)
     assert error(post(sb, {**params, "sign": "0" * 32})) == (25, None)
     body = post(sb, {**params, "sign_method": "sha1", "sign": "0" * 32})
@@ -170,13 +141,13 @@ def test_missing_and_wrong_signature(sb, token):
 def test_hmac_methods_accepted(sb, token):
     num_iid = str(sb.catalogue.sample("video", 1)[0])
     for method in ("md5", "hmac", "hmac-sha256"):
-        params = base(sb, token, num_iid=num_iid, sign_method=method)
+        params = gateway_params(sb, token, num_iid=num_iid, sign_method=method)
         assert "item_video_response" in post(sb, signed(params))
 
 
 def test_signature_covers_unknown_parameters(sb, token):
     num_iid = str(sb.catalogue.sample("video", 1)[0])
-    params = signed(base(sb, token, num_iid=num_iid, partner_id="top-apitools", whatever="x"))
+    params = signed(gateway_params(sb, token, num_iid=num_iid, partner_id="top-apitools", whatever="x"))
     assert "item_video_response" in post(sb, params)
     params["whatever"] = "y"
     assert error(post(sb, params))[0] == 25
@@ -184,44 +155,44 @@ def test_signature_covers_unknown_parameters(sb, token):
 
 def test_permission_code_11(sb):
     token = sb.issue_token("getonly")["access_token"]
-    params = base(sb, token, num_iid="1", app_key="getonly")
+    params = gateway_params(sb, token, num_iid="1", app_key="getonly")
     assert error(post(sb, signed(params, "s3cret"))) == (11, "isv.permission-api-package-limit")
 
 
 @pytest.mark.parametrize("config", [{"platform_methods": frozenset({"taobao.item.get"})}, {"item_video_api": False}])
 def test_platform_without_item_video_gives_22(clock, config):
     with Sandbox(SandboxConfig(clock=clock.now, **config)) as sb:
-        params = base(sb, sb.issue_token()["access_token"], num_iid="1")
+        params = gateway_params(sb, sb.issue_token()["access_token"], num_iid="1")
         assert error(post(sb, signed(params))) == (22, None)
 
 
 def test_session_under_access_token_name(sb, token):
-    params = base(sb, token, num_iid=str(sb.catalogue.sample("video", 1)[0]))
+    params = gateway_params(sb, token, num_iid=str(sb.catalogue.sample("video", 1)[0]))
     params["access_token"] = params.pop("session")
     assert "item_video_response" in post(sb, signed(params))
 
 
 def test_session_names_are_configurable(clock):
     with Sandbox(SandboxConfig(clock=clock.now, session_params=("session",))) as sb:
-        params = base(sb, sb.issue_token()["access_token"], num_iid="1")
+        params = gateway_params(sb, sb.issue_token()["access_token"], num_iid="1")
         params["access_token"] = params.pop("session")
         assert error(post(sb, signed(params))) == (26, None)
 
 
 def test_another_apps_token_is_invalid(sb):
     token = sb.issue_token("getonly")["access_token"]
-    assert error(post(sb, signed(base(sb, token, num_iid="1")))) == (27, "invalid-sessionkey")
+    assert error(post(sb, signed(gateway_params(sb, token, num_iid="1")))) == (27, "invalid-sessionkey")
 
 
 def test_session_not_required(clock):
     with Sandbox(SandboxConfig(clock=clock.now, require_session=False)) as sb:
-        params = base(sb, "", num_iid=str(sb.catalogue.sample("video", 1)[0]))
+        params = gateway_params(sb, "", num_iid=str(sb.catalogue.sample("video", 1)[0]))
         del params["session"]
         assert "item_video_response" in post(sb, signed(params))
 
 
 def test_item_get_requires_fields(sb, token):
-    params = base(sb, token, "taobao.item.get", num_iid="1")
+    params = gateway_params(sb, token, "taobao.item.get", num_iid="1")
     assert error(post(sb, signed(params))) == (40, None)
     assert post(sb, signed(params))["error_response"]["msg"] == "Missing Required Arguments:fields"
 
@@ -239,7 +210,7 @@ def test_item_get_requires_fields(sb, token):
     ],
 )
 def test_validation_order(sb, token, first, second, expected):
-    params = signed(base(sb, token, num_iid="1"))
+    params = signed(gateway_params(sb, token, num_iid="1"))
     params.update(first)
     params.update(second)
     params = {k: v for k, v in params.items() if v is not None}
@@ -249,7 +220,7 @@ def test_validation_order(sb, token, first, second, expected):
 
 
 def test_bad_signature_before_invalid_method(sb, token):
-    params = {**signed(base(sb, token, "taobao.nope", num_iid="1")), "sign": "0" * 32}
+    params = {**signed(gateway_params(sb, token, "taobao.nope", num_iid="1")), "sign": "0" * 32}
     assert error(post(sb, params))[0] == 25
 
 
@@ -260,13 +231,14 @@ def test_item_video_fields_filter_and_unknown_fields(sb, token):
     num_iid = sb.catalogue.sample("video", 1)[0]
     item = sb.catalogue.item(num_iid)
     fields = "width,height,bogus,duration"
-    video = post(sb, signed(base(sb, token, num_iid=str(num_iid), fields=fields)))["item_video_response"]["video"]
+    body = post(sb, signed(gateway_params(sb, token, num_iid=str(num_iid), fields=fields)))
+    video = body["item_video_response"]["video"]
     assert video == {"width": item.width, "height": item.height, "duration": round(item.duration_s * 1000)}
 
 
 def test_item_video_without_video(sb, token):
     num_iid = sb.catalogue.sample("no_video", 1)[0]
-    body = post(sb, signed(base(sb, token, num_iid=str(num_iid))))
+    body = post(sb, signed(gateway_params(sb, token, num_iid=str(num_iid))))
     assert list(body) == ["item_video_response"]
     assert list(body["item_video_response"]) == ["request_id"]
 
@@ -274,11 +246,11 @@ def test_item_video_without_video(sb, token):
 @pytest.mark.parametrize("method", ["taobao.item_video", "taobao.item.get"])
 def test_not_found_and_deleted(sb, token, method):
     missing, deleted = sb.catalogue.sample("not_found", 1)[0], sb.catalogue.sample("deleted", 1)[0]
-    body = post(sb, signed(base(sb, token, method, num_iid=str(missing), fields="num_iid")))
+    body = post(sb, signed(gateway_params(sb, token, method, num_iid=str(missing), fields="num_iid")))
     assert error(body) == (15, "isv.item-get-service-error:ITEM_NOT_FOUND")
     assert body["error_response"]["msg"] == "Remote service error"
     assert body["error_response"]["sub_msg"] == "该商品不存在"
-    body = post(sb, signed(base(sb, token, method, num_iid=str(deleted), fields="num_iid")))
+    body = post(sb, signed(gateway_params(sb, token, method, num_iid=str(deleted), fields="num_iid")))
     assert error(body) == (15, "isv.item-is-delete:invalid-numIid")
 
 
@@ -287,7 +259,7 @@ def test_item_get_videos_and_mpic(sb, token):
     mpic = next(i for i in ids if sb.catalogue.item(i).mpic)
     plain = next(i for i in ids if not sb.catalogue.item(i).mpic)
     fields = "num_iid,title,pic_url,video,mpic_video"
-    item = post(sb, signed(base(sb, token, "taobao.item.get", num_iid=str(mpic), fields=fields)))
+    item = post(sb, signed(gateway_params(sb, token, "taobao.item.get", num_iid=str(mpic), fields=fields)))
     got = item["item_get_response"]["item"]
     facts = sb.catalogue.item(mpic)
     assert got["num_iid"] == mpic and isinstance(got["num_iid"], int)
@@ -303,23 +275,23 @@ def test_item_get_videos_and_mpic(sb, token):
         "video_status": 1,
         "num_iid": mpic,
     }
-    got = post(sb, signed(base(sb, token, "taobao.item.get", num_iid=str(plain), fields=fields)))
+    got = post(sb, signed(gateway_params(sb, token, "taobao.item.get", num_iid=str(plain), fields=fields)))
     assert "mpic_video" not in got["item_get_response"]["item"]
     assert "videos" in got["item_get_response"]["item"]
 
 
 def test_item_get_video_only_when_asked(sb, token):
     num_iid = str(sb.catalogue.sample("video", 1)[0])
-    got = post(sb, signed(base(sb, token, "taobao.item.get", num_iid=num_iid, fields="num_iid,title")))
+    got = post(sb, signed(gateway_params(sb, token, "taobao.item.get", num_iid=num_iid, fields="num_iid,title")))
     assert set(got["item_get_response"]["item"]) == {"num_iid", "title"}
-    got = post(sb, signed(base(sb, token, "taobao.item.get", num_iid=num_iid, fields="video.url")))
+    got = post(sb, signed(gateway_params(sb, token, "taobao.item.get", num_iid=num_iid, fields="video.url")))
     assert "videos" in got["item_get_response"]["item"]
 
 
 def test_item_get_no_video_item_lacks_video_fields(sb, token):
     num_iid = str(sb.catalogue.sample("no_video", 1)[0])
     fields = "num_iid,title,pic_url,video,mpic_video"
-    got = post(sb, signed(base(sb, token, "taobao.item.get", num_iid=num_iid, fields=fields)))
+    got = post(sb, signed(gateway_params(sb, token, "taobao.item.get", num_iid=num_iid, fields=fields)))
     assert set(got["item_get_response"]["item"]) == {"num_iid", "title", "pic_url"}
 
 
@@ -327,19 +299,19 @@ def test_simplify(sb, token):
     num_iid = str(sb.catalogue.sample("video", 1)[0])
     got = post(
         sb,
-        signed(base(sb, token, "taobao.item.get", num_iid=num_iid, fields="num_iid,video", simplify="true")),
+        signed(gateway_params(sb, token, "taobao.item.get", num_iid=num_iid, fields="num_iid,video", simplify="true")),
     )
     assert set(got) == {"item", "request_id"}
     assert isinstance(got["item"]["videos"], list) and got["item"]["videos"][0]["num_iid"] == int(num_iid)
-    got = post(sb, signed(base(sb, token, num_iid=num_iid, simplify="true")))
+    got = post(sb, signed(gateway_params(sb, token, num_iid=num_iid, simplify="true")))
     assert set(got) == {"video", "request_id"}
-    err = post(sb, signed(base(sb, token, num_iid="abc", simplify="true")))
+    err = post(sb, signed(gateway_params(sb, token, num_iid="abc", simplify="true")))
     assert error(err) == (41, None)
 
 
 def test_get_and_query_string_merge(sb, token):
     num_iid = str(sb.catalogue.sample("video", 1)[0])
-    params = signed(base(sb, token, num_iid=num_iid))
+    params = signed(gateway_params(sb, token, num_iid=num_iid))
     response = requests.get(sb.gateway_url, params=params, timeout=10)
     assert "item_video_response" in response.json()
     system = {k: params[k] for k in ("method", "app_key", "v", "sign_method", "timestamp", "format", "sign")}
@@ -366,7 +338,7 @@ def test_non_utf8_body_gives_47(sb):
 
 
 def test_xml_when_format_absent(sb, token):
-    params = base(sb, token, num_iid=str(sb.catalogue.sample("video", 1)[0]))
+    params = gateway_params(sb, token, num_iid=str(sb.catalogue.sample("video", 1)[0]))
     del params["format"]
     response = requests.post(sb.gateway_url, data=signed(params), timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/xml")
@@ -377,14 +349,14 @@ def test_xml_when_format_absent(sb, token):
 
 def test_num_iid_as_json_number_and_leading_zeros(sb, token):
     num_iid = sb.catalogue.sample("video", 1)[0]
-    got = post(sb, signed(base(sb, token, "taobao.item.get", num_iid=f"0{num_iid}", fields="num_iid")))
+    got = post(sb, signed(gateway_params(sb, token, "taobao.item.get", num_iid=f"0{num_iid}", fields="num_iid")))
     assert got["item_get_response"]["item"]["num_iid"] == num_iid
 
 
 def test_signed_urls_carry_an_expiry(sb, token):
     ids = sb.catalogue.sample("video", 40)
     signed_id = next(i for i in ids if sb.catalogue.item(i).url_style == "signed")
-    url = post(sb, signed(base(sb, token, num_iid=str(signed_id))))["item_video_response"]["video"]["url"]
+    url = post(sb, signed(gateway_params(sb, token, num_iid=str(signed_id))))["item_video_response"]["video"]["url"]
     expiry = int(url.split("auth_key=")[1].split("-")[0])
     assert expiry == int(sb.now().timestamp()) + 3600
 
@@ -400,9 +372,9 @@ def test_request_ids_are_distinct_and_deterministic(clock):
 
 def test_stats_count_gateway_calls(sb, token):
     num_iid = sb.catalogue.sample("video", 1)[0]
-    post(sb, signed(base(sb, token, num_iid=str(num_iid))))
-    post(sb, signed(base(sb, token, num_iid=str(num_iid), sign_method="hmac")))
-    post(sb, {**signed(base(sb, token, num_iid=str(num_iid))), "sign": "X"})
+    post(sb, signed(gateway_params(sb, token, num_iid=str(num_iid))))
+    post(sb, signed(gateway_params(sb, token, num_iid=str(num_iid), sign_method="hmac")))
+    post(sb, {**signed(gateway_params(sb, token, num_iid=str(num_iid))), "sign": "X"})
     stats = sb.stats()["gateway"]
     assert stats["calls"] == 3
     assert stats["by_method"] == {"taobao.item_video": 3}

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
+from sandbox_helpers import error_code, gateway_call, gateway_params, signed
 
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
-from taobao_video.signing import sign
 
 CALLBACK = "http://127.0.0.1:9/callback"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 22, 4, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -56,18 +51,8 @@ def new_code(sb: Sandbox) -> str:
 
 
 def gateway_code(sb: Sandbox, access_token: str) -> int | None:
-    params = {
-        "method": "taobao.item_video",
-        "app_key": "test",
-        "v": "2.0",
-        "format": "json",
-        "sign_method": "md5",
-        "timestamp": (sb.now() + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S"),
-        "session": access_token,
-        "num_iid": str(sb.catalogue.sample("video", 1)[0]),
-    }
-    body = requests.post(sb.gateway_url, data={**params, "sign": sign(params, "test", "md5")}, timeout=10).json()
-    return body["error_response"]["code"] if "error_response" in body else None
+    num_iid = str(sb.catalogue.sample("video", 1)[0])
+    return error_code(gateway_call(sb, signed(gateway_params(sb, access_token, num_iid=num_iid))))
 
 
 def test_authorize_redirects_with_code_and_exact_state(sb):
@@ -198,17 +183,7 @@ def test_token_expiry_gives_session_expired(sb, clock):
     clock.advance(3599)
     assert gateway_code(sb, access) is None
     clock.advance(1)
-    params = {
-        "method": "taobao.item_video",
-        "app_key": "test",
-        "v": "2.0",
-        "format": "json",
-        "sign_method": "md5",
-        "timestamp": (sb.now() + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S"),
-        "session": access,
-        "num_iid": "1",
-    }
-    body = requests.post(sb.gateway_url, data={**params, "sign": sign(params, "test", "md5")}, timeout=10).json()
+    body = gateway_call(sb, signed(gateway_params(sb, access, num_iid="1")))
     assert body["error_response"]["code"] == 27
     assert body["error_response"]["sub_code"] == "session-expired"
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
 
+from taobao_video.sandbox.clock import TIMESTAMP_FORMAT
 from taobao_video.sandbox.images import tiny_jpeg
 from taobao_video.sandbox.mp4 import Mp4Video
 
@@ -188,6 +189,6 @@ def _build_item(catalogue: Catalogue, num_iid: int) -> Item:
         url_style="stable" if d.take(29, 2) % 100 < 70 else "signed",
         mpic=d.take(31, 2) % 100 < 80,
         mp4_seed=d.take(33, 8),
-        created=created.strftime("%Y-%m-%d %H:%M:%S"),
-        modified=modified.strftime("%Y-%m-%d %H:%M:%S"),
+        created=created.strftime(TIMESTAMP_FORMAT),
+        modified=modified.strftime(TIMESTAMP_FORMAT),
     )

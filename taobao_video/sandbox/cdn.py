@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from taobao_video.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 from taobao_video.sandbox.catalogue import MAX_NUM_IID, Catalogue, Item
-from taobao_video.sandbox.clock import SHANGHAI
+from taobao_video.sandbox.clock import SHANGHAI, TIMESTAMP_FORMAT
 from taobao_video.sandbox.faults import CDN_KINDS, Fault, FaultPlan
 from taobao_video.sandbox.response import Cut, Headers, Response, html_response, json_response, text_response
 from taobao_video.sandbox.stats import Stats
@@ -102,7 +102,7 @@ class Cdn:
         size = video.size
         tag = sha1(f"{self._catalogue.seed}:{item.num_iid}:{size}".encode()).hexdigest()[:20]
         etag = f'"{tag}"'
-        modified = datetime.strptime(item.modified or "", "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+        modified = datetime.strptime(item.modified or "", TIMESTAMP_FORMAT).replace(tzinfo=SHANGHAI)
         last_modified = format_datetime(modified.astimezone(UTC), usegmt=True)
         common = [
             ("Content-Type", "video/mp4"),
