@@ -30,7 +30,7 @@ from pathlib import Path
 
 from _bench import loopback_only, make_videos, nginx, require, scratch
 
-from taobao_video.download import Downloader
+from taobao_video.fetch.downloader import Downloader
 
 TOOLS = ("nginx", "curl", "aria2c")
 INSTALL_HINT = "apt-get install -y nginx curl aria2"

@@ -5,7 +5,7 @@
 
 Serves one ``--size-gib`` MP4 on 127.0.0.1 (the sandbox CDN with ``video_size_override``, or a private nginx
 serving a file written with Mp4Video), downloads it in a subprocess with ``Downloader.fetch``, checks its sha256,
-and prints that subprocess's peak RSS beside the peak RSS of ``python -c "import taobao_video.download"``.
+and prints that subprocess's peak RSS beside the peak RSS of ``python -c "import taobao_video.fetch.downloader"``.
 Target (issue 4): under 100 MB whatever the size, because the body is streamed in fixed chunks and never held.
 Exits 1 when the target is missed. Cleans up its temp folder (and nginx) on any exit, Ctrl-C included.
 """
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TARGET_MB = 100.0
-BASELINE = "import taobao_video.download"
+BASELINE = "import taobao_video.fetch.downloader"
 # Each child reports its own VmHWM: getrusage(RUSAGE_CHILDREN) can count the parent's pages a child held
 # between fork and exec, which would blur a figure this small.
 _REPORT_PEAK = (
@@ -42,7 +42,7 @@ def peak_rss_kib() -> int:
 
 def child(url: str, dest: str, size: int) -> None:
     """The measured side: one fetch, then a JSON line with the result and this process's peak RSS."""
-    from taobao_video.download import Downloader
+    from taobao_video.fetch.downloader import Downloader
 
     started = time.perf_counter()
     with Downloader(Path(dest), allowed_hosts=("127.0.0.1",), max_bytes=size + 1, deadline_s=3600) as dl:

@@ -8,7 +8,7 @@
 (b) starting a daily run's work on that catalog after half its ids are marked done (a bulk UPDATE) and one quota's
     worth marked resolved: open the catalog, ``queue_stats()``, and claim 1000 resolved ids (downloads) and 1000
     pending ones (lookups) with ``claims.WorkClaims``, as ``worklist.QueueSource`` does.
-Baseline, measured in the same run: ``python -c "import taobao_video.catalog"``; each command's wall time and peak
+Baseline, measured in the same run: ``python -c "import taobao_video.store.catalog"``; each command's wall time and peak
 RSS are also printed as a ratio to it.
 
 Each command runs as the only child of a small measuring Python, which reports the command's wall time, its CPU
@@ -47,9 +47,9 @@ print(json.dumps({"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, 
 _PLAN = f"""
 import json, sys, time
 from datetime import timedelta
-from taobao_video.catalog import Catalog, ItemState
-from taobao_video.claims import WorkClaims
-from taobao_video.client import utc_now
+from taobao_video.store.catalog import Catalog, ItemState
+from taobao_video.store.claims import WorkClaims
+from taobao_video.top.client import utc_now
 started = time.perf_counter()
 with Catalog.open(sys.argv[1]) as catalog:
     catalog.queue_stats()
@@ -114,7 +114,7 @@ def main() -> int:
         settings.write_text('[database]\nurl = "sqlite:///catalog.sqlite3"\n')
         write_ids(ids, args.ids, args.order)
 
-        baseline = measure([sys.executable, "-c", "import taobao_video.catalog"])
+        baseline = measure([sys.executable, "-c", "import taobao_video.store.catalog"])
         cli = [sys.executable, "-m", "taobao_video", "--config", str(settings)]
         added = measure([*cli, "queue", "add", "--file", str(ids)])
         done, resolved = half_done(database, CALLS)
@@ -129,7 +129,7 @@ def main() -> int:
             f"{plan['in_process_s']:.2f} s of it inside the process (open + stats + claims)"
         )
         rows = [
-            row('baseline: python -c "import taobao_video.catalog"', baseline, target=False),
+            row('baseline: python -c "import taobao_video.store.catalog"', baseline, target=False),
             row(f"(a) queue add --file ids.txt ({args.ids:,} ids)", added, target=True),
             row(f"(b) claim a day's work ({CALLS} calls) over {args.ids:,}", planned, target=True),
         ]

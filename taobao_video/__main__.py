@@ -1,4 +1,4 @@
-from taobao_video.cli import main
+from taobao_video.cli.main import main
 
 if __name__ == "__main__":
     main()

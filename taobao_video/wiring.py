@@ -9,16 +9,16 @@ from typing import Any
 
 import requests
 
-from taobao_video.apps import AppLane, AppPool
-from taobao_video.auth import OAuthClient, TokenManager, TokenStore
-from taobao_video.catalog import Catalog
-from taobao_video.claims import WorkClaims
-from taobao_video.client import TopClient, new_http_session, utc_now
-from taobao_video.download import Downloader
-from taobao_video.harvest import CallBook, Harvester, HarvestOptions
-from taobao_video.quota import QuotaLedger
-from taobao_video.settings import AppSpec, Settings
-from taobao_video.videos import VideoLookup
+from taobao_video.top.apps import AppLane, AppPool
+from taobao_video.top.oauth import OAuthClient, TokenManager, TokenStore
+from taobao_video.store.catalog import Catalog
+from taobao_video.store.claims import WorkClaims
+from taobao_video.top.client import TopClient, new_http_session, utc_now
+from taobao_video.fetch.downloader import Downloader
+from taobao_video.jobs.harvest import CallBook, Harvester, HarvestOptions
+from taobao_video.store.quota import QuotaLedger
+from taobao_video.config.settings import AppSpec, Settings
+from taobao_video.top.lookup import VideoLookup
 
 
 def oauth_client(settings: Settings, app: AppSpec, *, http: requests.Session | None = None) -> OAuthClient:

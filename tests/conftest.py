@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pgserver import CI_HINT, PgServer, missing_reason, running_server
 
-from taobao_video.auth import OAuthClient, Token, TokenManager, TokenStore
-from taobao_video.catalog import Catalog
-from taobao_video.client import TopClient
+from taobao_video.top.oauth import OAuthClient, Token, TokenManager, TokenStore
+from taobao_video.store.catalog import Catalog
+from taobao_video.top.client import TopClient
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 
 # A canary: if this ever shows up in an exception text or a log line, a secret leaked.

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import requests
 
-from taobao_video.client import beijing_timestamp
+from taobao_video.top.client import beijing_timestamp
 from taobao_video.sandbox import Sandbox
-from taobao_video.signing import sign
+from taobao_video.top.signing import sign
 
 
 def gateway_params(sb: Sandbox, session: str, method: str = "taobao.item_video", **extra: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taobao_video.byteranges import UNSATISFIABLE, content_range, parse_range, unsatisfied_range, wanted_range
+from taobao_video.web.byteranges import UNSATISFIABLE, content_range, parse_range, unsatisfied_range, wanted_range
 
 
 @pytest.mark.parametrize(

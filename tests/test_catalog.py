@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from taobao_video.catalog import (
+from taobao_video.store.catalog import (
     SCHEMA_REVISION,
     Base,
     Catalog,
@@ -33,7 +33,7 @@ from taobao_video.catalog import (
     head_revision,
     upgrade,
 )
-from taobao_video.client import CallRecord
+from taobao_video.top.client import CallRecord
 from taobao_video.errors import ConfigError
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -151,11 +151,11 @@ def test_the_migrated_schema_equals_the_models(cat: Catalog) -> None:
 
 
 def test_the_migrations_ship_in_the_package() -> None:
-    folder = resources.files("taobao_video") / "migrations"
+    folder = resources.files("taobao_video.store") / "migrations"
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py", "__init__.py", "versions/__init__.py"):
         assert (folder / name).is_file(), name
     pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
-    assert '"taobao_video.migrations" = ["script.py.mako"]' in pyproject
+    assert '"taobao_video.store.migrations" = ["script.py.mako"]' in pyproject
 
 
 def test_items_state_is_checked(cat: Catalog) -> None:

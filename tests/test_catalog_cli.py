@@ -18,10 +18,10 @@ from alembic import command
 from catalog_helpers import VIDEOS, build_known
 from test_cli_harvest import run, write_settings
 
-from taobao_video import query as query_module
-from taobao_video.catalog import Catalog, alembic_config
+from taobao_video.store import query as query_module
+from taobao_video.store.catalog import Catalog, alembic_config
 from taobao_video.errors import ConfigError
-from taobao_video.query import VideoQuery, jsonable, list_rows
+from taobao_video.store.query import VideoQuery, jsonable, list_rows
 from taobao_video.sandbox import Sandbox
 
 ALL_IDS = sorted(spec[0] for spec in VIDEOS)
@@ -77,7 +77,7 @@ def test_json_and_jsonl_with_filters_and_order(known: Path, capsys: Any, monkeyp
 
 
 def test_the_table_and_its_note(known: Path, capsys: Any, monkeypatch: Any) -> None:
-    monkeypatch.setattr("taobao_video.catalog_cli.TABLE_ROWS", 2)
+    monkeypatch.setattr("taobao_video.cli.catalog.TABLE_ROWS", 2)
     code, out, err = run(catalog(known, "list", "--format", "table"), capsys, monkeypatch)
     assert code == 0
     assert "num_iid" in out and "520000000001" in out and "520000000002" not in out
@@ -281,13 +281,13 @@ def test_a_read_imports_only_what_it_needs(known: Path) -> None:
     peeked at), no rich for json, no Alembic (no migration), no tenacity, sandbox or web server."""
     probe = (
         "import sys\n"
-        "from taobao_video.cli import main\n"
+        "from taobao_video.cli.main import main\n"
         "try:\n"
         "    main(sys.argv[1:])\n"
         "except SystemExit as done:\n"
         "    assert not done.code, done.code\n"
         "heavy = ['pydantic', 'rich', 'alembic', 'tenacity', 'requests', 'taobao_video.sandbox']\n"
-        "heavy += ['taobao_video.serve']\n"
+        "heavy += ['taobao_video.web.server']\n"
         "print(sorted(name for name in heavy if name in sys.modules), file=sys.stderr)\n"
     )
     for args in (["list", "--min-duration", "10", "--limit", "100", "--format", "json"], ["stats"]):

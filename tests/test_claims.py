@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from conftest import START
-from taobao_video.catalog import Catalog, Item, ItemState, VideoRow
-from taobao_video.claims import Holder, LeaseKeeper, WorkClaims, new_worker_id
+from taobao_video.store.catalog import Catalog, Item, ItemState, VideoRow
+from taobao_video.store.claims import Holder, LeaseKeeper, WorkClaims, new_worker_id
 from taobao_video.sandbox import FakeClock
 
 LEASE = timedelta(minutes=10)
@@ -121,7 +121,10 @@ def test_concurrent_claimers_share_a_queue_without_overlap(cat):
     def drain(name: str) -> list[int]:
         claims = WorkClaims(cat, lease=LEASE, clock=real.now, worker=name)
         barrier.wait()
-        got: list[int] = []
+        got = claims.claim(ItemState.PENDING, 7)
+        # Everyone holds a first batch before anyone takes a second: a thread the scheduler starves (SQLite's busy
+        # handler sleeps) would otherwise find the queue drained, and "every claimer got some" would be luck.
+        barrier.wait()
         while batch := claims.claim(ItemState.PENDING, 7):
             got += batch
         return got

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import APP_KEY, CANARY_SECRET
-from taobao_video.cli import main
+from taobao_video.cli.main import main
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 
 REPO = Path(__file__).resolve().parents[1]

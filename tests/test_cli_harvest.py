@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import APP_KEY, CANARY_SECRET
-from taobao_video.auth import Token, TokenStore
-from taobao_video.cli import main
-from taobao_video.lock import RunLock
+from taobao_video.top.oauth import Token, TokenStore
+from taobao_video.cli.main import main
+from taobao_video.jobs.lock import RunLock
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}

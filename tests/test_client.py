@@ -14,7 +14,7 @@ import pytest
 
 from conftest import APP_KEY, CANARY_SECRET, client_for, logged_in, make_sandbox
 from taobao_video import errors as E
-from taobao_video.client import TopClient, beijing_timestamp, next_midnight, unwrap_response
+from taobao_video.top.client import TopClient, beijing_timestamp, next_midnight, unwrap_response
 from taobao_video.sandbox import Fault
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -91,7 +91,7 @@ def test_real_clock_call_is_accepted_whatever_the_host_zone(tmp_path, tz):
     with Sandbox(config) as sb:
         code = (
             "import sys, json\n"
-            "from taobao_video.client import TopClient\n"
+            "from taobao_video.top.client import TopClient\n"
             f"c = TopClient(gateway_url={sb.gateway_url!r}, app_key={APP_KEY!r}, app_secret={CANARY_SECRET!r})\n"
             f"print(json.dumps(c.call('taobao.item_video', {{'num_iid': {video_id(sb)}}}, with_session=False)))\n"
         )

@@ -16,7 +16,7 @@ from harvest_helpers import ENV, log_in, opened, sandbox_settings
 
 from conftest import APP_KEY, Sleeps, make_sandbox
 from taobao_video import wiring
-from taobao_video.daily import DailyReport, run_daily
+from taobao_video.jobs.daily import DailyReport, run_daily
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 REPO = Path(__file__).resolve().parents[1]
@@ -143,7 +143,7 @@ def test_downloads_proceed_with_no_call_left(clock, tmp_path, catalog_url):
         videos = sb.catalogue.sample("video", 4)
         with opened(settings) as catalog:  # looked up yesterday, never downloaded
             finder, _ = wiring.metered_lookup(settings, catalog, clock=clock.now, sleep=Sleeps())
-            from taobao_video.harvest import record_lookup
+            from taobao_video.jobs.harvest import record_lookup
 
             for num_iid in videos:
                 record_lookup(catalog, finder.lookup(num_iid), now=clock.now())

@@ -9,10 +9,10 @@ import pytest
 from harvest_helpers import harvest, log_in, opened, outcomes, sandbox_settings, sha256_of
 
 from conftest import APP_KEY, make_sandbox
-from taobao_video.catalog import ItemState
-from taobao_video.client import next_midnight
+from taobao_video.store.catalog import ItemState
+from taobao_video.top.client import next_midnight
 from taobao_video.sandbox import Fault
-from taobao_video.videos import ITEM_GET, ITEM_VIDEO
+from taobao_video.top.lookup import ITEM_GET, ITEM_VIDEO
 
 
 def _world(clock, tmp_path, **sections):

@@ -22,10 +22,10 @@ from sqlalchemy import text
 from test_cli_harvest import write_settings
 
 from conftest import APP_KEY, CANARY_SECRET
-from taobao_video import catalog as catalog_module
-from taobao_video import quota as quota_module
-from taobao_video.catalog import Catalog, VideoRow, current_revision, head_revision
-from taobao_video.cli import main
+from taobao_video.store import catalog as catalog_module
+from taobao_video.store import quota as quota_module
+from taobao_video.store.catalog import Catalog, VideoRow, current_revision, head_revision
+from taobao_video.cli.main import main
 from taobao_video.errors import EXIT_CONFIG, ConfigError
 from taobao_video.sandbox import Sandbox
 

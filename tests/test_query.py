@@ -22,14 +22,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-import taobao_video.catalog_report as report_module
+import taobao_video.store.report as report_module
 from conftest import make_sandbox
-from taobao_video import catalog_cli, queue_cli
-from taobao_video.catalog import Catalog, ItemState, Video, VideoTotal
-from taobao_video.catalog_report import day_bounds, show, stats
-from taobao_video.formats import write_csv, write_json, write_jsonl, write_mapping
+from taobao_video.cli import catalog as catalog_cli
+from taobao_video.cli import queue as queue_cli
+from taobao_video.store.catalog import Catalog, ItemState, Video, VideoTotal
+from taobao_video.store.report import day_bounds, show, stats
+from taobao_video.cli.formats import write_csv, write_json, write_jsonl, write_mapping
 from taobao_video.fsutil import atomic_text_file
-from taobao_video.query import (
+from taobao_video.store.query import (
     SORT_KEYS,
     STATES,
     VIDEO_COLUMNS,
@@ -41,8 +42,8 @@ from taobao_video.query import (
     parse_moment,
     prefix_ranges,
 )
-from taobao_video.readonly_sql import SqlError, run
-from taobao_video.verify import check_file, verify
+from taobao_video.store.readonly_sql import SqlError, run
+from taobao_video.jobs.verify import check_file, verify
 
 
 @pytest.fixture
@@ -217,7 +218,12 @@ def test_durations_read_back_exactly(seconds: float) -> None:
     assert VideoQuery.from_params({"min_duration": repr(seconds)}).min_duration == seconds
 
 
-@given(st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(9998, 12, 30), timezones=st.timezones()))
+# A wall time skipped by a DST jump names no instant (it prints an offset it never had): not an input to round-trip.
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 2), max_value=datetime(9998, 12, 30), timezones=st.timezones(), allow_imaginary=False
+    )
+)
 def test_iso_datetimes_with_an_offset_keep_their_instant(moment: datetime) -> None:
     text = moment.isoformat()
     parsed = VideoQuery.from_params({"since": text}).since

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from conftest import START
-from taobao_video.catalog import Catalog, QuotaDay, create_catalog_engine
+from taobao_video.store.catalog import Catalog, QuotaDay, create_catalog_engine
 from taobao_video.errors import EXIT_TEMPFAIL, QuotaExhausted
-from taobao_video.quota import QuotaLedger, QuotaStatus
+from taobao_video.store.quota import QuotaLedger, QuotaStatus
 from taobao_video.sandbox import FakeClock
 
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from taobao_video.sandbox import FakeClock, Sandbox, SandboxConfig
 from taobao_video.sandbox.cli import build_config, parse_byte_range, parse_fault, sandbox, serve
-from taobao_video.signing import sign
+from taobao_video.top.signing import sign
 
 
 def test_start_stop_many_without_leaking_threads():

@@ -20,11 +20,11 @@ import pytest
 import requests
 from serve_helpers import harvested, running, served_catalog, serving, site_for
 
-from taobao_video.catalog import Catalog, VideoRow, alembic_config
+from taobao_video.store.catalog import Catalog, VideoRow, alembic_config
 from taobao_video.errors import UsageError
-from taobao_video.query import VIDEO_COLUMNS
-from taobao_video.serve import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bind, is_loopback
-from taobao_video.settings import settings_from_mapping
+from taobao_video.store.query import VIDEO_COLUMNS
+from taobao_video.web.server import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bind, is_loopback
+from taobao_video.config.settings import settings_from_mapping
 
 
 @pytest.fixture(scope="module")
@@ -532,7 +532,7 @@ def _serve_command(tmp_path, settings_text: str) -> subprocess.CompletedProcess:
 def test_the_command_neither_creates_nor_migrates_a_catalog(tmp_path):
     from alembic import command
 
-    from taobao_video.catalog import current_revision
+    from taobao_video.store.catalog import current_revision
 
     result = _serve_command(tmp_path, '[database]\nurl = "sqlite:///none.sqlite3"\n')
     assert result.returncode == 78 and "no catalog at" in result.stderr and "Traceback" not in result.stderr

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taobao_video.signing import SIGN_METHODS, canonical_string, sign, verify
+from taobao_video.top.signing import SIGN_METHODS, canonical_string, sign, verify
 
 V1 = {
     "method": "taobao.item.seller.get",

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import client_for, logged_in, make_sandbox
 from taobao_video import errors as E
-from taobao_video.videos import ITEM_GET, ITEM_VIDEO, VideoLookup
+from taobao_video.top.lookup import ITEM_GET, ITEM_VIDEO, VideoLookup
 
 
 def by_method(sb) -> dict:

@@ -21,11 +21,11 @@ from worker_procs import APP_KEY, APP_SECRET, REPO, items_done, shared_folder, s
 
 from conftest import Sleeps, make_sandbox
 from taobao_video import wiring
-from taobao_video.catalog import Catalog, Item, ItemState
-from taobao_video.claims import Holder, WorkClaims
-from taobao_video.client import utc_now
-from taobao_video.daily import run_daily
-from taobao_video.quota import QuotaLedger
+from taobao_video.store.catalog import Catalog, Item, ItemState
+from taobao_video.store.claims import Holder, WorkClaims
+from taobao_video.top.client import utc_now
+from taobao_video.jobs.daily import run_daily
+from taobao_video.store.quota import QuotaLedger
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 
 FINISHED = {ItemState.DONE.value, ItemState.NO_VIDEO.value, ItemState.NOT_FOUND.value}
@@ -150,9 +150,9 @@ def test_the_quota_ledger_caps_reservations_across_processes(pg_url):
     Catalog.open(pg_url).close()  # migrated once, before the race
     code = (
         "import sys\n"
-        "from taobao_video.catalog import Catalog\n"
+        "from taobao_video.store.catalog import Catalog\n"
         "from taobao_video.errors import QuotaExhausted\n"
-        "from taobao_video.quota import QuotaLedger\n"
+        "from taobao_video.store.quota import QuotaLedger\n"
         "with Catalog.open(sys.argv[1], migrate=False) as catalog:\n"
         "    ledger = QuotaLedger(catalog, app_key='k', daily_limit=700)\n"
         "    taken = 0\n"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taobao_video.auth import Token, TokenStore
+from taobao_video.top.oauth import Token, TokenStore
 from taobao_video.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]

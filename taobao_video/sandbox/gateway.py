@@ -40,7 +40,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from taobao_video.sandbox import apis
-from taobao_video.sandbox.catalogue import Catalogue
+from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.clock import format_beijing, parse_beijing
 from taobao_video.sandbox.config import ITEM_GET, AppConfig, SandboxConfig
 from taobao_video.sandbox.faults import (
@@ -57,7 +57,7 @@ from taobao_video.sandbox.response import JSON_TYPE, TEXT_TYPE, Response, html_r
 from taobao_video.sandbox.stats import Stats
 from taobao_video.sandbox.tokens import TokenStore
 from taobao_video.sandbox.urls import Urls
-from taobao_video.signing import SIGN_METHODS, verify
+from taobao_video.top.signing import SIGN_METHODS, verify
 
 HUGE_BYTES = 20 * 1024 * 1024
 _NUM_IID = re.compile(r"[0-9]{1,13}")

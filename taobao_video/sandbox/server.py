@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from taobao_video.sandbox.admin import handle_admin
-from taobao_video.sandbox.catalogue import Catalogue
+from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.cdn import Cdn
 from taobao_video.sandbox.config import SandboxConfig
 from taobao_video.sandbox.faults import Fault, FaultPlan

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from taobao_video.sandbox.catalogue import Catalogue, Item
+from taobao_video.sandbox.products import Catalogue, Item
 
 
 class Urls:

@@ -1,0 +1,149 @@
+"""The embedded default: everything against the bundled sandbox, so a newcomer sees it work without Taobao."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from taobao_video import wiring
+from taobao_video.top.oauth import RedirectError, new_state, wait_for_redirect
+from taobao_video.fsutil import atomic_write_text
+from taobao_video.jobs.harvest import HarvestReport
+from taobao_video.cli.progress import RunOutput
+from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
+from taobao_video.config.settings import Settings, settings_from_mapping
+
+DEMO_APP_KEY = "test"
+DEMO_APP_SECRET = "test"  # the sandbox's public test secret, like Taobao's own sandbox app "test"/"test"
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def demo_settings(sandbox: Sandbox, folder: Path, *, redirect_port: int) -> Settings:
+    """Settings that point every URL at the running sandbox and every file into ``folder``."""
+    mapping = {
+        "taobao": {
+            "gateway_url": sandbox.gateway_url,
+            "oauth_url": sandbox.oauth_url,
+            "app_key": DEMO_APP_KEY,
+            "redirect_uri": f"http://127.0.0.1:{redirect_port}/callback",
+            "token_file": "token.json",
+        },
+        "download": {"dir": "videos", "allowed_hosts": ["127.0.0.1"]},
+        "harvest": {"qps": 10, "lock_file": "harvest.lock"},  # the sandbox has no frequency limit
+        "database": {"url": "sqlite:///catalog.sqlite3"},
+    }
+    env = {"TAOBAO_APP_KEY": DEMO_APP_KEY, "TAOBAO_APP_SECRET": DEMO_APP_SECRET}
+    return settings_from_mapping(mapping, base_dir=folder, source="<demo>", env=env)
+
+
+def authorise_like_a_browser(settings: Settings) -> None:
+    """The real authorization-code flow: a loopback listener catches the redirect that a 'browser' follows."""
+    manager = wiring.token_manager(settings, settings.app())
+    state = new_state()
+    url = manager.oauth.authorize_url(state)
+    failures: list[requests.RequestException] = []
+
+    def browse() -> None:
+        try:
+            requests.get(url, timeout=10)
+        except requests.RequestException as exc:
+            failures.append(exc)
+
+    try:
+        code = wait_for_redirect(
+            settings.taobao.redirect_uri,
+            state,
+            timeout_s=15,
+            ready=lambda: threading.Thread(target=browse, daemon=True).start(),
+        )
+    except RedirectError:
+        if failures:
+            raise RedirectError(f"the sandbox's authorize page failed: {failures[0]}") from None
+        raise
+    manager.login_with_code(code)
+
+
+def run_demo(*, count: int, seed: int, folder: str, echo: Callable[[str], None], as_json: bool = False) -> int:
+    """Harvest ``count`` sandbox ids into ``folder``, print the catalog, then show that a rerun spends nothing."""
+    base = Path(folder).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    config = SandboxConfig(seed=seed, apps=(AppConfig(key=DEMO_APP_KEY, secret=DEMO_APP_SECRET),))
+    with Sandbox(config) as sandbox:
+        echo(f"Sandbox (a local Taobao emulator) listening on {sandbox.url}")
+        settings = demo_settings(sandbox, base, redirect_port=free_loopback_port())
+        authorise_like_a_browser(settings)
+        token = wiring.token_manager(settings, settings.app()).current()
+        assert token is not None
+        echo(
+            f"Authorised through the sandbox's OAuth pages as {token.user_nick} "
+            f"(token in {settings.taobao.token_file}, mode 0600)"
+        )
+        ids = sandbox.catalogue.sample_mixed(count)
+        echo(f"Harvesting {len(ids)} products (with and without videos, missing, deleted) into {base}:")
+        report = _harvest(settings, ids, as_json)
+        echo("")
+        echo(catalog_table(settings, ids))
+        echo("")
+        echo("Running the same harvest again: everything is in the catalog, so it spends nothing.")
+        sandbox.reset_stats()
+        again = _harvest(settings, ids, as_json, quiet=True)
+        stats = sandbox.stats()
+        echo(
+            f"Second run: {again.skipped} skipped, {stats['gateway']['calls']} API calls, "
+            f"{stats['cdn']['bytes_sent']} bytes downloaded."
+        )
+        config_file = write_query_settings(base)
+        echo("Query the catalog yourself:")
+        echo(f"  taobao-video --config {config_file} catalog list --min-duration 10")
+        echo(f"  taobao-video --config {config_file} catalog stats")
+        echo(f"  taobao-video --config {config_file} serve      # browse and play them on http://127.0.0.1:8000/")
+        echo(f"  sqlite3 {base / 'catalog.sqlite3'} 'SELECT num_iid, duration, video_path FROM videos'")
+    return report.exit_code
+
+
+def write_query_settings(base: Path) -> Path:
+    """A settings file beside the demo's catalog, for the read commands (catalog, serve) to find it with."""
+    path = base / "settings.toml"
+    atomic_write_text(
+        path,
+        "# Written by `taobao-video demo` so that `catalog` and `serve` can read the demo's catalog.\n"
+        "# The sandbox it was harvested from has stopped: harvest commands need real settings.\n"
+        '[download]\ndir = "videos"\n\n[database]\nurl = "sqlite:///catalog.sqlite3"\n',
+        mode=0o644,
+    )
+    return path
+
+
+def _harvest(settings: Settings, ids: list[int], as_json: bool, quiet: bool = False) -> HarvestReport:
+    output = RunOutput("quiet") if quiet else RunOutput.choose(as_json)
+    with wiring.catalog(settings) as catalog, output:
+        report = wiring.harvester(settings, catalog, on_event=output.event, on_bytes=output.add_bytes).run(ids)
+    if not quiet:
+        output.summary(report)
+    return report
+
+
+def catalog_table(settings: Settings, ids: list[int]) -> str:
+    """The demo's videos as a small text table, straight from the catalog."""
+    with wiring.catalog(settings) as catalog:
+        videos = catalog.videos(ids)
+        items = catalog.items(ids)
+    lines = [f"{'num_iid':<14}{'state':<11}{'duration':>9}{'size':>11}  video_path"]
+    for num_iid in ids:
+        video, item = videos.get(num_iid), items.get(num_iid)
+        if video is not None:
+            duration = f"{video.duration:.1f} s" if video.duration is not None else "?"
+            lines.append(f"{num_iid:<14}{'done':<11}{duration:>9}{video.size_bytes / 1e3:>8.0f} kB  {video.video_path}")
+        else:
+            state = item.state.value if item is not None else "?"
+            lines.append(f"{num_iid:<14}{state:<11}")
+    return "\n".join(lines)

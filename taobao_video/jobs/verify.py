@@ -1,0 +1,197 @@
+"""Re-check the downloaded files against the catalog; with ``fix``, put the bad ones back in line for download.
+
+For each ``videos`` row (or a random sample of them): the file must exist, have the recorded size, start like an
+MP4 (``ftyp``), parse as one (mutagen reads its movie header) and hash to the recorded sha256. A file that fails
+is reported with the first check it failed, in that order, so a replaced file says whether it is still a video:
+
+    missing         no file at video_path
+    truncated       shorter than recorded            grown     longer than recorded
+    not_mp4         does not start with an ftyp box (what it looks like instead is in the detail)
+    unreadable_mp4  an ftyp box, but mutagen cannot read the movie
+    changed         a readable MP4 of the right size whose bytes are not the ones downloaded
+
+``fix`` repairs the catalog, never the file (the next download writes over it): in one transaction per id, the
+``videos`` row is deleted (it describes a file that is no longer there as recorded, and design.md keeps that table
+for downloaded, verified videos) and the item goes back to ``resolved`` with the row's ``video_url``, so the next
+``taobao-video daily`` or ``harvest`` downloads it again from the stored URL without an API call. Should that URL
+have expired (a signed URL answers 403), the harvest looks the item up again as it always does: one call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taobao_video.fetch.checks import describe_bytes, is_mp4
+
+if TYPE_CHECKING:
+    from taobao_video.store.catalog import Catalog, VideoRow
+
+_CHUNK = 1 << 20
+_PAGE = 500
+PROBLEMS = ("missing", "truncated", "grown", "not_mp4", "unreadable_mp4", "changed")
+
+
+@dataclasses.dataclass(frozen=True)
+class BadFile:
+    num_iid: int
+    video_path: str
+    problem: str  # one of PROBLEMS
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    checked: int = 0
+    ok: int = 0
+    bytes_read: int = 0
+    bad: list[BadFile] = dataclasses.field(default_factory=list)
+    fixed: int = 0  # bad files whose item went back to "resolved"
+
+    @property
+    def exit_code(self) -> int:
+        """0 all good (or every bad one fixed), 1 bad files left as they were."""
+        return 1 if len(self.bad) > self.fixed else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "ok": self.ok,
+            "bad": len(self.bad),
+            "fixed": self.fixed,
+            "bytes_read": self.bytes_read,
+            "problems": [bad.as_dict() for bad in self.bad],
+        }
+
+
+def check_file(path: Path, *, size: int, sha256: str) -> tuple[str, str, int] | None:
+    """None when the file at ``path`` is the one recorded; else (problem, detail, bytes read)."""
+    try:
+        actual = path.stat().st_size
+    except FileNotFoundError:
+        return "missing", f"no file at {path}", 0
+    except OSError as exc:
+        return "missing", f"cannot read {path}: {exc.strerror or exc}", 0
+    if actual != size:
+        kind = "truncated" if actual < size else "grown"
+        return kind, f"{actual} bytes, {size} recorded", 0
+    digest = hashlib.sha256()
+    head = b""
+    read = 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                if not head:
+                    head = chunk[:512]
+                digest.update(chunk)
+                read += len(chunk)
+    except OSError as exc:
+        return "missing", f"cannot read {path}: {exc.strerror or exc}", read
+    if not is_mp4(head):
+        return "not_mp4", f"the file is {describe_bytes(head)}, not an MP4", read
+    if digest.hexdigest() == sha256:
+        return None
+    unreadable = _unreadable_mp4(path)
+    if unreadable:
+        return "unreadable_mp4", unreadable, read
+    return "changed", f"sha256 {digest.hexdigest()[:12]}…, {sha256[:12]}… recorded", read
+
+
+def _unreadable_mp4(path: Path) -> str:
+    """Why mutagen cannot read ``path`` as an MP4 movie, or '' when it can."""
+    import mutagen.mp4
+
+    try:
+        info = mutagen.mp4.MP4(path).info
+    except (mutagen.MutagenError, OSError, ValueError) as exc:
+        return f"not a readable MP4 ({exc})"
+    if info is None or not info.length:
+        return "not a readable MP4 (no movie header)"
+    return ""
+
+
+def verify(
+    catalog: Catalog,
+    base_dir: Path,
+    *,
+    sample: int | None = None,
+    fix: bool = False,
+    now: Callable[[], datetime],
+    rng: random.Random | None = None,
+    on_checked: Callable[[int, BadFile | None], None] = lambda num_iid, bad: None,
+) -> VerifyReport:
+    """Check every video's file (or ``sample`` of them, picked by ``rng``); ``fix`` requeues the bad ones.
+
+    ``base_dir`` is the folder ``video_path`` is relative to (the settings folder). ``on_checked`` is told of
+    each id as it is done (for a progress display).
+    """
+    report = VerifyReport()
+    for row in _rows(catalog, sample, rng or random.Random()):
+        problem = check_file(base_dir / row.video_path, size=row.size_bytes, sha256=row.sha256)
+        report.checked += 1
+        bad = None
+        if problem is None:
+            report.ok += 1
+            report.bytes_read += row.size_bytes
+        else:
+            kind, detail, read = problem
+            report.bytes_read += read
+            bad = BadFile(row.num_iid, row.video_path, kind, detail)
+            report.bad.append(bad)
+            if fix and catalog.requeue_download(row.num_iid, reason=f"catalog verify: {kind}: {detail}", now=now()):
+                report.fixed += 1
+        on_checked(row.num_iid, bad)
+    return report
+
+
+def _rows(catalog: Catalog, sample: int | None, rng: random.Random) -> Iterator[VideoRow]:
+    """Every video row in id order, or ``sample`` of them chosen uniformly (a reservoir over the ids).
+
+    Read a page at a time by id, each page its own short transaction: checking a big folder takes hours, and a
+    read transaction held that long would keep SQLite from checkpointing a harvest's writes meanwhile.
+    """
+    if sample is not None and sample < 0:
+        raise ValueError(f"sample must be 0 or more, got {sample}")
+    if sample is None:
+        for page in _id_pages(catalog):
+            found = catalog.videos(page)
+            yield from (found[num_iid] for num_iid in page if num_iid in found)
+        return
+    chosen: list[int] = []
+    seen = 0
+    for page in _id_pages(catalog):
+        for num_iid in page:
+            if seen < sample:
+                chosen.append(num_iid)
+            elif (pick := rng.randrange(seen + 1)) < sample:
+                chosen[pick] = num_iid
+            seen += 1
+    chosen.sort()
+    for start in range(0, len(chosen), _PAGE):
+        page = chosen[start : start + _PAGE]
+        found = catalog.videos(page)
+        yield from (found[num_iid] for num_iid in page if num_iid in found)  # one deleted meanwhile is not bad
+
+
+def _id_pages(catalog: Catalog) -> Iterator[list[int]]:
+    from sqlalchemy import select
+
+    from taobao_video.store.catalog import Video
+
+    last = 0
+    while True:
+        with catalog.engine.connect() as connection:
+            query = select(Video.num_iid).where(Video.num_iid > last).order_by(Video.num_iid).limit(_PAGE)
+            page = list(connection.scalars(query))
+        if not page:
+            return
+        yield page
+        last = page[-1]

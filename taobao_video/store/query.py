@@ -1,0 +1,455 @@
+"""Asking the catalog which videos it holds: the filters of ``catalog list`` and ``/api/videos``, in one place.
+
+A :class:`VideoQuery` is validated data (``from_params`` builds one from the strings of a web request and names
+the bad parameter); :func:`iter_rows`, :func:`list_rows` and :func:`count_rows` run it. Read-only: nothing here
+writes the catalog or touches the network, and click/rich are never imported (the web server uses this too).
+
+What a listing returns:
+
+* without ``states``: the ``videos`` rows, exactly the :data:`VIDEO_COLUMNS` (the design.md contract), so csv and
+  json output keep stable column names;
+* with ``states``: one row per *item* in those states (``items`` joined to ``videos``): the
+  :data:`VIDEO_COLUMNS` (all None but ``num_iid`` for an item with no video) followed by :data:`STATE_COLUMNS`
+  (``state``, ``error_kind``, ``last_error``). The duration and date filters then match only items that have a
+  video (a missing value matches no range).
+
+Most filters are SQL. Two are not: ``ids`` (any number of them: matched in chunks of bound parameters, then
+sorted here) and ``missing`` (a file check on disk against ``base_dir``, the settings folder that ``video_path``
+is relative to). Both sort and page in Python with the same order as the SQL: the sort key, then ``num_iid``,
+both in the asked direction, a missing duration smaller than any (SQLite's own rule, spelt out for others).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taobao_video.errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
+    from sqlalchemy.sql.elements import ColumnElement
+
+    from taobao_video.store.catalog import Catalog
+
+VIDEO_COLUMNS: tuple[str, ...] = (
+    "num_iid",
+    "video_path",
+    "duration",
+    "size_bytes",
+    "sha256",
+    "video_url",
+    "cover_url",
+    "width",
+    "height",
+    "api_method",
+    "downloaded_at",
+)
+STATE_COLUMNS: tuple[str, ...] = ("state", "error_kind", "last_error")
+# catalog.ItemState's values, spelt out so that parsing a request needs no SQLAlchemy (a test keeps them equal).
+STATES: tuple[str, ...] = ("pending", "resolved", "done", "no_video", "not_found", "failed")
+SORT_KEYS: tuple[str, ...] = ("num_iid", "duration", "downloaded_at", "size")
+_SORT_COLUMN = {"num_iid": "num_iid", "duration": "duration", "downloaded_at": "downloaded_at", "size": "size_bytes"}
+MAX_NUM_IID = 2**63 - 1  # BIGINT (catalog.py checks the same bound when ids are written)
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+class QueryError(UsageError):
+    """A filter value that cannot be used (exit 2); ``field`` names the parameter, ``value`` is what was given."""
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field, self.value, self.problem = field, value, problem
+        super().__init__(f"{field}: {problem} (got {value!r})")
+
+
+# ------------------------------------------------------------------------------------------------ the query
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoQuery:
+    """Which rows, in which order, which page. Every field is optional; the default lists every video by id."""
+
+    min_duration: float | None = None  # seconds, inclusive
+    max_duration: float | None = None  # seconds, inclusive
+    since: datetime | None = None  # aware: downloaded_at >= since
+    until: datetime | None = None  # aware: downloaded_at < until
+    states: tuple[str, ...] | None = None  # item states; None = the downloaded videos only
+    ids: frozenset[int] | None = None
+    id_prefix: str | None = None  # digits: num_iid whose decimal text starts with them
+    missing: bool = False  # only rows whose file is gone
+    sort: str = "num_iid"
+    desc: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("min_duration", "max_duration"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise QueryError(name, value, "must be a number of seconds")
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise QueryError(name, value, "must be a number of seconds, 0 or more")
+        if self.min_duration is not None and self.max_duration is not None and self.min_duration > self.max_duration:
+            raise QueryError("min_duration", self.min_duration, f"is more than max_duration {self.max_duration}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+                raise QueryError(name, value, "must be a timezone-aware datetime")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise QueryError("since", self.since.isoformat(), f"is not before until {self.until.isoformat()}")
+        if self.states is not None:
+            if not self.states:
+                raise QueryError("state", "", f"give at least one of {', '.join(STATES)}")
+            for state in self.states:
+                if state not in STATES:
+                    raise QueryError("state", state, f"is not one of {', '.join(STATES)}")
+        if self.ids is not None:
+            for num_iid in self.ids:
+                if isinstance(num_iid, bool) or not isinstance(num_iid, int) or not 0 < num_iid <= MAX_NUM_IID:
+                    raise QueryError("ids", num_iid, "must be positive whole numbers (num_iid)")
+        if self.id_prefix is not None and not re.fullmatch(r"[0-9]{1,19}", self.id_prefix):
+            raise QueryError("q", self.id_prefix, "must be the first digits of a num_iid (1 to 19 digits)")
+        if self.sort not in SORT_KEYS:
+            raise QueryError("sort", self.sort, f"is not one of {', '.join(SORT_KEYS)}")
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 0
+        ):
+            raise QueryError("limit", self.limit, "must be a whole number, 0 or more")
+        if isinstance(self.offset, bool) or not isinstance(self.offset, int) or self.offset < 0:
+            raise QueryError("offset", self.offset, "must be a whole number, 0 or more")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The keys of each row this query lists (see the module docstring)."""
+        return VIDEO_COLUMNS + STATE_COLUMNS if self.states is not None else VIDEO_COLUMNS
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str], *, tz: tzinfo | None = None) -> VideoQuery:
+        """A query from the strings of a web request (the CLI's option names with underscores).
+
+        ``min_duration``, ``max_duration`` (seconds), ``since``, ``until`` (see :func:`parse_moment`; a bare date
+        means midnight in ``tz``, default the local zone, and ``until`` then includes that whole day), ``state``
+        (comma list), ``ids`` (comma list), ``q`` (the first digits of an id), ``missing`` (1/true/yes/on or
+        0/false/no/off), ``sort``, ``desc`` (like missing), ``limit``, ``offset``. Unknown names are refused, so
+        a typo does not silently list everything. Raises :class:`QueryError` naming the parameter.
+        """
+        known = {"min_duration", "max_duration", "since", "until", "state", "ids", "q", "missing", "sort", "desc"}
+        known |= {"limit", "offset"}
+        for name in params:
+            if name not in known:
+                raise QueryError(name, params[name], f"is not a filter; use {', '.join(sorted(known))}")
+
+        def text(name: str) -> str | None:
+            value = params.get(name)
+            return None if value is None or not value.strip() else value.strip()
+
+        states = text("state")
+        ids = text("ids")
+        q = text("q")
+        return cls(
+            min_duration=parse_seconds("min_duration", text("min_duration")),
+            max_duration=parse_seconds("max_duration", text("max_duration")),
+            since=parse_moment("since", text("since"), tz=tz),
+            until=parse_moment("until", text("until"), tz=tz, end_of_day=True),
+            states=None if states is None else parse_states(states),
+            ids=None if ids is None else frozenset(_parse_ids(ids)),
+            id_prefix=q,
+            missing=parse_flag("missing", params.get("missing")),
+            sort=text("sort") or "num_iid",
+            desc=parse_flag("desc", params.get("desc")),
+            limit=parse_count("limit", text("limit")),
+            offset=parse_count("offset", text("offset")) or 0,
+        )
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+
+
+def parse_seconds(field: str, raw: str | None) -> float | None:
+    """A number of seconds >= 0 ("12", "12.5"), or None for None."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise QueryError(field, raw, "must be a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise QueryError(field, raw, "must be a number of seconds, 0 or more")
+    return value
+
+
+def parse_moment(field: str, raw: str | None, *, tz: tzinfo | None = None, end_of_day: bool = False) -> datetime | None:
+    """An aware UTC datetime from ``YYYY-MM-DD`` or an ISO 8601 datetime; None for None.
+
+    A bare date is midnight at the start of that day in ``tz`` (default: this machine's local zone); with
+    ``end_of_day`` it is the midnight that ends it, so ``--until 2026-11-30`` includes the 30th. A datetime
+    without an offset is in ``tz`` too; one with an offset (``+08:00``, ``Z``) means what it says.
+    """
+    if raw is None:
+        return None
+    zone = tz if tz is not None else local_zone()
+    text = raw.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise QueryError(field, raw, f"is not a date ({exc})") from None
+        if end_of_day:
+            if day == date.max:
+                raise QueryError(field, raw, "is too far in the future")
+            day += timedelta(days=1)
+        try:
+            return _at(datetime.combine(day, time()), zone)
+        except OverflowError:
+            raise QueryError(field, raw, "is out of range") from None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?", text):
+        raise QueryError(field, raw, "is not a date (YYYY-MM-DD) or an ISO datetime (YYYY-MM-DDTHH:MM[:SS][+08:00])")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise QueryError(field, raw, f"is not a date or an ISO datetime ({exc})") from None
+    try:
+        return _at(moment, zone) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise QueryError(field, raw, "is out of range") from None
+
+
+def _at(naive: datetime, zone: tzinfo) -> datetime:
+    """``naive`` read as a wall-clock time in ``zone``, as aware UTC (fold 0 for an ambiguous hour)."""
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def local_zone() -> tzinfo:
+    """This machine's time zone now: what a bare date means, and whose days the stats count downloads in."""
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
+
+
+def parse_states(raw: str | Iterable[str]) -> tuple[str, ...]:
+    """States from a comma list (or several), checked, duplicates dropped, order kept."""
+    parts = [raw] if isinstance(raw, str) else list(raw)
+    states = [s.strip() for part in parts for s in part.split(",") if s.strip()]
+    for state in states:
+        if state not in STATES:
+            raise QueryError("state", state, f"is not one of {', '.join(STATES)}")
+    if not states:
+        raise QueryError("state", ",".join(parts), f"give at least one of {', '.join(STATES)}")
+    return tuple(dict.fromkeys(states))
+
+
+def parse_flag(field: str, raw: str | None) -> bool:
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise QueryError(field, raw, "must be 1/true/yes/on or 0/false/no/off")
+
+
+def parse_count(field: str, raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,18}", raw):
+        raise QueryError(field, raw, "must be a whole number, 0 or more")
+    return int(raw)
+
+
+def _parse_ids(raw: str) -> list[int]:
+    ids = []
+    for part in raw.split(","):
+        token = part.strip()
+        if not token:
+            continue
+        if not re.fullmatch(r"[0-9]{1,19}", token) or not 0 < int(token) <= MAX_NUM_IID:
+            raise QueryError("ids", token, "must be positive whole numbers (num_iid), comma separated")
+        ids.append(int(token))
+    return ids
+
+
+# ------------------------------------------------------------------------------------------------ running it
+
+
+def iter_rows(catalog: Catalog, query: VideoQuery, *, base_dir: Path) -> Iterator[dict[str, Any]]:
+    """The rows of ``query`` as dicts of Python values (datetimes aware UTC), keys :attr:`VideoQuery.columns`.
+
+    Streams: without ``ids`` the rows come from one cursor as they are read, so a million-row export holds a
+    chunk at a time; with ``ids`` only the rows of those ids are ever held.
+    """
+    if query.ids is not None:
+        yield from _page(_sorted(_id_rows(catalog, query, base_dir), query), query)
+        return
+    if query.missing:
+        yield from _page(_stream(catalog, _select(query, paged=False), query, base_dir), query)
+        return
+    yield from _stream(catalog, _select(query, paged=True), query, base_dir)
+
+
+def list_rows(catalog: Catalog, query: VideoQuery, *, base_dir: Path) -> list[dict[str, Any]]:
+    """:func:`iter_rows` as a list (for a page of results; stream big exports with :func:`iter_rows`)."""
+    return list(iter_rows(catalog, query, base_dir=base_dir))
+
+
+def count_rows(catalog: Catalog, query: VideoQuery, *, base_dir: Path) -> int:
+    """How many rows ``query`` matches, ignoring ``limit`` and ``offset``."""
+    from sqlalchemy import func, select
+
+    if query.missing or query.ids is not None:
+        unpaged = dataclasses.replace(query, limit=None, offset=0)
+        return sum(1 for _ in iter_rows(catalog, unpaged, base_dir=base_dir))
+    counted = select(func.count()).select_from(_select(query, paged=False, ordered=False).subquery())
+    with catalog.engine.connect() as connection:
+        return int(connection.scalar(counted) or 0)
+
+
+def list_page(catalog: Catalog, query: VideoQuery, *, base_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """One page of ``query`` and how many rows match in all (what ``/api/videos`` answers).
+
+    With ``missing`` or ``ids`` the rows are filtered in Python, so they are read once, unpaged, and the page cut
+    from them: :func:`list_rows` then :func:`count_rows` would check every file on disk twice.
+    """
+    if query.missing or query.ids is not None:
+        every = list(iter_rows(catalog, dataclasses.replace(query, limit=None, offset=0), base_dir=base_dir))
+        return list(_page(every, query)), len(every)
+    return list_rows(catalog, query, base_dir=base_dir), count_rows(catalog, query, base_dir=base_dir)
+
+
+def jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """``row`` with datetimes as ISO 8601 text (UTC, ``+00:00``): what json.dumps accepts."""
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
+
+
+def _select(query: VideoQuery, *, paged: bool, ordered: bool = True) -> Select[Any]:
+    from sqlalchemy import select
+
+    from taobao_video.store.catalog import Item, Video
+
+    videos = Video.__table__.c
+    items = Item.__table__.c
+    if query.states is None:
+        statement = select(*(videos[name] for name in VIDEO_COLUMNS))
+    else:
+        columns = [items.num_iid, *(videos[name] for name in VIDEO_COLUMNS[1:]), items.state]
+        columns += [items.error_kind, items.last_error]
+        joined = Item.__table__.outerjoin(Video.__table__, videos.num_iid == items.num_iid)
+        statement = select(*columns).select_from(joined).where(items.state.in_(query.states))
+    statement = statement.where(*_conditions(query))
+    if ordered:
+        statement = statement.order_by(*_order(query))
+    if paged:
+        statement = statement.limit(query.limit).offset(query.offset or None)
+    return statement
+
+
+def _conditions(query: VideoQuery) -> list[ColumnElement[bool]]:
+    from sqlalchemy import and_, false, or_
+
+    from taobao_video.store.catalog import Item, Video
+
+    videos = Video.__table__.c
+    key = Item.__table__.c.num_iid if query.states is not None else videos.num_iid
+    conditions: list[ColumnElement[bool]] = []
+    if query.min_duration is not None:
+        conditions.append(videos.duration >= query.min_duration)
+    if query.max_duration is not None:
+        conditions.append(videos.duration <= query.max_duration)
+    if query.since is not None:
+        conditions.append(videos.downloaded_at >= query.since)
+    if query.until is not None:
+        conditions.append(videos.downloaded_at < query.until)
+    if query.id_prefix is not None:
+        ranges = [and_(key >= low, key <= high) for low, high in prefix_ranges(query.id_prefix)]
+        conditions.append(or_(*ranges) if ranges else false())
+    if query.missing:
+        conditions.append(videos.video_path.is_not(None))
+    return conditions
+
+
+def prefix_ranges(prefix: str) -> list[tuple[int, int]]:
+    """The num_iid ranges (inclusive) whose decimal text starts with ``prefix``: one per possible length.
+
+    "52" is 52, 520-529, 5200-5299, …: up to 19 index range scans instead of casting every id to text.
+    """
+    if prefix.startswith("0"):
+        return []  # no num_iid is written with a leading zero
+    ranges = []
+    value = int(prefix)
+    for extra in range(0, 20 - len(prefix)):
+        low, high = value * 10**extra, (value + 1) * 10**extra - 1
+        if low > MAX_NUM_IID:
+            break
+        ranges.append((low, min(high, MAX_NUM_IID)))
+    return ranges
+
+
+def _order(query: VideoQuery) -> list[ColumnElement[Any]]:
+    from taobao_video.store.catalog import Item, Video
+
+    videos = Video.__table__.c
+    key = Item.__table__.c.num_iid if query.states is not None else videos.num_iid
+    column = key if query.sort == "num_iid" else videos[_SORT_COLUMN[query.sort]]
+    # A missing duration sorts as the smallest, as SQLite does by itself; said out loud for PostgreSQL.
+    order: list[ColumnElement[Any]] = [column.desc().nulls_last() if query.desc else column.asc().nulls_first()]
+    if query.sort != "num_iid":
+        order.append(key.desc() if query.desc else key.asc())
+    return order
+
+
+def _stream(catalog: Catalog, statement: Select[Any], query: VideoQuery, base_dir: Path) -> Iterator[dict[str, Any]]:
+    names = query.columns
+    with catalog.engine.connect() as connection:
+        for row in connection.execution_options(yield_per=1000).execute(statement):
+            record = dict(zip(names, row, strict=True))
+            if not query.missing or _gone(base_dir, record["video_path"]):
+                yield record
+
+
+def _id_rows(catalog: Catalog, query: VideoQuery, base_dir: Path) -> Iterator[dict[str, Any]]:
+    from taobao_video.store.catalog import Item, Video
+    from taobao_video.store.dialects import SQLITE_IN_CHUNK
+
+    assert query.ids is not None
+    key = Item.__table__.c.num_iid if query.states is not None else Video.__table__.c.num_iid
+    ids = sorted(query.ids)
+    names = query.columns
+    base = _select(query, paged=False, ordered=False)
+    with catalog.engine.connect() as connection:
+        for start in range(0, len(ids), SQLITE_IN_CHUNK):
+            for row in connection.execute(base.where(key.in_(ids[start : start + SQLITE_IN_CHUNK]))):
+                record = dict(zip(names, row, strict=True))
+                if not query.missing or _gone(base_dir, record["video_path"]):
+                    yield record
+
+
+def _sorted(rows: Iterable[dict[str, Any]], query: VideoQuery) -> list[dict[str, Any]]:
+    """The SQL order in Python: the sort column (None smallest), then num_iid, both in the asked direction."""
+    column = _SORT_COLUMN[query.sort]
+
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        value = row[column]
+        return (value is not None, value if value is not None else 0, row["num_iid"])
+
+    return sorted(rows, key=key, reverse=query.desc)
+
+
+def _page(rows: Iterable[dict[str, Any]], query: VideoQuery) -> Iterator[dict[str, Any]]:
+    taken = 0
+    for index, row in enumerate(rows):
+        if index < query.offset:
+            continue
+        if query.limit is not None and taken >= query.limit:
+            return
+        taken += 1
+        yield row
+
+
+def _gone(base_dir: Path, video_path: str | None) -> bool:
+    return video_path is not None and not (base_dir / video_path).exists()

@@ -1,0 +1,123 @@
+"""Several app keys in one run: each lookup goes to the next app that still has calls today.
+
+Each app (``[[taobao.apps]]``, or the single ``[taobao] app_key``) has its own client, its own token and its own
+quota ledger in the catalog, so workers on many machines share one count per app key. :class:`AppPool` is the
+harvest's resolver and its view of the quota: lookups rotate over the apps (round robin, so the queue is spread
+over them); an app whose ledger refuses (its cap reached) or whose platform says "spent" is left out until its
+quota day resets, and only when every app is out does the run stop with QuotaExhausted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from taobao_video.top.client import next_midnight
+from taobao_video.errors import CallCapReached, QuotaExceeded, QuotaExhausted
+from taobao_video.store.quota import QuotaLedger, QuotaStatus
+from taobao_video.top.lookup import Lookup, VideoLookup
+
+
+@dataclasses.dataclass(frozen=True)
+class AppLane:
+    """One app key: its name in messages, its quota ledger and the lookup that goes through its client."""
+
+    name: str
+    ledger: QuotaLedger
+    finder: VideoLookup | None = None  # None: a pool that only reads the quota
+
+
+class AppPool:
+    """A resolver over several apps, and the combined quota the run may still spend.
+
+    Thread-safe for the one lookup thread the harvest runs plus readers of :meth:`remaining` and :meth:`status`.
+    """
+
+    def __init__(self, lanes: Sequence[AppLane], *, clock: Callable[[], datetime]) -> None:
+        if not lanes:
+            raise ValueError("an AppPool needs at least one app")
+        self.lanes = tuple(lanes)
+        self.clock = clock
+        self._next = 0
+        self._out: dict[str, QuotaExhausted] = {}  # app name -> why it is out of calls, and until when
+        self._lock = threading.Lock()
+
+    # -- resolving ------------------------------------------------------------------------------------------------
+
+    def lookup(self, num_iid: int) -> Lookup:
+        """Look ``num_iid`` up through the next app with calls left; QuotaExhausted when none has any."""
+        for _ in range(len(self.lanes)):
+            lane = self._take_turn()
+            if lane is None:
+                break
+            if lane.finder is None:
+                raise TypeError(f"app {lane.name} has no client: this pool only reads the quota")
+            try:
+                return lane.finder.lookup(num_iid)
+            except CallCapReached:
+                raise  # the run's own --max-calls, not an app's quota
+            except QuotaExceeded as exc:  # the platform's word: this app is spent until the stated reset
+                until = exc.reset_at or next_midnight(self.clock(), lane.ledger.tz)
+                lane.ledger.mark_spent(until)
+                self._set_out(lane, QuotaExhausted(f"app {lane.name}: {exc}", reset_at=until))
+            except QuotaExhausted as exc:  # our ledger refused: the cap is reached, or a ban recorded earlier
+                if exc.reset_at is None:
+                    exc.reset_at = next_midnight(self.clock(), lane.ledger.tz)
+                self._set_out(lane, exc)
+        raise self._all_spent()
+
+    def _take_turn(self) -> AppLane | None:
+        """The next app in the rotation that is not out of calls, or None."""
+        now = self.clock()
+        with self._lock:
+            for step in range(len(self.lanes)):
+                lane = self.lanes[(self._next + step) % len(self.lanes)]
+                refusal = self._out.get(lane.name)
+                if refusal is None or refusal.reset_at is None or refusal.reset_at <= now:
+                    self._out.pop(lane.name, None)
+                    self._next = (self._next + step + 1) % len(self.lanes)
+                    return lane
+        return None
+
+    def _set_out(self, lane: AppLane, refusal: QuotaExhausted) -> None:
+        with self._lock:
+            self._out[lane.name] = refusal
+
+    def _all_spent(self) -> QuotaExhausted:
+        with self._lock:
+            refusals = dict(self._out)
+        if len(self.lanes) == 1:
+            return refusals[self.lanes[0].name]  # one app: its ledger's own words
+        resets = [r.reset_at for r in refusals.values() if r.reset_at is not None]
+        reset_at = min(resets) if resets else None
+        statuses = self.statuses()
+        parts = ", ".join(f"{name} {s.used}/{s.daily_limit}" for name, s in statuses.items())
+        tz = self.lanes[0].ledger.tz
+        when = f"; the first resets at {reset_at.astimezone(tz):%Y-%m-%d %H:%M} {tz.key}" if reset_at else ""
+        return QuotaExhausted(f"every app's daily call quota is spent ({parts}){when}", reset_at=reset_at)
+
+    # -- the combined quota -----------------------------------------------------------------------------------
+
+    def statuses(self) -> dict[str, QuotaStatus]:
+        """Each app's quota today, by app name."""
+        return {lane.name: lane.ledger.status() for lane in self.lanes}
+
+    def remaining(self) -> int:
+        """Calls the apps' ledgers will still grant today, all apps together."""
+        return sum(lane.ledger.remaining() for lane in self.lanes)
+
+    def status(self) -> QuotaStatus:
+        """Today's numbers summed over the apps; the earliest reset; a ban only when every app is banned."""
+        statuses = list(self.statuses().values())
+        bans = [s.banned_until for s in statuses]
+        return QuotaStatus(
+            day=statuses[0].day,
+            used=sum(s.used for s in statuses),
+            daily_limit=sum(s.daily_limit for s in statuses),
+            reserve=sum(s.reserve for s in statuses),
+            remaining=sum(s.remaining for s in statuses),
+            resets_at=min(s.resets_at for s in statuses),
+            banned_until=min(b for b in bans if b is not None) if all(b is not None for b in bans) else None,
+        )
