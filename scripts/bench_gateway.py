@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from taobao_video.top.client import TopClient, beijing_timestamp, new_http_session, utc_now
+from taobao_video.model import utc_now
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
-from taobao_video.top.signing import sign
+from taobao_video.top.client import TopClient, beijing_timestamp, new_http_session
 from taobao_video.top.lookup import ITEM_VIDEO, VideoLookup
+from taobao_video.top.signing import sign
 
 KEY, SECRET = "bench", "bench-secret"
 

@@ -47,9 +47,10 @@ print(json.dumps({"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, 
 _PLAN = f"""
 import json, sys, time
 from datetime import timedelta
-from taobao_video.store.catalog import Catalog, ItemState
+from taobao_video.store.catalog import Catalog
+from taobao_video.model import ItemState
 from taobao_video.store.claims import WorkClaims
-from taobao_video.top.client import utc_now
+from taobao_video.model import utc_now
 started = time.perf_counter()
 with Catalog.open(sys.argv[1]) as catalog:
     catalog.queue_stats()

@@ -43,8 +43,8 @@ from _bench import children_cpu_s  # noqa: E402
 from pgserver import running_server  # noqa: E402
 from worker_procs import APP_KEY, APP_SECRET, shared_folder, start_daily, summary  # noqa: E402
 
-from taobao_video.store.catalog import Catalog  # noqa: E402
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig  # noqa: E402
+from taobao_video.store.catalog import Catalog  # noqa: E402
 
 SETUPS = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 4))
 

@@ -9,16 +9,17 @@ from typing import Any
 
 import requests
 
-from taobao_video.top.apps import AppLane, AppPool
-from taobao_video.top.oauth import OAuthClient, TokenManager, TokenStore
-from taobao_video.store.catalog import Catalog
-from taobao_video.store.claims import WorkClaims
-from taobao_video.top.client import TopClient, new_http_session, utc_now
+from taobao_video.config.settings import AppSpec, Settings
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.harvest import CallBook, Harvester, HarvestOptions
+from taobao_video.model import utc_now
+from taobao_video.store.catalog import Catalog
+from taobao_video.store.claims import WorkClaims
 from taobao_video.store.quota import QuotaLedger
-from taobao_video.config.settings import AppSpec, Settings
+from taobao_video.top.apps import AppLane, AppPool
+from taobao_video.top.client import TopClient, new_http_session
 from taobao_video.top.lookup import VideoLookup
+from taobao_video.top.oauth import OAuthClient, TokenManager, TokenStore
 
 
 def oauth_client(settings: Settings, app: AppSpec, *, http: requests.Session | None = None) -> OAuthClient:

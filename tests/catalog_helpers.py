@@ -8,8 +8,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from taobao_video.store.catalog import Catalog, VideoRow
-from taobao_video.top.client import CallRecord
 from taobao_video.store.quota import QuotaLedger
+from taobao_video.top.client import CallRecord
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import requests
 
-from taobao_video.top.client import beijing_timestamp
 from taobao_video.sandbox import Sandbox
+from taobao_video.top.client import beijing_timestamp
 from taobao_video.top.signing import sign
 
 

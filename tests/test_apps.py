@@ -12,12 +12,12 @@ from harvest_helpers import opened
 
 from conftest import CANARY_SECRET, Sleeps
 from taobao_video import wiring
-from taobao_video.top.oauth import Token, TokenStore
 from taobao_video.cli.main import main
-from taobao_video.jobs.daily import DailyReport, run_daily
-from taobao_video.errors import ConfigError
-from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 from taobao_video.config.settings import Settings, settings_from_mapping
+from taobao_video.errors import ConfigError
+from taobao_video.jobs.daily import DailyReport, run_daily
+from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
+from taobao_video.top.oauth import Token, TokenStore
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 KEYS = {"north": "11110001", "south": "22220002"}

@@ -13,6 +13,7 @@ import requests
 
 from conftest import APP_KEY, CANARY_SECRET, make_sandbox, token_manager_for
 from taobao_video import errors as E
+from taobao_video.jobs.demo import free_loopback_port
 from taobao_video.top.oauth import (
     OAuthClient,
     RedirectError,
@@ -22,7 +23,6 @@ from taobao_video.top.oauth import (
     new_state,
     wait_for_redirect,
 )
-from taobao_video.jobs.demo import free_loopback_port
 
 
 def redirect_uri() -> str:

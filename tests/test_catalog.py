@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from taobao_video.errors import ConfigError
 from taobao_video.store.catalog import (
     SCHEMA_REVISION,
     Base,
@@ -34,7 +35,6 @@ from taobao_video.store.catalog import (
     upgrade,
 )
 from taobao_video.top.client import CallRecord
-from taobao_video.errors import ConfigError
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)

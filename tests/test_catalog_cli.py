@@ -18,11 +18,11 @@ from alembic import command
 from catalog_helpers import VIDEOS, build_known
 from test_cli_harvest import run, write_settings
 
+from taobao_video.errors import ConfigError
+from taobao_video.sandbox import Sandbox
 from taobao_video.store import query as query_module
 from taobao_video.store.catalog import Catalog, alembic_config
-from taobao_video.errors import ConfigError
 from taobao_video.store.query import VideoQuery, jsonable, list_rows
-from taobao_video.sandbox import Sandbox
 
 ALL_IDS = sorted(spec[0] for spec in VIDEOS)
 

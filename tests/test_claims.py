@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from conftest import START
-from taobao_video.store.catalog import Catalog, Item, ItemState, VideoRow
-from taobao_video.store.claims import Holder, LeaseKeeper, WorkClaims, new_worker_id
+from taobao_video.model import ItemState
 from taobao_video.sandbox import FakeClock
+from taobao_video.store.catalog import Catalog, Item, VideoRow
+from taobao_video.store.claims import Holder, LeaseKeeper, WorkClaims, new_worker_id
 
 LEASE = timedelta(minutes=10)
 

@@ -14,8 +14,9 @@ import pytest
 
 from conftest import APP_KEY, CANARY_SECRET, client_for, logged_in, make_sandbox
 from taobao_video import errors as E
-from taobao_video.top.client import TopClient, beijing_timestamp, next_midnight, unwrap_response
+from taobao_video.model import next_midnight
 from taobao_video.sandbox import Fault
+from taobao_video.top.client import TopClient, beijing_timestamp, unwrap_response
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

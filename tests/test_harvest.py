@@ -9,8 +9,7 @@ import pytest
 from harvest_helpers import harvest, log_in, opened, outcomes, sandbox_settings, sha256_of
 
 from conftest import APP_KEY, make_sandbox
-from taobao_video.store.catalog import ItemState
-from taobao_video.top.client import next_midnight
+from taobao_video.model import ItemState, next_midnight
 from taobao_video.sandbox import Fault
 from taobao_video.top.lookup import ITEM_GET, ITEM_VIDEO
 

@@ -22,12 +22,12 @@ from sqlalchemy import text
 from test_cli_harvest import write_settings
 
 from conftest import APP_KEY, CANARY_SECRET
-from taobao_video.store import catalog as catalog_module
-from taobao_video.store import quota as quota_module
-from taobao_video.store.catalog import Catalog, VideoRow, current_revision, head_revision
 from taobao_video.cli.main import main
 from taobao_video.errors import EXIT_CONFIG, ConfigError
 from taobao_video.sandbox import Sandbox
+from taobao_video.store import catalog as catalog_module
+from taobao_video.store import quota as quota_module
+from taobao_video.store.catalog import Catalog, VideoRow, current_revision, head_revision
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)

@@ -24,6 +24,8 @@ from click.testing import CliRunner
 from sqlalchemy import BigInteger, String, column, insert, inspect, table, text
 from sqlalchemy.exc import IntegrityError
 
+from taobao_video.cli.main import main
+from taobao_video.cli.queue import STATES, queue
 from taobao_video.store import catalog as catalog_module
 from taobao_video.store.catalog import (
     Base,
@@ -36,9 +38,7 @@ from taobao_video.store.catalog import (
     current_revision,
     head_revision,
 )
-from taobao_video.cli.main import main
 from taobao_video.store.dialects import UtcDateTime
-from taobao_video.cli.queue import STATES, queue
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)

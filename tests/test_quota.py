@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from conftest import START
-from taobao_video.store.catalog import Catalog, QuotaDay, create_catalog_engine
 from taobao_video.errors import EXIT_TEMPFAIL, QuotaExhausted
-from taobao_video.store.quota import QuotaLedger, QuotaStatus
 from taobao_video.sandbox import FakeClock
+from taobao_video.store.catalog import Catalog, QuotaDay, create_catalog_engine
+from taobao_video.store.quota import QuotaLedger, QuotaStatus
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 NOON = START.astimezone(BEIJING)  # 12:00: where the `clock` fixture (conftest.py) starts

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from taobao_video.sandbox.products import MAX_NUM_IID, PICTURE_SIZES, Catalogue
 from taobao_video.sandbox.mp4 import Mp4Video
+from taobao_video.sandbox.products import MAX_NUM_IID, PICTURE_SIZES, Catalogue
 
 BYTES = (64 * 1024, 512 * 1024)
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from taobao_video.config.settings import settings_from_mapping
 from taobao_video.errors import EXIT_USAGE, UsageError
 from taobao_video.ops.schedule import (
     ScheduleSpec,
@@ -28,7 +29,6 @@ from taobao_video.ops.schedule import (
     install_user_units,
     systemd_units,
 )
-from taobao_video.config.settings import settings_from_mapping
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 WINTER = datetime(2026, 1, 15, 3, 0, tzinfo=UTC)

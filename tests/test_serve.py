@@ -20,11 +20,11 @@ import pytest
 import requests
 from serve_helpers import harvested, running, served_catalog, serving, site_for
 
-from taobao_video.store.catalog import Catalog, VideoRow, alembic_config
+from taobao_video.config.settings import settings_from_mapping
 from taobao_video.errors import UsageError
+from taobao_video.store.catalog import Catalog, VideoRow, alembic_config
 from taobao_video.store.query import VIDEO_COLUMNS
 from taobao_video.web.server import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bind, is_loopback
-from taobao_video.config.settings import settings_from_mapping
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
-from taobao_video.errors import EXIT_CONFIG, ConfigError
 from taobao_video.config.settings import Settings, load_settings, settings_from_mapping
+from taobao_video.errors import EXIT_CONFIG, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 CANARY = "canary-s3cr3t-value-7f1e"

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taobao_video.config import settings as full
 from taobao_video.config import peek as settings_peek
-from taobao_video.errors import ConfigError
+from taobao_video.config import settings as full
 from taobao_video.config.peek import peek
+from taobao_video.errors import ConfigError
 
 URLS = st.sampled_from(
     [

@@ -21,12 +21,12 @@ from worker_procs import APP_KEY, APP_SECRET, REPO, items_done, shared_folder, s
 
 from conftest import Sleeps, make_sandbox
 from taobao_video import wiring
-from taobao_video.store.catalog import Catalog, Item, ItemState
-from taobao_video.store.claims import Holder, WorkClaims
-from taobao_video.top.client import utc_now
 from taobao_video.jobs.daily import run_daily
-from taobao_video.store.quota import QuotaLedger
+from taobao_video.model import ItemState, utc_now
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
+from taobao_video.store.catalog import Catalog, Item
+from taobao_video.store.claims import Holder, WorkClaims
+from taobao_video.store.quota import QuotaLedger
 
 FINISHED = {ItemState.DONE.value, ItemState.NO_VIDEO.value, ItemState.NOT_FOUND.value}
 

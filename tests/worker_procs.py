@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taobao_video.top.oauth import Token, TokenStore
 from taobao_video.sandbox import Sandbox
+from taobao_video.top.oauth import Token, TokenStore
 
 REPO = Path(__file__).resolve().parents[1]
 APP_KEY = "12345678"

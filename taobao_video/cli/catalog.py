@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from taobao_video.model import STATE_NAMES as STATES
+
 if TYPE_CHECKING:
+    from taobao_video.config.peek import CatalogSettings
     from taobao_video.store.catalog import Catalog
     from taobao_video.store.query import VideoQuery
-    from taobao_video.config.peek import CatalogSettings
 
-# query.STATES and query.SORT_KEYS, spelt out so that `--help` imports nothing more (a test keeps them equal).
-STATES = ("pending", "resolved", "done", "no_video", "not_found", "failed")
+# query.SORT_KEYS, spelt out so that `--help` imports nothing more (a test keeps them equal).
 SORT_KEYS = ("num_iid", "duration", "downloaded_at", "size")
 TABLE_ROWS = 100  # a table without --limit shows this many (a terminal is no place for a million rows)
 _OPTION_OF_FIELD = {"q": "--ids", "ids": "--ids", "state": "--state"}
@@ -286,8 +287,8 @@ def catalog_show(ctx: click.Context, num_iid: str, as_json: bool) -> None:
     """
     import json
 
-    from taobao_video.store.report import show
     from taobao_video.ids import parse_id
+    from taobao_video.store.report import show
 
     try:
         wanted = parse_id(num_iid)
@@ -369,8 +370,8 @@ def catalog_stats(ctx: click.Context, days: int, as_json: bool) -> None:
     """
     import json
 
-    from taobao_video.store.report import stats
     from taobao_video.store.query import local_zone
+    from taobao_video.store.report import stats
 
     settings = _catalog_settings(ctx)
     with _open(settings) as store:
@@ -489,9 +490,9 @@ def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: b
     import contextlib
     import json
 
-    from taobao_video.store.catalog import open_existing
     from taobao_video.jobs.lock import RunLock
     from taobao_video.jobs.verify import verify
+    from taobao_video.store.catalog import open_existing
 
     gc.enable()
     settings = _settings(ctx)

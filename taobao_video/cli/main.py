@@ -248,8 +248,8 @@ def lookup(ctx: click.Context, num_iids: tuple[str, ...], as_json: bool) -> None
       taobao-video lookup 520813250866 601234567890
     """
     from taobao_video import wiring
-    from taobao_video.top.client import utc_now
     from taobao_video.jobs.harvest import record_lookup
+    from taobao_video.model import utc_now
 
     ids = [_parse_id(raw) for raw in num_iids]
     settings = _settings(ctx)
@@ -340,10 +340,10 @@ def harvest(
     import threading
 
     from taobao_video import wiring
+    from taobao_video.cli.progress import RunOutput
     from taobao_video.ids import parse_inputs
     from taobao_video.jobs.interrupt import graceful_stop
     from taobao_video.jobs.lock import run_lock
-    from taobao_video.cli.progress import RunOutput
 
     require_input(ids, files)
     parsed = parse_inputs(ids, files)
@@ -399,10 +399,10 @@ def daily(ctx: click.Context, max_calls: int | None, workers: int | None, as_jso
     import threading
 
     from taobao_video import wiring
+    from taobao_video.cli.progress import RunOutput
     from taobao_video.jobs.daily import run_daily
     from taobao_video.jobs.interrupt import graceful_stop
     from taobao_video.jobs.lock import run_lock
-    from taobao_video.cli.progress import RunOutput
 
     settings = _settings(ctx)
     lock = run_lock(settings.database.url, settings.harvest.lock_file, purpose="daily")

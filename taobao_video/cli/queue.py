@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from taobao_video.cli.main import file_option, ids_argument, require_input
+from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
     from taobao_video.store.catalog import Catalog, ItemRow
 
 # The values of catalog.ItemState, spelt out so that `--help` does not import SQLAlchemy (a test keeps them equal).
-STATES = ("pending", "resolved", "done", "no_video", "not_found", "failed")
 _ERROR_CHARS = 60
 
 
@@ -33,8 +33,8 @@ class _Tally:
 
 
 def _catalog(ctx: click.Context) -> Catalog:
-    from taobao_video.store.catalog import Catalog
     from taobao_video.config.settings import load_settings
+    from taobao_video.store.catalog import Catalog
 
     settings = load_settings((ctx.obj or {}).get("config_path"))
     return Catalog.open(settings.database.url)

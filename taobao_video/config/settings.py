@@ -37,8 +37,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from taobao_video.errors import ConfigError
 from taobao_video.config.peek import sqlite_url_in
+from taobao_video.errors import ConfigError
 
 CONFIG_ENV = "TAOBAO_VIDEO_CONFIG"
 APP_KEY_ENV = "TAOBAO_APP_KEY"

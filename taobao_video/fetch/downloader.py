@@ -59,6 +59,7 @@ import requests
 import tenacity
 import urllib3
 
+from taobao_video.errors import DownloadError, DownloadStopped
 from taobao_video.fetch.checks import (
     MP4_HEAD,
     content_error,
@@ -73,9 +74,8 @@ from taobao_video.fetch.checks import (
     status_error,
     wrong_type,
 )
-from taobao_video.errors import DownloadError, DownloadStopped
-from taobao_video.fsutil import fsync_dir
 from taobao_video.fetch.partfile import PartPaths, PartSource, discard
+from taobao_video.fsutil import fsync_dir
 
 if TYPE_CHECKING:
     from taobao_video.config.settings import DownloadSettings

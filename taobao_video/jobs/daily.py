@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from taobao_video.store.catalog import Catalog
 from taobao_video.jobs.harvest import Harvester, HarvestReport
+from taobao_video.store.catalog import Catalog
 
 
 @dataclass

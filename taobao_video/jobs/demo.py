@@ -10,12 +10,12 @@ from pathlib import Path
 import requests
 
 from taobao_video import wiring
-from taobao_video.top.oauth import RedirectError, new_state, wait_for_redirect
+from taobao_video.cli.progress import RunOutput
+from taobao_video.config.settings import Settings, settings_from_mapping
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.jobs.harvest import HarvestReport
-from taobao_video.cli.progress import RunOutput
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
-from taobao_video.config.settings import Settings, settings_from_mapping
+from taobao_video.top.oauth import RedirectError, new_state, wait_for_redirect
 
 DEMO_APP_KEY = "test"
 DEMO_APP_SECRET = "test"  # the sandbox's public test secret, like Taobao's own sandbox app "test"/"test"

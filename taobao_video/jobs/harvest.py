@@ -31,10 +31,6 @@ from typing import Any, Protocol
 
 import mutagen.mp4
 
-from taobao_video.store.catalog import Catalog, ItemRow, ItemState, VideoRow
-from taobao_video.store.claims import LeaseKeeper, WorkClaims
-from taobao_video.top.client import CallRecord
-from taobao_video.fetch.downloader import Downloader
 from taobao_video.errors import (
     CallCapReached,
     DownloadError,
@@ -45,9 +41,14 @@ from taobao_video.errors import (
     TaobaoVideoError,
     UrlExpired,
 )
-from taobao_video.store.quota import QuotaLedger, QuotaStatus
-from taobao_video.top.lookup import Lookup
+from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
+from taobao_video.model import ItemState
+from taobao_video.store.catalog import Catalog, ItemRow, VideoRow
+from taobao_video.store.claims import LeaseKeeper, WorkClaims
+from taobao_video.store.quota import QuotaLedger, QuotaStatus
+from taobao_video.top.client import CallRecord
+from taobao_video.top.lookup import Lookup
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from types import TracebackType
 
 import filelock
 
-from taobao_video.store.dialects import one_run_at_a_time
 from taobao_video.errors import LockHeldError
+from taobao_video.store.dialects import one_run_at_a_time
 
 
 @contextlib.contextmanager

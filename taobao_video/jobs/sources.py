@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from taobao_video.store.catalog import ItemState
+from taobao_video.model import ItemState
 from taobao_video.store.claims import Holder, WorkClaims
 
 if TYPE_CHECKING:

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from taobao_video.store.dialects import one_run_at_a_time
 from taobao_video.errors import UsageError
 from taobao_video.fsutil import atomic_write_text
+from taobao_video.store.dialects import one_run_at_a_time
 
 if TYPE_CHECKING:
     from taobao_video.config.settings import Settings

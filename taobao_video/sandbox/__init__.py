@@ -21,10 +21,10 @@ and its validation order), ``apis`` and ``render`` (answer bodies), ``oauth`` an
 (HTTP and the ``Sandbox`` lifecycle), ``cli`` (``sandbox serve``), ``mp4`` (the videos).
 """
 
-from taobao_video.sandbox.products import Item
 from taobao_video.sandbox.clock import FakeClock
 from taobao_video.sandbox.config import AppConfig, SandboxConfig
 from taobao_video.sandbox.faults import Fault
+from taobao_video.sandbox.products import Item
 from taobao_video.sandbox.server import Sandbox
 
 __all__ = ["AppConfig", "FakeClock", "Fault", "Item", "Sandbox", "SandboxConfig"]

@@ -16,8 +16,8 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from taobao_video.sandbox.products import ITEM_KINDS
 from taobao_video.sandbox.faults import Fault
+from taobao_video.sandbox.products import ITEM_KINDS
 from taobao_video.sandbox.response import Response, json_response
 
 if TYPE_CHECKING:

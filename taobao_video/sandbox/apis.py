@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from taobao_video.sandbox.products import Item
 from taobao_video.sandbox.config import ITEM_GET, ITEM_VIDEO
+from taobao_video.sandbox.products import Item
 from taobao_video.sandbox.render import control_text
 from taobao_video.sandbox.urls import Urls
 

@@ -21,13 +21,13 @@ from email.utils import format_datetime
 from hashlib import sha1
 from urllib.parse import parse_qsl
 
-from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
-from taobao_video.sandbox.products import MAX_NUM_IID, Catalogue, Item
 from taobao_video.sandbox.clock import SHANGHAI, TIMESTAMP_FORMAT
 from taobao_video.sandbox.faults import CDN_KINDS, Fault, FaultPlan
+from taobao_video.sandbox.products import MAX_NUM_IID, Catalogue, Item
 from taobao_video.sandbox.response import Cut, Headers, Response, html_response, json_response, text_response
 from taobao_video.sandbox.stats import Stats
 from taobao_video.sandbox.urls import Urls, stable_path
+from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 
 CHUNK = 256 * 1024
 _STABLE = re.compile(r"/cdn/play/u/(\d+)/p/1/e/6/t/1/(\d+)\.mp4")

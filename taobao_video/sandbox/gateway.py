@@ -40,7 +40,6 @@ from datetime import datetime
 from urllib.parse import parse_qsl
 
 from taobao_video.sandbox import apis
-from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.clock import format_beijing, parse_beijing
 from taobao_video.sandbox.config import ITEM_GET, AppConfig, SandboxConfig
 from taobao_video.sandbox.faults import (
@@ -51,6 +50,7 @@ from taobao_video.sandbox.faults import (
     Fault,
     FaultPlan,
 )
+from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.quota import FrequencyLimiter, QuotaBook
 from taobao_video.sandbox.render import RequestIds, error_payload, render, root_key
 from taobao_video.sandbox.response import JSON_TYPE, TEXT_TYPE, Response, html_response

@@ -20,13 +20,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from taobao_video.sandbox.admin import handle_admin
-from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.cdn import Cdn
 from taobao_video.sandbox.config import SandboxConfig
 from taobao_video.sandbox.faults import Fault, FaultPlan
 from taobao_video.sandbox.gateway import Gateway
 from taobao_video.sandbox.mp4 import Mp4Video
 from taobao_video.sandbox.oauth import OAuth
+from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.quota import QuotaBook
 from taobao_video.sandbox.response import Cut, Headers, Response, text_response
 from taobao_video.sandbox.stats import Stats

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import enum
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -61,6 +60,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
+from taobao_video.errors import ConfigError
+from taobao_video.model import MAX_NUM_IID, MAX_PRIORITY, MIN_PRIORITY, WAITING_STATES, ItemState
 from taobao_video.store.dialects import (
     AUTOINCREMENT_ID,
     SQLITE_IN_CHUNK,
@@ -75,7 +76,6 @@ from taobao_video.store.dialects import (
     select_by_ids,
     sqlite_file,
 )
-from taobao_video.errors import ConfigError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -91,8 +91,6 @@ P = ParamSpec("P")
 ADD_BATCH = 50_000
 READ_CHUNK = SQLITE_IN_CHUNK  # ids per IN (...) list
 MAX_ERROR_CHARS = 2000
-_MAX_NUM_IID = 2**63 - 1  # BIGINT
-_MIN_PRIORITY, _MAX_PRIORITY = -(2**31), 2**31 - 1  # INTEGER
 _MIGRATION_LOCK = 7307163801  # PostgreSQL advisory lock keys: any constants of our own
 _QUEUE_LOCK = 7307163802
 
@@ -100,21 +98,10 @@ _QUEUE_LOCK = 7307163802
 # ------------------------------------------------------------------------------------------------ the models
 
 
-class ItemState(enum.StrEnum):
-    """Where an item stands. pending, resolved and failed are *waiting* (work left); the others are finished."""
-
-    PENDING = "pending"  # known, never looked up
-    RESOLVED = "resolved"  # the API gave a video URL; not downloaded yet
-    NO_VIDEO = "no_video"  # the item has no main-image video
-    NOT_FOUND = "not_found"  # the item is gone
-    DONE = "done"  # downloaded, verified, in ``videos``
-    FAILED = "failed"  # the last download or lookup failed; ``error_kind`` says how
-
-
 # "state = 'pending' OR ...", not "state IN (...)": SQLite builds a temporary b-tree for an IN list of more than two
 # values each time it checks a row, which made inserting a million items 3 s slower (migration 0002).
 _STATE_CHECK = " OR ".join(f"state = '{state.value}'" for state in ItemState)
-_WAITING = (ItemState.PENDING.value, ItemState.RESOLVED.value, ItemState.FAILED.value)
+_WAITING = tuple(state.value for state in WAITING_STATES)
 
 
 class Base(DeclarativeBase):
@@ -319,9 +306,9 @@ _aware = require_aware
 
 
 def _num_iid(value: int) -> int:
-    if type(value) is int and 0 < value <= _MAX_NUM_IID:  # the common case first: a million ids per enqueue
+    if type(value) is int and 0 < value <= MAX_NUM_IID:  # the common case first: a million ids per enqueue
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_NUM_IID:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_NUM_IID:
         raise ValueError(f"num_iid must be a positive 64-bit integer, got {value!r}")
     return value
 
@@ -329,7 +316,7 @@ def _num_iid(value: int) -> int:
 def _priority(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"priority must be an integer, got {value!r}")
-    if not _MIN_PRIORITY <= value <= _MAX_PRIORITY:
+    if not MIN_PRIORITY <= value <= MAX_PRIORITY:
         raise ValueError(f"priority must fit in 32 bits, got {value}")
     return value
 

@@ -40,7 +40,8 @@ from types import TracebackType
 from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from taobao_video.store.catalog import QUEUE_ORDER, READ_CHUNK, Catalog, Item, ItemState
+from taobao_video.model import ItemState
+from taobao_video.store.catalog import QUEUE_ORDER, READ_CHUNK, Catalog, Item
 
 log = logging.getLogger(__name__)
 

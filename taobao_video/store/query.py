@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taobao_video.errors import UsageError
+from taobao_video.model import MAX_NUM_IID
+from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
@@ -52,10 +54,8 @@ VIDEO_COLUMNS: tuple[str, ...] = (
 )
 STATE_COLUMNS: tuple[str, ...] = ("state", "error_kind", "last_error")
 # catalog.ItemState's values, spelt out so that parsing a request needs no SQLAlchemy (a test keeps them equal).
-STATES: tuple[str, ...] = ("pending", "resolved", "done", "no_video", "not_found", "failed")
 SORT_KEYS: tuple[str, ...] = ("num_iid", "duration", "downloaded_at", "size")
 _SORT_COLUMN = {"num_iid": "num_iid", "duration": "duration", "downloaded_at": "downloaded_at", "size": "size_bytes"}
-MAX_NUM_IID = 2**63 - 1  # BIGINT (catalog.py checks the same bound when ids are written)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 

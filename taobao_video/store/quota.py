@@ -22,11 +22,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from taobao_video.store.catalog import Catalog, QuotaDay
-from taobao_video.top.client import next_midnight, utc_now
 from taobao_video.errors import QuotaExhausted
+from taobao_video.model import BEIJING, next_midnight, utc_now
+from taobao_video.store.catalog import Catalog, QuotaDay
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 _MAX_BAN_DAYS = 3  # a stated ban longer than this is not a daily quota; do not mark more rows than that
 
 

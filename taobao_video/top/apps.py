@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from taobao_video.top.client import next_midnight
 from taobao_video.errors import CallCapReached, QuotaExceeded, QuotaExhausted
+from taobao_video.model import next_midnight
 from taobao_video.store.quota import QuotaLedger, QuotaStatus
 from taobao_video.top.lookup import Lookup, VideoLookup
 

@@ -15,14 +15,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import requests
 import tenacity
 
-from taobao_video.top import signing
 from taobao_video.errors import (
     ApiError,
     AuthError,
@@ -35,18 +34,15 @@ from taobao_video.errors import (
     api_error_from_response,
     redact,
 )
+from taobao_video.model import BEIJING, next_midnight, utc_now
+from taobao_video.top import signing
 
 log = logging.getLogger(__name__)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 USER_AGENT = "taobao-video/0.1 (+https://pypi.org/project/taobao-video/)"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def beijing_timestamp(now: datetime) -> str:
@@ -54,13 +50,6 @@ def beijing_timestamp(now: datetime) -> str:
     if now.tzinfo is None:
         raise ValueError("the clock must return an aware datetime")
     return now.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def next_midnight(now: datetime, tz: ZoneInfo) -> datetime:
-    """The next 00:00 in ``tz`` after ``now``, as an aware datetime in ``tz``."""
-    local = now.astimezone(tz)
-    tomorrow = (local + timedelta(days=1)).date()
-    return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=tz)
 
 
 class TokenSource(Protocol):

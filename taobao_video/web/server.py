@@ -2,7 +2,7 @@
 
 Routes (GET and HEAD; anything else is 405)::
 
-    /                        the page: taobao_video/web/static/ (plain HTML, CSS and JS; no build step, nothing from a CDN)
+    /                        the page: web/static/ (plain HTML, CSS and JS; no build step, nothing from a CDN)
     /static/<file>           the page's script and style sheet
     /api/videos?<filters>    {"total", "offset", "limit", "videos": [...]}: the filters of ``catalog list``
     /api/stats               what ``catalog stats --json`` prints: counts by state, totals, histogram, per day
@@ -47,9 +47,10 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 from taobao_video.errors import TaobaoVideoError, UsageError
-from taobao_video.store.query import MAX_NUM_IID, QueryError, VideoQuery, jsonable, list_page, local_zone
+from taobao_video.model import MAX_NUM_IID
+from taobao_video.store.query import QueryError, VideoQuery, jsonable, list_page, local_zone
+from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 
 if TYPE_CHECKING:
     from taobao_video.store.catalog import Catalog
