@@ -53,6 +53,11 @@ class TaobaoVideoError(Exception):
     exit_code: int = EXIT_FAILED
     retryable: bool = False
 
+    @property
+    def needs_user(self) -> bool:
+        """Only the user can fix this (authorisation or configuration): a run stops and says what to do."""
+        return self.exit_code in (EXIT_NOPERM, EXIT_CONFIG)
+
 
 class UsageError(TaobaoVideoError):
     exit_code = EXIT_USAGE

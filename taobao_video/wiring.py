@@ -11,7 +11,9 @@ import requests
 
 from taobao_video.config.settings import AppSpec, Settings
 from taobao_video.fetch.downloader import Downloader
-from taobao_video.jobs.harvest import CallBook, Harvester, HarvestOptions
+from taobao_video.jobs.accounting import CallBook
+from taobao_video.jobs.pipeline import Harvester, HarvestOptions
+from taobao_video.jobs.plan import PlanOptions
 from taobao_video.model import utc_now
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
@@ -127,11 +129,12 @@ def metered_lookup(
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     http: requests.Session | None = None,
+    max_calls: int | None = None,
 ) -> tuple[AppPool, CallBook]:
     """Lookups over every configured app; each attempt is reserved in its app's quota ledger first and written to
-    the call log after."""
+    the call log after; ``max_calls`` caps the run's attempts over all apps."""
     http = http or new_http_session(settings.download.workers + 2)
-    book = CallBook(catalog)
+    book = CallBook(catalog, cap=max_calls)
     lanes = []
     for app in settings.apps():
         app_ledger = ledger(settings, catalog, app, clock=clock)
@@ -147,19 +150,19 @@ def harvester(
     *,
     force: bool = False,
     workers: int | None = None,
+    max_calls: int | None = None,
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     http: requests.Session | None = None,
     **hooks: Any,
 ) -> Harvester:
     """A Harvester over the configured gateway, catalog, ledger and videos folder."""
-    pool, book = metered_lookup(settings, catalog, clock=clock, sleep=sleep, http=http)
+    pool, book = metered_lookup(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
     h = settings.harvest
     workers = workers or settings.download.workers
     options = HarvestOptions(
-        force=force,
+        plan=PlanOptions(force=force, no_video_ttl=timedelta(days=h.no_video_ttl_days)),
         qps=h.qps,
-        no_video_ttl=timedelta(days=h.no_video_ttl_days),
         duration_tolerance_s=h.duration_tolerance_s,
         workers=workers,
     )

@@ -133,8 +133,8 @@ def two_app_settings(sb: Sandbox, base: Path, north: int, south: int) -> Setting
 
 def daily(settings: Settings, clock: FakeClock, **kw: object) -> DailyReport:
     with opened(settings) as catalog:
-        job = wiring.harvester(settings, catalog, clock=clock.now, sleep=Sleeps())
-        return run_daily(job, catalog, **kw)  # type: ignore[arg-type]
+        job = wiring.harvester(settings, catalog, clock=clock.now, sleep=Sleeps(), **kw)  # type: ignore[arg-type]
+        return run_daily(job, **kw)  # type: ignore[arg-type]
 
 
 def sandbox_calls(sb: Sandbox, app: str) -> dict[str, int]:

@@ -25,9 +25,14 @@ REPO = Path(__file__).resolve().parents[1]
 def daily(settings, clock, sleep=None, **kw) -> DailyReport:
     with opened(settings) as catalog:
         job = wiring.harvester(
-            settings, catalog, clock=clock.now, sleep=sleep or Sleeps(), monotonic=lambda: clock.now().timestamp()
+            settings,
+            catalog,
+            clock=clock.now,
+            sleep=sleep or Sleeps(),
+            monotonic=lambda: clock.now().timestamp(),
+            **kw,
         )
-        return run_daily(job, catalog, **kw)
+        return run_daily(job, **kw)
 
 
 def enqueue(settings, clock, ids, priority=0):
@@ -143,7 +148,7 @@ def test_downloads_proceed_with_no_call_left(clock, tmp_path, catalog_url):
         videos = sb.catalogue.sample("video", 4)
         with opened(settings) as catalog:  # looked up yesterday, never downloaded
             finder, _ = wiring.metered_lookup(settings, catalog, clock=clock.now, sleep=Sleeps())
-            from taobao_video.jobs.harvest import record_lookup
+            from taobao_video.jobs.plan import record_lookup
 
             for num_iid in videos:
                 record_lookup(catalog, finder.lookup(num_iid), now=clock.now())

@@ -250,5 +250,5 @@ def test_an_invalid_session_that_cannot_refresh_is_fatal(sqlite_world, clock):
     with open_catalog(settings) as catalog:
         job = wiring.harvester(settings, catalog, clock=clock.now)
         report = job.run(sb.catalogue.sample("video", 3))
-    assert job.fatal is not None and job.fatal.exit_code == 77
+    assert report.error is not None and report.error.exit_code == 77
     assert report.deferred == 3 and sb.stats()["gateway"]["calls"] == 0

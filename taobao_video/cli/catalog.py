@@ -15,16 +15,17 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from taobao_video.cli.catalog_views import catalog_show, catalog_stats, catalog_verify
+from taobao_video.cli.common import catalog_settings, open_for_reading
 from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
-    from taobao_video.config.peek import CatalogSettings
     from taobao_video.store.catalog import Catalog
     from taobao_video.store.query import VideoQuery
 
@@ -32,31 +33,6 @@ if TYPE_CHECKING:
 SORT_KEYS = ("num_iid", "duration", "downloaded_at", "size")
 TABLE_ROWS = 100  # a table without --limit shows this many (a terminal is no place for a million rows)
 _OPTION_OF_FIELD = {"q": "--ids", "ids": "--ids", "state": "--state"}
-
-
-def _settings(ctx: click.Context) -> Any:
-    from taobao_video.config.settings import load_settings
-
-    return load_settings((ctx.obj or {}).get("config_path"))
-
-
-def _catalog_settings(ctx: click.Context) -> CatalogSettings:
-    """The catalog's URL, the settings folder and the quota zone: peeked at when that is safe (no pydantic, see
-    settings_peek.py), else from the fully validated settings, which also report any problem exactly."""
-    from taobao_video.config.peek import CatalogSettings, peek
-
-    path = (ctx.obj or {}).get("config_path")
-    found = peek(path)
-    if found is not None:
-        return found
-    full = _settings(ctx)
-    return CatalogSettings(full.source, full.base_dir, full.database.url, full.quota.timezone)
-
-
-def _open(settings: CatalogSettings) -> Catalog:
-    from taobao_video.store.catalog import open_existing
-
-    return open_existing(settings.database_url)
 
 
 # list and sql print rows the same ways.
@@ -176,6 +152,10 @@ def catalog() -> None:
         click.get_current_context().call_on_close(gc.enable)
 
 
+for _command in (catalog_show, catalog_stats, catalog_verify):
+    catalog.add_command(_command)
+
+
 @catalog.command("list")
 @_filter_options
 @_rows_format
@@ -202,8 +182,8 @@ def catalog_list(ctx: click.Context, fmt: str | None, **params: Any) -> None:
     if fmt == "table" and limit is None:
         limit = TABLE_ROWS
     query, bad = _build_query(ctx, params, limit=limit)
-    settings = _catalog_settings(ctx)
-    with _open(settings) as store:
+    settings = catalog_settings(ctx)
+    with open_for_reading(settings) as store:
         rows = iter_rows(store, query, base_dir=settings.base_dir)
         if fmt == "table":
             shown = _print_table(query.columns, rows)
@@ -269,149 +249,6 @@ def _print_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-# -- show -----------------------------------------------------------------------------------------------------
-
-
-@catalog.command("show")
-@click.argument("num_iid")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-@click.pass_context
-def catalog_show(ctx: click.Context, num_iid: str, as_json: bool) -> None:
-    """Everything known about NUM_IID (a number or an item URL): its video, its state, the API calls
-    spent on it and its last error. Exit 1 when the catalog has never heard of it.
-
-    \b
-    Examples:
-      taobao-video catalog show 520813250866
-      taobao-video catalog show 'https://item.taobao.com/item.htm?id=520813250866' --json
-    """
-    import json
-
-    from taobao_video.ids import parse_id
-    from taobao_video.store.report import show
-
-    try:
-        wanted = parse_id(num_iid)
-    except ValueError as exc:
-        raise click.BadParameter(f"{exc}: {num_iid!r}", ctx=ctx, param_hint="NUM_IID") from None
-    settings = _catalog_settings(ctx)
-    with _open(settings) as store:
-        report = show(store, wanted)
-    if report is None:
-        if as_json:
-            click.echo(json.dumps({"num_iid": wanted, "known": False}))
-        else:
-            click.echo(f"{wanted}: not in the catalog (never queued, looked up or downloaded)")
-        ctx.exit(1)
-    if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False))
-        return
-    _print_show(report, settings.base_dir)
-
-
-def _print_show(report: dict[str, Any], base_dir: Path) -> None:
-    from taobao_video.store.report import format_bytes
-
-    click.echo(f"num_iid:      {report['num_iid']}")
-    click.echo(f"state:        {report['state'] or '- (no item row)'}")
-    video = report["video"]
-    if video is not None:
-        path = base_dir / video["video_path"]
-        present = "" if path.exists() else "  (MISSING on disk)"
-        duration = f"{video['duration']:.3f} s" if video["duration"] is not None else "unknown"
-        click.echo(f"file:         {path}{present}")
-        click.echo(f"duration:     {duration}")
-        click.echo(f"size:         {format_bytes(video['size_bytes'])} ({video['size_bytes']} bytes)")
-        click.echo(f"resolution:   {video['width'] or '?'}x{video['height'] or '?'}")
-        click.echo(f"sha256:       {video['sha256']}")
-        click.echo(f"downloaded:   {_local(video['downloaded_at'])}")
-        click.echo(f"video url:    {video['video_url']}")
-        click.echo(f"cover url:    {video['cover_url'] or '-'}")
-        click.echo(f"api method:   {video['api_method']}")
-    item = report["item"]
-    if item is not None:
-        click.echo(f"added:        {_local(item['added_at'])}  (priority {item['priority']})")
-        click.echo(
-            f"last lookup:  {_local(item['checked_at'])}  "
-            f"({item['lookups']} lookups, {item['attempts']} failed downloads)"
-        )
-        if video is None and item["video_url"]:
-            click.echo(f"video url:    {item['video_url']}")
-    calls = report["calls"]
-    click.echo(f"API calls:    {calls['total']}")
-    for call in calls["latest"]:
-        click.echo(f"  {_local(call['at'])}  {call['method']}  {call['outcome']}  {call['elapsed_ms']} ms")
-    if report["last_error"]:
-        kind = f" ({report['error_kind']})" if report["error_kind"] else ""
-        click.echo(f"last error:   {report['last_error']}{kind}")
-
-
-def _local(text: str | None) -> str:
-    if text is None:
-        return "-"
-    return datetime.fromisoformat(text).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-# -- stats ----------------------------------------------------------------------------------------------------
-
-
-@catalog.command("stats")
-@click.option("--days", type=click.IntRange(1, 366), default=14, show_default=True, help="Days of history shown.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-@click.pass_context
-def catalog_stats(ctx: click.Context, days: int, as_json: bool) -> None:
-    """Totals: items by state, videos, bytes and hours, a duration histogram, downloads per day
-    (local days) and API calls per quota day against the daily limit.
-
-    \b
-    Examples:
-      taobao-video catalog stats
-      taobao-video catalog stats --days 30 --json
-    """
-    import json
-
-    from taobao_video.store.query import local_zone
-    from taobao_video.store.report import stats
-
-    settings = _catalog_settings(ctx)
-    with _open(settings) as store:
-        report = stats(store, now=datetime.now(UTC), tz=local_zone(), days=days, quota_tz=settings.quota_tz)
-    if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False))
-        return
-    _print_stats(report, settings.quota_timezone)
-
-
-def _print_stats(report: dict[str, Any], quota_zone: str) -> None:
-    from taobao_video.store.report import format_bytes, histogram_label, sparkline
-
-    items = report["items"]
-    click.echo(f"Items:    {items['total']}  " + ", ".join(f"{state} {items[state]}" for state in STATES))
-    click.echo(
-        f"Videos:   {report['videos']}, {format_bytes(report['bytes'])}, {report['hours']:.2f} hours "
-        f"({report['seconds']:.0f} s)"
-    )
-    click.echo("Duration:")
-    histogram = report["duration_histogram"]
-    top = max((bucket["videos"] for bucket in histogram), default=0)
-    for bucket in histogram:
-        if bucket["from"] is None and not bucket["videos"]:
-            continue
-        bar = "#" * (round(40 * bucket["videos"] / top) if top else 0)
-        click.echo(f"  {histogram_label(bucket):>15} {bucket['videos']:>9}  {bar}")
-    per_day = report["downloads_per_day"]
-    counts = [day["videos"] for day in per_day]
-    click.echo(f"Downloads per day (local, {per_day[0]['day']} to {per_day[-1]['day']}): {sparkline(counts)}")
-    for day in per_day:
-        click.echo(f"  {day['day']}  {day['videos']:>7}")
-    click.echo(f"API calls per quota day ({quota_zone}):")
-    if not report["quota_days"]:
-        click.echo("  none recorded")
-    for row in report["quota_days"]:
-        banned = "  platform ban" if row["banned_until"] else ""
-        click.echo(f"  {row['day']}  {row['app_key']}  {row['used']:>5} of {row['daily_limit']}{banned}")
-
-
 # -- export ---------------------------------------------------------------------------------------------------
 
 
@@ -449,8 +286,8 @@ def catalog_export(ctx: click.Context, fmt: str | None, output: str | None, **pa
         fmt = suffix if suffix in ("csv", "json", "jsonl") else "json"
     query, bad = _build_query(ctx, params, limit=params["limit"])
     writer = {"csv": write_csv, "json": write_mapping, "jsonl": write_jsonl}[fmt]
-    settings = _catalog_settings(ctx)
-    with _open(settings) as store:
+    settings = catalog_settings(ctx)
+    with open_for_reading(settings) as store:
         rows = ([row[name] for name in query.columns] for row in iter_rows(store, query, base_dir=settings.base_dir))
         if output is None:
             writer(sys.stdout, query.columns, rows)
@@ -460,62 +297,6 @@ def catalog_export(ctx: click.Context, fmt: str | None, output: str | None, **pa
             click.echo(f"wrote {count} rows to {output}", err=True)
     if bad:
         ctx.exit(2)
-
-
-# -- verify ---------------------------------------------------------------------------------------------------
-
-
-@catalog.command("verify")
-@click.option("--sample", type=click.IntRange(min=1), metavar="N", help="Check N videos picked at random.")
-@click.option(
-    "--fix",
-    is_flag=True,
-    help="Put the bad ones back to be downloaded again from their stored URL (no API call) by the next "
-    "`daily` or `harvest`.",
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: counts and every problem.")
-@click.pass_context
-def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: bool) -> None:
-    """Re-read the video files: each must exist, have its recorded size and sha256, and still be an MP4.
-
-    Reports missing, truncated, grown, not-MP4, unreadable and changed files. Exit 1 when bad files
-    are found and not fixed. --fix takes the run lock (no harvest meanwhile), removes their rows from
-    `videos` and marks their items resolved, so the next run downloads them again without a call.
-
-    \b
-    Examples:
-      taobao-video catalog verify --sample 100
-      taobao-video catalog verify --fix && taobao-video daily
-    """
-    import contextlib
-    import json
-
-    from taobao_video.jobs.lock import RunLock
-    from taobao_video.jobs.verify import verify
-    from taobao_video.store.catalog import open_existing
-
-    gc.enable()
-    settings = _settings(ctx)
-
-    def progress(num_iid: int, bad: Any) -> None:
-        if bad is not None and not as_json:
-            click.echo(f"{num_iid}  {bad.problem:<14} {bad.video_path}: {bad.detail}")
-
-    lock = RunLock(settings.harvest.lock_file, purpose="catalog verify --fix") if fix else contextlib.nullcontext()
-    with lock, open_existing(settings.database.url) as store:
-        report = verify(
-            store, settings.base_dir, sample=sample, fix=fix, now=lambda: datetime.now(UTC), on_checked=progress
-        )
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
-    else:
-        click.echo(f"checked {report.checked}: {report.ok} good, {len(report.bad)} bad")
-        if report.fixed:
-            click.echo(
-                f"{report.fixed} put back to download from their stored URL: run `taobao-video daily` "
-                "(or harvest them) to fetch them again"
-            )
-    ctx.exit(report.exit_code)
 
 
 # -- sql ------------------------------------------------------------------------------------------------------
@@ -540,7 +321,7 @@ def catalog_sql(ctx: click.Context, statement: str, fmt: str | None) -> None:
     from taobao_video.store.readonly_sql import run
 
     fmt = fmt or _default_format(sys.stdout)
-    settings = _catalog_settings(ctx)
+    settings = catalog_settings(ctx)
     with run(settings.database_url, statement) as (columns, rows):
         if fmt == "table":
             _print_sql_table(columns, rows)

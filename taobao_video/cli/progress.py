@@ -8,15 +8,14 @@ import threading
 from datetime import datetime
 from types import TracebackType
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from rich import filesize
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
-from taobao_video.jobs.harvest import HarvestReport
-
-BEIJING_LABEL = "Beijing"
+from taobao_video.model import BEIJING, zone_label
 
 
 class BytesColumn(ProgressColumn):
@@ -31,8 +30,11 @@ class BytesColumn(ProgressColumn):
 class RunOutput:
     """Receives the harvester's events (from several threads) and prints them in the chosen mode."""
 
-    def __init__(self, mode: str, *, out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+    def __init__(
+        self, mode: str, *, quota_tz: ZoneInfo = BEIJING, out: IO[str] | None = None, err: IO[str] | None = None
+    ) -> None:
         self.mode = mode  # "json" | "plain" | "rich" | "quiet"
+        self.quota_tz = quota_tz  # the zone the quota day is counted in: resets are shown in it
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._progress: Progress | None = None
@@ -41,28 +43,41 @@ class RunOutput:
         self._lock = threading.Lock()
 
     @classmethod
-    def choose(cls, as_json: bool) -> RunOutput:
+    def choose(cls, as_json: bool, *, quota_tz: ZoneInfo = BEIJING) -> RunOutput:
         if as_json:
-            return cls("json")
-        return cls("rich" if sys.stderr.isatty() else "plain")
+            return cls("json", quota_tz=quota_tz)
+        return cls("rich" if sys.stderr.isatty() else "plain", quota_tz=quota_tz)
 
     def __enter__(self) -> RunOutput:
-        if self.mode == "rich":
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("items •"),
-                BytesColumn(),
-                console=Console(file=self.err),
-                transient=False,
-            )
-            self._progress.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop_bar()
+
+    def _start_bar(self, total: int) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("items •"),
+            BytesColumn(),
+            console=Console(file=self.err),
+            transient=False,
+        )
+        self._progress.start()
+        self._bytes = 0
+        self._task = self._progress.add_task("harvest", total=total, bytes=0)
+
+    def _stop_bar(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+            self._progress = self._task = None
+
+    def say(self, text: str) -> None:
+        """A line of prose around a run: never on stdout in JSON mode, where stdout carries only events."""
+        stream = self.err if self.mode in ("json", "rich") else self.out
+        stream.write(text + "\n")
+        stream.flush()
 
     # -- events -----------------------------------------------------------------------------------------------
 
@@ -77,6 +92,8 @@ class RunOutput:
             self._item(event)
         elif event["event"] in ("warning", "stop"):
             self._note(event)
+        elif event["event"] == "summary":
+            self._summary(event)
 
     def add_bytes(self, count: int) -> None:
         if self._progress is not None and self._task is not None:
@@ -93,9 +110,10 @@ class RunOutput:
             f"{event['ids']} ids: {event['skipped']} already done, {event['downloads']} to download from known "
             f"URLs, {event['lookups']} to look up ({event['quota_remaining']} calls left today)"
         )
-        if self._progress is not None:
+        if self.mode == "rich":
+            self._start_bar(event["ids"])
+            assert self._progress is not None
             self._progress.console.print(text)
-            self._task = self._progress.add_task("harvest", total=event["ids"], bytes=0)
         else:
             self.err.write(text + "\n")
 
@@ -119,15 +137,14 @@ class RunOutput:
 
     # -- the end ----------------------------------------------------------------------------------------------
 
-    def summary(self, report: HarvestReport, *, extra: dict[str, Any] | None = None, note: str = "") -> None:
-        """The last word of a run: the JSON summary (with ``extra`` keys), or the summary text and ``note``."""
-        if self.mode == "quiet":
-            return
-        if self.mode == "json":
-            self._json({"event": "summary", **report.as_dict(), **(extra or {})})
-            return
-        stream = self.err if self._progress is not None else self.out
-        stream.write(summary_text(report) + (f"\n{note}" if note else "") + "\n")
+    def _summary(self, summary: dict[str, Any]) -> None:
+        """The last word of a run: the summary text, and for a daily run where the queue stands."""
+        self._stop_bar()
+        stream = self.err if self.mode == "rich" else self.out
+        lines = [summary_text(summary, self.quota_tz)]
+        if "remaining" in summary:
+            lines.append(queue_note(summary))
+        stream.write("\n".join(lines) + "\n")
         stream.flush()
 
 
@@ -145,36 +162,51 @@ def _item_line(event: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def summary_text(report: HarvestReport) -> str:
+def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
+    """The plain-text summary of a run from its ``summary`` event."""
+    deferred = summary["deferred"]
     lines = [
-        f"Done in {report.seconds:.1f} s: {report.downloaded} downloaded, {report.skipped} skipped, "
-        f"{report.no_video} without video, {report.not_found} not found, {report.failed} failed, "
-        f"{report.deferred} deferred; {report.api_calls} API calls "
-        f"({report.quota_remaining} left today), {report.bytes / 1e6:.1f} MB fetched."
+        f"Done in {summary['seconds']:.1f} s: {summary['downloaded']} downloaded, {summary['skipped']} skipped, "
+        f"{summary['no_video']} without video, {summary['not_found']} not found, {summary['failed']} failed, "
+        f"{deferred} deferred; {summary['api_calls']} API calls "
+        f"({summary['quota_remaining']} left today), {summary['bytes'] / 1e6:.1f} MB fetched."
     ]
-    if report.stopped == "quota":
+    stopped = summary.get("stopped")
+    if stopped == "quota":
+        resets = summary.get("quota_resets_at")
         lines.append(
-            f"Stopped: today's API quota is spent; {report.deferred} ids wait for "
-            f"{_reset_text(report.quota_resets_at)}. Run again then (exit 75)."
+            f"Stopped: today's API quota is spent; {deferred} ids wait for "
+            f"{_reset_text(datetime.fromisoformat(resets) if resets else None, quota_tz)}. Run again then (exit 75)."
         )
-    elif report.stopped == "max_calls":
-        lines.append(f"Stopped: this run's --max-calls is used up; {report.deferred} ids deferred (exit 75).")
-    elif report.stopped == "rate_limited":
-        lines.append(f"Stopped: the platform's frequency limit; {report.deferred} ids deferred. Try later (exit 75).")
-    elif report.stopped == "signal":
-        lines.append(f"Stopped on request; {report.deferred} ids deferred, partial downloads kept for resuming.")
-    if report.held:
-        lines.append(f"{report.held} ids were left to other workers that are on them; run again later (exit 75).")
-    if report.bad_lines:
-        lines.append(f"{report.bad_lines} input lines were not ids (listed above).")
+    elif stopped == "max_calls":
+        lines.append(f"Stopped: this run's --max-calls is used up; {deferred} ids deferred (exit 75).")
+    elif stopped == "rate_limited":
+        lines.append(f"Stopped: the platform's frequency limit; {deferred} ids deferred. Try later (exit 75).")
+    elif stopped == "signal":
+        lines.append(f"Stopped on request; {deferred} ids deferred, partial downloads kept for resuming.")
+    if summary.get("held"):
+        lines.append(f"{summary['held']} ids were left to other workers that are on them; run again later (exit 75).")
+    if summary.get("bad_lines"):
+        lines.append(f"{summary['bad_lines']} input lines were not ids (listed above).")
     return "\n".join(lines)
 
 
-def _reset_text(moment: datetime | None) -> str:
+def queue_note(summary: dict[str, Any]) -> str:
+    """Where the queue stands after a daily run, from its ``summary`` event."""
+    if not summary["remaining"]:
+        return "Queue drained."
+    days, per_day = summary["days_left"], summary["calls_per_day"]
+    pace = (
+        f"about {days} more day{'s' if days != 1 else ''} at {per_day} calls a day"
+        if days is not None
+        else "no calls are allowed per day"
+    )
+    return f"Queue: {summary['pending']} pending, {summary['awaiting_download']} awaiting download; {pace}."
+
+
+def _reset_text(moment: datetime | None, quota_tz: ZoneInfo) -> str:
     if moment is None:
         return "the quota reset"
-    from zoneinfo import ZoneInfo
-
-    beijing = moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    in_zone = moment.astimezone(quota_tz).strftime("%Y-%m-%d %H:%M")
     local = moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    return f"the reset at {beijing} {BEIJING_LABEL} time ({local})"
+    return f"the reset at {in_zone} {zone_label(quota_tz)} time ({local})"

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from taobao_video.cli.main import file_option, ids_argument, require_input
+from taobao_video.cli.common import file_option, ids_argument, require_input, settings_of
+from taobao_video.model import MAX_PRIORITY, MIN_PRIORITY
 from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
     from taobao_video.store.catalog import Catalog, ItemRow
 
-# The values of catalog.ItemState, spelt out so that `--help` does not import SQLAlchemy (a test keeps them equal).
 _ERROR_CHARS = 60
 
 
@@ -33,11 +33,9 @@ class _Tally:
 
 
 def _catalog(ctx: click.Context) -> Catalog:
-    from taobao_video.config.settings import load_settings
-    from taobao_video.store.catalog import Catalog
+    from taobao_video import wiring
 
-    settings = load_settings((ctx.obj or {}).get("config_path"))
-    return Catalog.open(settings.database.url)
+    return wiring.catalog(settings_of(ctx))
 
 
 @contextlib.contextmanager
@@ -98,7 +96,7 @@ def queue() -> None:
 @file_option
 @click.option(
     "--priority",
-    type=click.IntRange(-(2**31), 2**31 - 1),
+    type=click.IntRange(MIN_PRIORITY, MAX_PRIORITY),
     default=0,
     show_default=True,
     help="Higher goes first. Raises ids already waiting at a lower priority.",

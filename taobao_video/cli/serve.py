@@ -30,11 +30,11 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
       taobao-video serve --port 8080
       curl 'http://127.0.0.1:8000/api/videos?min_duration=10&sort=duration&desc=1&limit=5'
     """
-    from taobao_video.config.settings import load_settings
+    from taobao_video.cli.common import settings_of
     from taobao_video.store.catalog import open_existing
     from taobao_video.web import server as web
 
-    settings = load_settings((ctx.obj or {}).get("config_path"))
+    settings = settings_of(ctx)
     loopback = web.is_loopback(host)
     if not loopback:
         click.echo(

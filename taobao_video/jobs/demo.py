@@ -10,10 +10,9 @@ from pathlib import Path
 import requests
 
 from taobao_video import wiring
-from taobao_video.cli.progress import RunOutput
 from taobao_video.config.settings import Settings, settings_from_mapping
 from taobao_video.fsutil import atomic_write_text
-from taobao_video.jobs.harvest import HarvestReport
+from taobao_video.jobs import runner
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 from taobao_video.top.oauth import RedirectError, new_state, wait_for_redirect
 
@@ -72,8 +71,17 @@ def authorise_like_a_browser(settings: Settings) -> None:
     manager.login_with_code(code)
 
 
-def run_demo(*, count: int, seed: int, folder: str, echo: Callable[[str], None], as_json: bool = False) -> int:
-    """Harvest ``count`` sandbox ids into ``folder``, print the catalog, then show that a rerun spends nothing."""
+def run_demo(
+    *,
+    count: int,
+    seed: int,
+    folder: str,
+    echo: Callable[[str], None],
+    on_event: runner.EventSink,
+    on_bytes: Callable[[int], None] = lambda count: None,
+) -> int:
+    """Harvest ``count`` sandbox ids into ``folder`` (its events to ``on_event``), print the catalog, then show
+    that a rerun spends nothing."""
     base = Path(folder).resolve()
     base.mkdir(parents=True, exist_ok=True)
     config = SandboxConfig(seed=seed, apps=(AppConfig(key=DEMO_APP_KEY, secret=DEMO_APP_SECRET),))
@@ -89,13 +97,13 @@ def run_demo(*, count: int, seed: int, folder: str, echo: Callable[[str], None],
         )
         ids = sandbox.catalogue.sample_mixed(count)
         echo(f"Harvesting {len(ids)} products (with and without videos, missing, deleted) into {base}:")
-        report = _harvest(settings, ids, as_json)
+        report = runner.harvest(settings, ids, on_event=on_event, on_bytes=on_bytes)
         echo("")
         echo(catalog_table(settings, ids))
         echo("")
         echo("Running the same harvest again: everything is in the catalog, so it spends nothing.")
         sandbox.reset_stats()
-        again = _harvest(settings, ids, as_json, quiet=True)
+        again = runner.harvest(settings, ids)
         stats = sandbox.stats()
         echo(
             f"Second run: {again.skipped} skipped, {stats['gateway']['calls']} API calls, "
@@ -121,15 +129,6 @@ def write_query_settings(base: Path) -> Path:
         mode=0o644,
     )
     return path
-
-
-def _harvest(settings: Settings, ids: list[int], as_json: bool, quiet: bool = False) -> HarvestReport:
-    output = RunOutput("quiet") if quiet else RunOutput.choose(as_json)
-    with wiring.catalog(settings) as catalog, output:
-        report = wiring.harvester(settings, catalog, on_event=output.event, on_bytes=output.add_bytes).run(ids)
-    if not quiet:
-        output.summary(report)
-    return report
 
 
 def catalog_table(settings: Settings, ids: list[int]) -> str:

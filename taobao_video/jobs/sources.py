@@ -19,15 +19,12 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from taobao_video.jobs.plan import Plan
 from taobao_video.model import ItemState
 from taobao_video.store.claims import Holder, WorkClaims
 
-if TYPE_CHECKING:
-    from taobao_video.jobs.harvest import Plan
-
-Planner = Callable[[list[int]], "Plan"]
+Planner = Callable[[list[int]], Plan]
 
 # A run with nothing to claim that waits on other workers' claims looks again at least this often (seconds): a
 # holder that finishes its ids or releases them on a stop is noticed within it. One indexed query per look.
@@ -51,11 +48,16 @@ class Batch:
 
 
 class ListSource:
-    """The ids of ``harvest``: those the first plan downloads, then those it looks up, claimed as they come."""
+    """The ids of ``harvest``: those the first plan downloads, then those it looks up, claimed as they come.
 
-    def __init__(self, downloads: list[int], lookups: list[int], *, claims: WorkClaims, planner: Planner) -> None:
-        self.claims, self.planner = claims, planner
-        self._downloads, self._lookups = deque(downloads), deque(lookups)
+    ``replan`` None: the run is alone on the catalog and the first plan stands for every claimed id. Otherwise each
+    claimed batch is planned again (another worker may have done some of it since the first plan).
+    """
+
+    def __init__(self, plan: Plan, *, claims: WorkClaims, replan: Planner | None) -> None:
+        self.claims, self.replan = claims, replan
+        self._jobs = {job.num_iid: job for job in plan.downloads}
+        self._downloads, self._lookups = deque(self._jobs), deque(plan.lookups)
 
     def take_downloads(self, limit: int) -> Batch:
         return self._take(self._downloads, limit)
@@ -66,9 +68,13 @@ class ListSource:
     def _take(self, ids: deque[int], limit: int) -> Batch:
         wanted = [ids.popleft() for _ in range(min(limit, len(ids)))]
         if not wanted:
-            return Batch(self.planner([]))
+            return Batch(Plan())
         taken, held = self.claims.claim_ids(wanted)
-        return Batch(self.planner(taken), held)
+        if self.replan is not None:
+            return Batch(self.replan(taken), held)
+        downloads = [self._jobs[num_iid] for num_iid in taken if num_iid in self._jobs]
+        lookups = [num_iid for num_iid in taken if num_iid not in self._jobs]
+        return Batch(Plan(lookups=lookups, downloads=downloads), held)
 
     def untaken(self) -> list[int]:
         """The ids never claimed (what a stopped run leaves)."""

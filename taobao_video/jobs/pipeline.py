@@ -1,17 +1,15 @@
-"""The harvest job: plan → resolve (API) → download → record, pipelined, with a graceful stop.
+"""The harvest pipeline: claimed work → lookups (paced, on this thread) → downloads (a pool of threads) → rows.
 
-Planning spends nothing: ids already in ``videos`` are skipped, ids known to have no video (or to be gone) are
-not asked again until ``no_video_ttl`` passes, and ids resolved earlier whose download failed are downloaded from
-their stored URL without a call. Lookups then run on this thread, paced to ``qps``, each reserving its call in the
-quota ledger first; videos go to a bounded pool of download threads as soon as they resolve. A row is written to
-``videos`` only after its file is complete, verified and renamed into place.
+Lookups run on the calling thread, paced to ``qps``, each reserving its call in the quota ledger first; videos go
+to a bounded pool of download threads as soon as they resolve. A row is written to ``videos`` only after its file
+is complete, verified and renamed into place.
 
-The run stops taking work when the quota is spent, on a frequency ban too long to wait, on an error that needs
-the user (authorisation, configuration), or when ``stop`` is set (Ctrl-C, SIGTERM): what was not done is
-counted as deferred and stays in the catalog for the next run.
+The run stops taking lookups when the quota is spent, on a frequency ban too long to wait, when the gateway cannot
+be reached, on an error that needs the user (authorisation, configuration: the report carries it), or when ``stop``
+is set (Ctrl-C, SIGTERM): what was not done is counted as deferred and stays in the catalog for the next run.
 
-Several harvesters may share the catalog: a run claims each id before it works on it (``claims.py``), a batch at a
-time (``worklist.py``), keeps its claims alive while it works and releases what it leaves, so no id is looked up
+Several harvesters may share the catalog: a run claims each id before it works on it (``store/claims.py``), a batch
+at a time (``sources.py``), keeps its claims alive while it works and releases what it leaves, so no id is looked up
 or downloaded by two of them.
 """
 
@@ -22,10 +20,10 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,12 +40,14 @@ from taobao_video.errors import (
     UrlExpired,
 )
 from taobao_video.fetch.downloader import Downloader
+from taobao_video.jobs.accounting import CallBook
+from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
+from taobao_video.jobs.report import HarvestReport
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
-from taobao_video.model import ItemState
-from taobao_video.store.catalog import Catalog, ItemRow, VideoRow
+from taobao_video.model import FailureKind, Outcome, StopReason
+from taobao_video.store.catalog import Catalog, VideoRow
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
-from taobao_video.store.quota import QuotaLedger, QuotaStatus
-from taobao_video.top.client import CallRecord
+from taobao_video.store.quota import QuotaStatus
 from taobao_video.top.lookup import Lookup
 
 log = logging.getLogger(__name__)
@@ -62,103 +62,15 @@ Event = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Job:
-    """A video to download: where from, and what the API said about it."""
-
-    num_iid: int
-    url: str
-    cover_url: str | None
-    api_duration: float | None
-    width: int | None
-    height: int | None
-    api_method: str
-    looked_up_now: bool = False
-
-
-@dataclass
-class Plan:
-    lookups: list[int] = field(default_factory=list)
-    downloads: list[Job] = field(default_factory=list)
-    skipped: list[tuple[int, str]] = field(default_factory=list)
-
-
-@dataclass
-class HarvestReport:
-    """The run summary; the names of the fields are the ``--json`` summary's keys (design.md)."""
-
-    requested: int = 0
-    downloaded: int = 0
-    skipped: int = 0
-    no_video: int = 0
-    not_found: int = 0
-    failed: int = 0
-    deferred: int = 0
-    api_calls: int = 0
-    quota_remaining: int | None = None
-    bytes: int = 0
-    seconds: float = 0.0
-    stopped: str | None = None  # "quota", "max_calls", "rate_limited", "signal", "fatal"
-    quota_resets_at: datetime | None = None
-    bad_lines: int = 0
-    held: int = 0  # ids another worker was on: left to it (counted in deferred too)
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["seconds"] = round(self.seconds, 3)
-        data["quota_resets_at"] = self.quota_resets_at.isoformat() if self.quota_resets_at else None
-        return data
-
-    @property
-    def exit_code(self) -> int:
-        if (self.stopped in ("quota", "max_calls", "rate_limited", "signal") and self.deferred) or self.held:
-            return 75
-        if self.bad_lines:
-            return 2
-        return 1 if self.failed else 0
-
-
-@dataclass(frozen=True)
 class HarvestOptions:
-    force: bool = False
+    plan: PlanOptions = field(default_factory=PlanOptions)
     qps: float = 2.0
-    no_video_ttl: timedelta = timedelta(days=30)
     duration_tolerance_s: float = 1.5
     workers: int = 8
 
 
-class CallBook:
-    """The run's call accounting, hooked into each app's client: every attempt is reserved in that app's quota
-    ledger before it is sent and written to the call log after; the run's own cap (``--max-calls``) and count span
-    every app. The hooks run on the one lookup thread, so the count needs no lock."""
-
-    def __init__(self, catalog: Catalog, *, cap: int | None = None) -> None:
-        self.catalog = catalog
-        self.cap = cap  # the run's own limit (--max-calls), on top of the ledgers'
-        self.calls = 0  # attempts reserved; the client logs each one after it, sent or not
-
-    def hooks(self, ledger: QuotaLedger) -> tuple[Callable[[str, object], None], Callable[[CallRecord], None]]:
-        """The ``before_call`` and ``after_call`` hooks for the client of the app whose quota ``ledger`` counts."""
-        day = ""
-
-        def before_call(method: str, params: object) -> None:
-            nonlocal day
-            if self.cap is not None and self.calls >= self.cap:
-                raise CallCapReached(f"this run may make at most {self.cap} calls (--max-calls)")
-            day = ledger.reserve()
-            self.calls += 1
-
-        def after_call(record: CallRecord) -> None:
-            self.catalog.log_call(record, app_key=ledger.app_key, quota_day=day)
-
-        return before_call, after_call
-
-    def left(self) -> int | None:
-        """Calls the run's own cap still allows (None: no cap)."""
-        return None if self.cap is None else max(0, self.cap - self.calls)
-
-
 class Apps(Protocol):
-    """The app keys a run spends (``apps.AppPool``): lookups through them, and their quota together."""
+    """The app keys a run spends (``top.apps.AppPool``): lookups through them, and their quota together."""
 
     def lookup(self, num_iid: int) -> Lookup: ...
 
@@ -167,72 +79,9 @@ class Apps(Protocol):
     def status(self) -> QuotaStatus: ...
 
 
-def make_plan(ids: Iterable[int], catalog: Catalog, *, now: datetime, base_dir: Path, options: HarvestOptions) -> Plan:
-    """Decide per id: skip, download from a stored URL, or look up (the only choice that costs a call)."""
-    ids = list(ids)
-    items, videos = catalog.items(ids), catalog.videos(ids)
-    plan = Plan()
-    for num_iid in ids:
-        video, item = videos.get(num_iid), items.get(num_iid)
-        if video is not None:
-            if not options.force and _file_intact(base_dir / video.video_path, video.size_bytes):
-                plan.skipped.append((num_iid, "in the catalog"))
-            else:
-                plan.downloads.append(_job_from_video(video))
-        elif item is not None and item.state in (ItemState.NO_VIDEO, ItemState.NOT_FOUND) and not options.force:
-            if item.checked_at is not None and now - item.checked_at < options.no_video_ttl:
-                plan.skipped.append((num_iid, f"{item.state.value} (checked {item.checked_at:%Y-%m-%d})"))
-            else:
-                plan.lookups.append(num_iid)
-        elif item is not None and item.video_url and item.error_kind != "url_expired":
-            plan.downloads.append(_job_from_item(item))
-        else:
-            plan.lookups.append(num_iid)
-    return plan
-
-
-def record_lookup(catalog: Catalog, result: Lookup, *, now: datetime) -> None:
-    """Remember what a lookup found, so no later run pays for it again."""
-    if result.outcome == "video" and result.video is not None:
-        v = result.video
-        catalog.mark_resolved(
-            v.num_iid,
-            video_url=v.url,
-            cover_url=v.cover_url,
-            api_duration=v.duration,
-            width=v.width,
-            height=v.height,
-            api_method=v.api_method,
-            now=now,
-        )
-    elif result.outcome == "no_video":
-        catalog.mark_no_video(result.num_iid, api_method=result.api_method, now=now)
-    else:
-        catalog.mark_not_found(result.num_iid, detail=result.detail, api_method=result.api_method, now=now)
-
-
-def _file_intact(path: Path, size: int) -> bool:
-    try:
-        return path.stat().st_size == size
-    except OSError:
-        return False
-
-
-def _job_from_video(video: VideoRow) -> Job:
-    return Job(
-        video.num_iid, video.video_url, video.cover_url, video.duration, video.width, video.height, video.api_method
-    )
-
-
-def _job_from_item(item: ItemRow) -> Job:
-    assert item.video_url is not None
-    return Job(
-        item.num_iid, item.video_url, item.cover_url, item.api_duration, item.width, item.height, item.api_method or ""
-    )
-
-
 class Harvester:
-    """Runs one harvest over a list of ids. Build it with ``wiring.harvester``; call ``run`` once."""
+    """Runs one harvest over a list of ids or the queue. Build it with ``wiring.harvester``; call ``run`` or
+    ``run_queue`` once."""
 
     def __init__(
         self,
@@ -259,7 +108,6 @@ class Harvester:
         self.stop = stop or threading.Event()
         self.on_event, self.on_bytes = on_event, on_bytes
         self.report = HarvestReport()
-        self.fatal: TaobaoVideoError | None = None
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
@@ -273,14 +121,17 @@ class Harvester:
     def run(self, ids: list[int]) -> HarvestReport:
         """Harvest the ids given (``harvest``), each claimed first; ids another worker is on are left to it."""
         started = self.monotonic()
+        ids = list(dict.fromkeys(ids))
         self.report.requested = len(ids)
         self.catalog.add_items(ids, now=self.clock())
         plan = self._plan(ids)
         self._announce(len(ids), downloads=len(plan.downloads), lookups=len(plan.lookups), skipped=len(plan.skipped))
         for num_iid, reason in plan.skipped:
-            self._count("skipped", num_iid, detail=reason)
-        downloads = [job.num_iid for job in plan.downloads]
-        return self._run(ListSource(downloads, plan.lookups, claims=self.claims, planner=self._plan), started)
+            self._count(Outcome.SKIPPED, num_iid, detail=reason)
+        # Alone on the catalog (the lock), the plan stands; shared, each claimed batch is planned again, as another
+        # worker may have done some of it since.
+        source = ListSource(plan, claims=self.claims, replan=None if self.exclusive else self._plan)
+        return self._run(source, started)
 
     def run_queue(self, *, calls_left: Callable[[], int]) -> HarvestReport:
         """Work through the queue (the daily run): resolved ids first, then pending ones while ``calls_left()``
@@ -297,7 +148,7 @@ class Harvester:
     def _plan(self, ids: list[int]) -> Plan:
         if not ids:
             return Plan()
-        return make_plan(ids, self.catalog, now=self.clock(), base_dir=self.base_dir, options=self.options)
+        return make_plan(ids, self.catalog, now=self.clock(), base_dir=self.base_dir, options=self.options.plan)
 
     def _announce(self, ids: int, *, downloads: int, lookups: int, skipped: int) -> None:
         self.on_event(
@@ -319,13 +170,13 @@ class Harvester:
             with keeper, ThreadPoolExecutor(self.options.workers, thread_name_prefix="download") as pool:
                 self._work(source, pool)
             for num_iid in source.untaken():
-                self._count("deferred", num_iid, detail=self.report.stopped or "signal")
+                self._count(Outcome.DEFERRED, num_iid, detail=self.report.stopped or StopReason.SIGNAL)
             if self._deferred:
                 self.catalog.mark_deferred(self._deferred, now=self.clock())
         finally:
             self.claims.release_all()
         if self.stop.is_set() and self.report.deferred and self.report.stopped is None:
-            self.report.stopped = "signal"
+            self.report.stopped = StopReason.SIGNAL
         self.report.api_calls = self.book.calls
         self.report.quota_remaining = self.apps.remaining()
         self.report.seconds = self.monotonic() - started
@@ -337,7 +188,7 @@ class Harvester:
         Lookups run here, one at a time at the run's pace; a new batch of them is claimed when the last is done.
         Downloads (stored URLs) are claimed whenever the pool runs short, at most every ``_DOWNLOAD_RECHECK_S``
         while lookups are going on. Only a stop request ends the downloads; a spent quota, the run's cap, a
-        frequency ban or a fatal error end the lookups.
+        frequency ban, an unreachable gateway or a fatal error end the lookups.
         """
         lookups: deque[int] = deque()
         batch_size = max(1, min(_MAX_LOOKUP_BATCH, int(self.options.qps * _LOOKUP_BATCH_S)))
@@ -356,9 +207,9 @@ class Harvester:
                 self._resolve(lookups.popleft(), pool)
                 continue
             if lookups:
-                self.report.stopped = self.report.stopped or "signal"
+                self.report.stopped = self.report.stopped or StopReason.SIGNAL
                 while lookups:
-                    self._count("deferred", lookups.popleft(), detail=self.report.stopped)
+                    self._count(Outcome.DEFERRED, lookups.popleft(), detail=self.report.stopped)
             if took:
                 continue
             with self._idle:
@@ -378,12 +229,15 @@ class Harvester:
         for num_iid, holder in batch.held.items():
             until = holder.lease_until.strftime("%H:%M:%S UTC")
             self._count(
-                "deferred", num_iid, held=True, detail=f"another worker ({holder.worker}) is on it until {until}"
+                Outcome.DEFERRED,
+                num_iid,
+                held=True,
+                detail=f"another worker ({holder.worker}) is on it until {until}",
             )
         if batch.plan.skipped:
             self.claims.release([num_iid for num_iid, _ in batch.plan.skipped])
             for num_iid, reason in batch.plan.skipped:
-                self._count("skipped", num_iid, detail=reason)
+                self._count(Outcome.SKIPPED, num_iid, detail=reason)
         for job in batch.plan.downloads:
             self._submit(pool, job)
         lookups.extend(batch.plan.lookups)
@@ -400,7 +254,7 @@ class Harvester:
         taken, held = self.claims.claim_ids(ids)
         lookups.extend(taken)
         for num_iid, holder in held.items():
-            self._count("deferred", num_iid, held=True, detail=f"another worker ({holder.worker}) is on it")
+            self._count(Outcome.DEFERRED, num_iid, held=True, detail=f"another worker ({holder.worker}) is on it")
 
     def _renewal_failed(self, exc: Exception) -> None:
         self.on_event({"event": "warning", "detail": f"renewing this worker's claims failed, retrying: {exc}"})
@@ -418,45 +272,38 @@ class Harvester:
         try:
             result = self.apps.lookup(num_iid)
         except CallCapReached:
-            self._halt("max_calls", num_iid, None)
+            self._halt(StopReason.MAX_CALLS, num_iid)
         except (QuotaExhausted, QuotaExceeded) as exc:  # the pool has already recorded which app is spent
-            self._halt("quota", num_iid, exc.reset_at)
+            self._halt(StopReason.QUOTA, num_iid, resets_at=exc.reset_at)
         except RateLimited as exc:
-            self._halt("rate_limited", num_iid, None, detail=str(exc))
+            self._halt(StopReason.RATE_LIMITED, num_iid, detail=str(exc))
         except TaobaoVideoError as exc:
-            if exc.exit_code in (77, 78):
-                self.fatal = exc
-                self._halt("fatal", num_iid, None, detail=str(exc))
+            if exc.needs_user:
+                self.report.error = exc
+                self._halt(StopReason.FATAL, num_iid, detail=str(exc))
             else:
                 self.catalog.mark_lookup_failed(num_iid, error=str(exc), now=self.clock())
-                self._count("failed", num_iid, error_kind="lookup", detail=str(exc))
+                self._count(Outcome.FAILED, num_iid, error_kind=FailureKind.LOOKUP, detail=str(exc))
         else:
-            self._record_lookup(result, pool)
+            job = record_lookup(self.catalog, result, now=self.clock())
+            if job is not None:
+                self._submit(pool, job)
+            else:
+                self._count(Outcome(result.outcome), result.num_iid, detail=result.detail)
 
-    def _record_lookup(self, result: Lookup, pool: ThreadPoolExecutor) -> None:
-        record_lookup(self.catalog, result, now=self.clock())
-        if result.outcome == "video" and result.video is not None:
-            v = result.video
-            self._submit(
-                pool,
-                Job(v.num_iid, v.url, v.cover_url, v.duration, v.width, v.height, v.api_method, looked_up_now=True),
-            )
-        else:
-            self._count(result.outcome, result.num_iid, detail=result.detail)
-
-    def _halt(self, why: str, num_iid: int, resets_at: datetime | None, detail: str = "") -> None:
+    def _halt(self, why: StopReason, num_iid: int, *, resets_at: datetime | None = None, detail: str = "") -> None:
         if self.report.stopped is None:
             self.report.stopped = why
             self.report.quota_resets_at = resets_at
             self.on_event(
                 {
                     "event": "stop",
-                    "reason": why,
+                    "reason": why.value,
                     "resets_at": resets_at.isoformat() if resets_at else None,
                     "detail": detail,
                 }
             )
-        self._count("deferred", num_iid, detail=why)
+        self._count(Outcome.DEFERRED, num_iid, detail=why)
 
     # -- downloads --------------------------------------------------------------------------------------------
 
@@ -470,7 +317,8 @@ class Harvester:
             self._fetch_and_record(job)
         except Exception as exc:  # a bug or a database failure must not vanish in a worker thread
             log.exception("download of %s failed unexpectedly", job.num_iid)
-            self._count("failed", job.num_iid, error_kind="internal", detail=f"{type(exc).__name__}: {exc}")
+            detail = f"{type(exc).__name__}: {exc}"
+            self._count(Outcome.FAILED, job.num_iid, error_kind=FailureKind.INTERNAL, detail=detail)
         finally:
             with self._idle:
                 self._in_flight -= 1
@@ -487,19 +335,19 @@ class Harvester:
             )
             duration = self._checked_duration(job, result.path)
         except DownloadStopped:
-            self._count("deferred", job.num_iid, detail="stopped mid-download; partial file kept")
+            self._count(Outcome.DEFERRED, job.num_iid, detail="stopped mid-download; partial file kept")
             return
         except UrlExpired as exc:
-            self.catalog.mark_failed(job.num_iid, error_kind="url_expired", error=str(exc), now=self.clock())
+            self.catalog.mark_failed(job.num_iid, error_kind=FailureKind.URL_EXPIRED, error=str(exc), now=self.clock())
             if job.looked_up_now:
-                self._count("failed", job.num_iid, error_kind="url_expired", detail=str(exc))
+                self._count(Outcome.FAILED, job.num_iid, error_kind=FailureKind.URL_EXPIRED, detail=str(exc))
             else:
                 with self._lock:
                     self._relookups.append(job.num_iid)  # a fresh lookup gives a fresh signed URL
             return
         except DownloadError as exc:
             self.catalog.mark_failed(job.num_iid, error_kind=exc.reason, error=str(exc), now=self.clock())
-            self._count("failed", job.num_iid, error_kind=exc.reason, detail=str(exc))
+            self._count(Outcome.FAILED, job.num_iid, error_kind=exc.reason, detail=str(exc))
             return
         row = VideoRow(
             num_iid=job.num_iid,
@@ -517,7 +365,7 @@ class Harvester:
         self.catalog.record_video(row, now=row.downloaded_at)
         with self._lock:
             self.report.bytes += result.bytes_fetched
-        self._count("downloaded", job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
+        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
 
     def _checked_duration(self, job: Job, path: Path) -> float | None:
         """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""
@@ -528,7 +376,7 @@ class Harvester:
             from_file = float(info.length)
         except (mutagen.MutagenError, OSError, ValueError) as exc:
             path.unlink(missing_ok=True)
-            raise DownloadError("unreadable_mp4", f"the file does not parse as MP4 ({exc})") from None
+            raise DownloadError(FailureKind.UNREADABLE_MP4, f"the file does not parse as MP4 ({exc})") from None
         if job.api_duration is None:
             return round(from_file, 3)
         if abs(job.api_duration - from_file) > self.options.duration_tolerance_s:
@@ -545,20 +393,20 @@ class Harvester:
 
     # -- accounting -------------------------------------------------------------------------------------------
 
-    def _count(self, outcome: str, num_iid: int, *, held: bool = False, **details: Any) -> None:
+    def _count(self, outcome: Outcome, num_iid: int, *, held: bool = False, **details: Any) -> None:
         """Count one id's outcome and tell the listener; ``held``: deferred because another worker is on it
         (which is not this run's "later", so the catalog does not mark it)."""
         with self._lock:
-            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+            self.report.add(outcome)
             if held:
                 self.report.held += 1
-            elif outcome == "deferred":
+            elif outcome is Outcome.DEFERRED:
                 self._deferred.append(num_iid)
         self.on_event(
             {
                 "event": "item",
                 "num_iid": num_iid,
-                "outcome": outcome,
-                **{k: v for k, v in details.items() if v not in (None, "")},
+                "outcome": outcome.value,
+                **{k: str(v) if isinstance(v, str) else v for k, v in details.items() if v not in (None, "")},
             }
         )

@@ -1,0 +1,115 @@
+"""What a run reports: the counts of the ``--json`` summary, why it stopped, and the exit code that follows.
+
+The names of :class:`HarvestReport`'s fields are the summary's keys (design.md). The exit code is decided here
+and only here, from the error that ended the run, the stop reason and the counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from taobao_video.errors import EXIT_FAILED, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE, TaobaoVideoError
+from taobao_video.model import Outcome, StopReason
+
+
+@dataclass
+class HarvestReport:
+    """The run summary. ``error`` is the error that stopped the run and needs the user (authorisation,
+    configuration): the run still reports what it did before it, and the exit code is the error's."""
+
+    requested: int = 0
+    downloaded: int = 0
+    skipped: int = 0
+    no_video: int = 0
+    not_found: int = 0
+    failed: int = 0
+    deferred: int = 0
+    api_calls: int = 0
+    quota_remaining: int | None = None
+    bytes: int = 0
+    seconds: float = 0.0
+    stopped: StopReason | None = None
+    quota_resets_at: datetime | None = None
+    bad_lines: int = 0
+    held: int = 0  # ids another worker was on: left to it (counted in deferred too)
+    error: TaobaoVideoError | None = field(default=None, compare=False)
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one id's outcome."""
+        match outcome:
+            case Outcome.DOWNLOADED:
+                self.downloaded += 1
+            case Outcome.SKIPPED:
+                self.skipped += 1
+            case Outcome.NO_VIDEO:
+                self.no_video += 1
+            case Outcome.NOT_FOUND:
+                self.not_found += 1
+            case Outcome.FAILED:
+                self.failed += 1
+            case Outcome.DEFERRED:
+                self.deferred += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["error"]
+        data["seconds"] = round(self.seconds, 3)
+        data["stopped"] = self.stopped.value if self.stopped else None
+        data["quota_resets_at"] = self.quota_resets_at.isoformat() if self.quota_resets_at else None
+        if self.error is not None:
+            data["error"] = str(self.error)
+        return data
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
+        if (self.stopped is not None and self.stopped.try_later and self.deferred) or self.held:
+            return EXIT_TEMPFAIL
+        if self.bad_lines:
+            return EXIT_USAGE
+        return EXIT_FAILED if self.failed else EXIT_OK
+
+
+@dataclass
+class DailyReport:
+    """The harvest's report plus where the queue stands afterwards."""
+
+    harvest: HarvestReport
+    pending: int
+    awaiting_download: int
+    calls_per_day: int
+
+    @property
+    def remaining(self) -> int:
+        return self.pending + self.awaiting_download
+
+    @property
+    def days_left(self) -> int | None:
+        """Quota days still needed for the pending ids at this pace (None when no call is allowed per day)."""
+        if self.pending == 0:
+            return 0
+        return math.ceil(self.pending / self.calls_per_day) if self.calls_per_day > 0 else None
+
+    @property
+    def exit_code(self) -> int:
+        if self.harvest.error is not None:
+            return self.harvest.error.exit_code
+        if self.remaining:
+            return EXIT_TEMPFAIL
+        if self.harvest.failed:
+            return EXIT_FAILED
+        return EXIT_USAGE if self.harvest.bad_lines else EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.harvest.as_dict(),
+            "remaining": self.remaining,
+            "pending": self.pending,
+            "awaiting_download": self.awaiting_download,
+            "days_left": self.days_left,
+            "calls_per_day": self.calls_per_day,
+        }

@@ -1,0 +1,164 @@
+"""One harness for every run that writes the catalog (harvest, daily, lookup, verify --fix), and those runs.
+
+The harness takes, in this order: the run lock when the catalog needs one (SQLite: one run at a time; PostgreSQL:
+none, workers share the queue through claims), Ctrl-C/SIGTERM as a request to stop gracefully (on the main thread
+only; a library caller on another thread passes its own ``stop`` event), and the catalog. Each run then tells its
+listener everything through ``on_event`` (the records ``--json`` prints, the ``summary`` last) and returns its
+report. An error that needs the user and ends a harvest early is carried by the report, not raised, so what the run
+did before it is still reported; errors before any work starts (settings, token, lock) are raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from taobao_video import wiring
+from taobao_video.config.settings import Settings
+from taobao_video.jobs.daily import run_daily
+from taobao_video.jobs.interrupt import graceful_stop
+from taobao_video.jobs.lock import run_lock
+from taobao_video.jobs.plan import record_lookup
+from taobao_video.jobs.report import DailyReport, HarvestReport
+from taobao_video.jobs.verify import BadFile, VerifyReport, verify
+from taobao_video.model import utc_now
+from taobao_video.store.catalog import Catalog, open_existing
+from taobao_video.top.lookup import Lookup
+
+Event = dict[str, Any]
+EventSink = Callable[[Event], None]
+
+
+def _ignore(event: Event) -> None:
+    """The default listener: events are optional."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run works with: the settings, the open catalog, whether it is alone on it, and its stop event."""
+
+    settings: Settings
+    catalog: Catalog
+    exclusive: bool  # the lock is held: no other run is alive on this catalog
+    stop: threading.Event
+
+
+@contextlib.contextmanager
+def open_run(
+    settings: Settings, *, purpose: str, stop: threading.Event | None = None, existing: bool = False
+) -> Iterator[Run]:
+    """Lock, graceful stop and catalog for one run; ``existing``: open the catalog without creating or migrating
+    it (the read commands' rule, for ``catalog verify --fix``)."""
+    stop = stop or threading.Event()
+    with run_lock(settings.database.url, settings.harvest.lock_file, purpose=purpose) as exclusive:
+        with graceful_stop(stop):
+            opened = open_existing(settings.database.url) if existing else wiring.catalog(settings)
+            with opened as catalog:
+                yield Run(settings, catalog, exclusive, stop)
+
+
+def harvest(
+    settings: Settings,
+    ids: Iterable[int],
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    bad_lines: int = 0,
+    on_event: EventSink = _ignore,
+    on_bytes: Callable[[int], None] = lambda count: None,
+    stop: threading.Event | None = None,
+) -> HarvestReport:
+    """Harvest ``ids`` now: plan, look up what needs it, download, record. ``bad_lines`` counts input lines the
+    caller could not read as ids (they make the exit code 2 when nothing worse happened)."""
+    with open_run(settings, purpose="harvest", stop=stop) as run:
+        job = wiring.harvester(
+            settings,
+            run.catalog,
+            force=force,
+            workers=workers,
+            exclusive=run.exclusive,
+            stop=run.stop,
+            on_event=on_event,
+            on_bytes=on_bytes,
+        )
+        report = job.run(list(ids))
+    report.bad_lines = bad_lines
+    on_event({"event": "summary", **report.as_dict()})
+    return report
+
+
+def daily(
+    settings: Settings,
+    *,
+    max_calls: int | None = None,
+    workers: int | None = None,
+    on_event: EventSink = _ignore,
+    on_bytes: Callable[[int], None] = lambda count: None,
+    stop: threading.Event | None = None,
+) -> DailyReport:
+    """Work through the queue with what is left of today's quota (at most ``max_calls`` calls)."""
+    with open_run(settings, purpose="daily", stop=stop) as run:
+        job = wiring.harvester(
+            settings,
+            run.catalog,
+            workers=workers,
+            max_calls=max_calls,
+            exclusive=run.exclusive,
+            stop=run.stop,
+            on_event=on_event,
+            on_bytes=on_bytes,
+        )
+        report = run_daily(job, max_calls=max_calls)
+    on_event({"event": "summary", **report.as_dict()})
+    return report
+
+
+def lookup(settings: Settings, ids: Iterable[int], *, on_event: EventSink = _ignore) -> list[Lookup]:
+    """Resolve ``ids`` without downloading: one metered call each, and what they find is kept in the catalog (a
+    video found is queued for download: the next harvest or daily run fetches it without asking again)."""
+    results = []
+    with open_run(settings, purpose="lookup") as run:
+        apps, _ = wiring.metered_lookup(settings, run.catalog)
+        for num_iid in ids:
+            result = apps.lookup(num_iid)
+            record_lookup(run.catalog, result, now=utc_now())
+            on_event({"event": "lookup", **lookup_record(result)})
+            results.append(result)
+    return results
+
+
+def lookup_record(result: Lookup) -> dict[str, Any]:
+    """One lookup as plain data: the ``lookup --json`` line."""
+    record: dict[str, Any] = {
+        "num_iid": result.num_iid,
+        "outcome": str(result.outcome),
+        "api_method": result.api_method,
+        "request_id": result.request_id,
+    }
+    video = result.video
+    if video is not None:
+        record.update(
+            url=video.url, cover_url=video.cover_url, duration=video.duration, width=video.width, height=video.height
+        )
+    if result.detail:
+        record["detail"] = result.detail
+    return record
+
+
+def verify_files(
+    settings: Settings,
+    *,
+    sample: int | None = None,
+    fix: bool = False,
+    on_checked: Callable[[int, BadFile | None], None] = lambda num_iid, bad: None,
+) -> VerifyReport:
+    """Re-read the videos' files against the catalog; ``fix`` (under the run harness, so no harvest runs
+    meanwhile) puts the bad ones back to be downloaded without a call."""
+    if not fix:
+        with open_existing(settings.database.url) as catalog:
+            return verify(catalog, settings.base_dir, sample=sample, now=utc_now, on_checked=on_checked)
+    with open_run(settings, purpose="catalog verify --fix", existing=True) as run:
+        return verify(run.catalog, settings.base_dir, sample=sample, fix=True, now=utc_now, on_checked=on_checked)
