@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, NoReturn, get_args, get_origin
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -37,14 +37,23 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from taobao_video.config.peek import sqlite_url_in
+from taobao_video.config.names import (
+    APP_KEY_ENV,
+    APP_SECRET_ENV,
+    CONFIG_ENV,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_FILE,
+    DEFAULT_TIMEZONE,
+    OVERRIDE_PREFIX,
+    URL_SCHEME,
+    app_env_suffix,
+    compact_key,
+    is_secret_key,
+    known_time_zone,
+    secret_places,
+    sqlite_url_in,
+)
 from taobao_video.errors import ConfigError
-
-CONFIG_ENV = "TAOBAO_VIDEO_CONFIG"
-APP_KEY_ENV = "TAOBAO_APP_KEY"
-APP_SECRET_ENV = "TAOBAO_APP_SECRET"
-OVERRIDE_PREFIX = "TAOBAO_VIDEO__"
-DEFAULT_FILE = "settings.toml"
 
 _SHOW_MAX = 60
 
@@ -101,11 +110,8 @@ def _resolve_path(value: Any, info: ValidationInfo) -> Path:
     return Path(os.path.normpath(_base_dir(info) / path))
 
 
-_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-
-
 def _database_url(value: Any, info: ValidationInfo) -> str:
-    if not isinstance(value, str) or not _URL_SCHEME.match(value):
+    if not isinstance(value, str) or not URL_SCHEME.match(value):
         raise _fail(f"must be a database URL such as sqlite:///data/catalog.sqlite3, got {_show(value)}")
     # sqlite:///relative is relative to the process's cwd in SQLAlchemy; pin it to the settings folder.
     return sqlite_url_in(value, _base_dir(info))
@@ -147,11 +153,6 @@ class _Section(_Frozen):
 
 
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
-
-
-def app_env_suffix(name: str) -> str:
-    """The suffix of an app's environment variables: ``TAOBAO_APP_SECRET_<SUFFIX>`` for app ``name``."""
-    return re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
 class AppSettings(_Frozen):
@@ -273,7 +274,7 @@ class QuotaSettings(_Section):
 
     daily_limit: int = Field(1000, ge=1)
     reserve: int = Field(0, ge=0)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
     @field_validator("reserve")
     @classmethod
@@ -286,10 +287,8 @@ class QuotaSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise _fail(f"unknown time zone {_show(value)} (use an IANA name such as Asia/Shanghai)") from None
+        if not known_time_zone(value):
+            raise _fail(f"unknown time zone {_show(value)} (use an IANA name such as Asia/Shanghai)")
         return value
 
     @property
@@ -346,7 +345,7 @@ class HarvestSettings(_Section):
 class DatabaseSettings(_Section):
     """``[database]``: the catalog's SQLAlchemy URL."""
 
-    url: str = "sqlite:///data/catalog.sqlite3"
+    url: str = DEFAULT_DATABASE_URL
 
     @field_validator("url", mode="before")
     @classmethod
@@ -495,21 +494,11 @@ class _Problem(NamedTuple):
         return str(ConfigError(self.problem, file=self.file, key=self.key))
 
 
-def _compact(key: str) -> str:
-    return key.strip().lower().replace("-", "").replace("_", "")
-
-
-def _is_secret(key: str) -> bool:
-    """Whole key names that hold credentials; ``token_file`` and ``session_param`` are not among them."""
-    compact = _compact(key)
-    return compact.endswith(("secret", "token", "password", "passwd")) or compact in ("session", "sessionkey")
-
-
 _SECRET_REFUSED = "secrets must not be stored in the settings file"
 
 
 def _secret_advice(key: str, *, in_app: bool = False) -> str:
-    compact = _compact(key)
+    compact = compact_key(key)
     if compact.endswith("secret") and in_app:
         advice = f"set {APP_SECRET_ENV}_<NAME> (the app's name in capitals) in the environment instead"
     elif compact.endswith("secret"):
@@ -525,36 +514,19 @@ def _label(path: tuple[str, ...]) -> str:
     return path[0] if len(path) == 1 else f"[{'.'.join(path[:-1])}] {path[-1]}"
 
 
-def _url_has_password(text: str) -> bool:
-    if "://" not in text or "@" not in text:
-        return False
-    try:
-        return bool(urlsplit(text).password)
-    except ValueError:
-        return False
-
-
-def _secret_problems(data: Mapping[Any, Any], source: str, path: tuple[str, ...] = ()) -> Iterator[_Problem]:
-    for key, value in data.items():
-        if not isinstance(key, str):
-            continue
-        here = (*path, key)
-        if _is_secret(key):
-            yield _Problem(source, _label(here), _secret_advice(key, in_app="apps" in path))
-        elif isinstance(value, Mapping):
-            yield from _secret_problems(value, source, here)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, Mapping):
-                    yield from _secret_problems(item, source, here)
-        elif isinstance(value, str) and _url_has_password(value):
+def _secret_problems(data: Mapping[Any, Any], source: str) -> Iterator[_Problem]:
+    for place in secret_places(data):
+        key, here = place.path[-1], place.path
+        if not place.in_url:
+            yield _Problem(source, _label(here), _secret_advice(key, in_app="apps" in here[:-1]))
+        else:
             var = f"{OVERRIDE_PREFIX}{'__'.join(here).upper()}" if len(here) == 2 else "the URL"
             problem = f"holds a password in a URL; {_SECRET_REFUSED}; set {var} in the environment instead"
             yield _Problem(source, _label(here), problem)
 
 
 def _known_keys(section: str) -> list[str]:
-    return [key for key in _SECTIONS[section].model_fields if not _is_secret(key)]
+    return [key for key in _SECTIONS[section].model_fields if not is_secret_key(key)]
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -584,7 +556,7 @@ def _file_sections(data: Mapping[Any, Any], source: str, problems: list[_Problem
     for name, table in data.items():
         if not isinstance(name, str):
             problems.append(_Problem(source, None, f"keys must be strings, got {_show(name)}"))
-        elif _is_secret(name):
+        elif is_secret_key(name):
             continue
         elif name not in _SECTIONS:
             problem = _unknown_section(name) if isinstance(table, Mapping) else _unknown_top_level_key(name)
@@ -595,7 +567,7 @@ def _file_sections(data: Mapping[Any, Any], source: str, problems: list[_Problem
             for key, value in table.items():
                 if not isinstance(key, str):
                     problems.append(_Problem(source, f"[{name}]", f"keys must be strings, got {_show(key)}"))
-                elif _is_secret(key):
+                elif is_secret_key(key):
                     continue
                 elif key not in _known_keys(name):
                     problems.append(_Problem(source, f"[{name}] {key}", _unknown_key(name, key)))
@@ -635,7 +607,7 @@ def _env_target(var: str) -> tuple[str, str] | str:
     section, key = parts[0].lower(), parts[1].lower()
     if section not in _SECTIONS:
         return f"[{section}]: {_unknown_section(section)}"
-    if _is_secret(key):
+    if is_secret_key(key):
         return f"not a settings override: the app secret is read from {APP_SECRET_ENV} only"
     if key not in _known_keys(section):
         return f"[{section}] {key}: {_unknown_key(section, key)}"
