@@ -14,7 +14,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
-from taobao_video.config.settings import Settings, load_settings, settings_from_mapping
+from taobao_video.config.load import load_settings, settings_from_mapping
+from taobao_video.config.models import Settings
 from taobao_video.errors import EXIT_CONFIG, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

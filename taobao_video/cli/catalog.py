@@ -35,14 +35,14 @@ _OPTION_OF_FIELD = {"q": "--ids", "ids": "--ids", "state": "--state"}
 
 
 def _settings(ctx: click.Context) -> Any:
-    from taobao_video.config.settings import load_settings
+    from taobao_video.config.load import load_settings
 
     return load_settings((ctx.obj or {}).get("config_path"))
 
 
 def _catalog_settings(ctx: click.Context) -> CatalogSettings:
     """The catalog's URL, the settings folder and the quota zone: peeked at when that is safe (no pydantic, see
-    settings_peek.py), else from the fully validated settings, which also report any problem exactly."""
+    config/peek.py), else from the fully validated settings, which also report any problem exactly."""
     from taobao_video.config.peek import CatalogSettings, peek
 
     path = (ctx.obj or {}).get("config_path")

@@ -18,7 +18,7 @@ from taobao_video.errors import EXIT_USAGE, TaobaoVideoError
 
 
 def _settings(ctx: click.Context) -> Any:
-    from taobao_video.config.settings import load_settings
+    from taobao_video.config.load import load_settings
 
     return load_settings(ctx.obj.get("config_path"))
 

@@ -33,7 +33,7 @@ class _Tally:
 
 
 def _catalog(ctx: click.Context) -> Catalog:
-    from taobao_video.config.settings import load_settings
+    from taobao_video.config.load import load_settings
     from taobao_video.store.catalog import Catalog
 
     settings = load_settings((ctx.obj or {}).get("config_path"))

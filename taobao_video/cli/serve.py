@@ -30,7 +30,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
       taobao-video serve --port 8080
       curl 'http://127.0.0.1:8000/api/videos?min_duration=10&sort=duration&desc=1&limit=5'
     """
-    from taobao_video.config.settings import load_settings
+    from taobao_video.config.load import load_settings
     from taobao_video.store.catalog import open_existing
     from taobao_video.web import server as web
 

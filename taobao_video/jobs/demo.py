@@ -11,7 +11,8 @@ import requests
 
 from taobao_video import wiring
 from taobao_video.cli.progress import RunOutput
-from taobao_video.config.settings import Settings, settings_from_mapping
+from taobao_video.config.load import settings_from_mapping
+from taobao_video.config.models import Settings
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.jobs.harvest import HarvestReport
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
