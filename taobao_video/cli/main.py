@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from taobao_video import __version__
+from taobao_video.config.names import CONFIG_ENV, DEFAULT_FILE
 from taobao_video.errors import EXIT_USAGE, TaobaoVideoError
 
 
@@ -48,9 +49,9 @@ class _LazyGroup(click.Group):
 @click.option(
     "--config",
     "config_path",
-    envvar="TAOBAO_VIDEO_CONFIG",
+    envvar=CONFIG_ENV,
     type=click.Path(),
-    help="Settings file (default: ./settings.toml; env TAOBAO_VIDEO_CONFIG).",
+    help=f"Settings file (default: ./{DEFAULT_FILE}; env {CONFIG_ENV}).",
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
