@@ -779,3 +779,12 @@ def test_fuzz_known_sections(data: dict[str, Any]) -> None:
 )
 def test_fuzz_environment(env: dict[str, str]) -> None:
     _only_config_errors(lambda: settings_from_mapping({}, base_dir="/tmp/fuzz", env=env))
+
+
+def test_the_old_settings_module_still_exports_its_names() -> None:
+    """Branches written before the split import config.settings; it hands out the very same objects."""
+    from taobao_video.config import load, models, names, settings
+
+    for name in settings.__all__:
+        home = next(module for module in (load, models, names) if hasattr(module, name))
+        assert getattr(settings, name) is getattr(home, name), name
