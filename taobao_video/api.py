@@ -23,7 +23,7 @@ from taobao_video.errors import UsageError
 from taobao_video.ids import parse_id
 
 if TYPE_CHECKING:
-    from taobao_video.config.settings import Settings
+    from taobao_video.config.models import Settings
     from taobao_video.jobs.report import DailyReport, HarvestReport
     from taobao_video.store.catalog import Catalog
     from taobao_video.top.lookup import Lookup
@@ -34,7 +34,7 @@ Event = dict[str, Any]
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """The validated settings from ``path`` (default ``$TAOBAO_VIDEO_CONFIG``, else ``./settings.toml``) and the
     environment; ConfigError (exit 78) naming the file, key and problem."""
-    from taobao_video.config.settings import load_settings as load
+    from taobao_video.config.load import load_settings as load
 
     return load(path)
 

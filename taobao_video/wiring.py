@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from taobao_video.config.settings import AppSpec, Settings
+from taobao_video.config.models import AppSpec, Settings
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.pipeline import Harvester, HarvestOptions

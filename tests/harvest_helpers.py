@@ -8,7 +8,8 @@ from typing import Any
 
 from conftest import APP_KEY, CANARY_SECRET, Sleeps
 from taobao_video import wiring
-from taobao_video.config.settings import Settings, settings_from_mapping
+from taobao_video.config.load import settings_from_mapping
+from taobao_video.config.models import Settings
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.sandbox import FakeClock, Sandbox
 from taobao_video.store.catalog import Catalog

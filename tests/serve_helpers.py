@@ -12,7 +12,7 @@ from pathlib import Path
 from harvest_helpers import harvest, log_in, opened, sandbox_settings
 
 from conftest import START, make_sandbox
-from taobao_video.config.settings import Settings
+from taobao_video.config.models import Settings
 from taobao_video.sandbox import FakeClock, Sandbox
 from taobao_video.store.catalog import Catalog, VideoRow, open_existing
 from taobao_video.web.server import CatalogServer, CatalogSite, bind

@@ -13,7 +13,8 @@ from harvest_helpers import opened
 from conftest import CANARY_SECRET, Sleeps
 from taobao_video import wiring
 from taobao_video.cli.main import main
-from taobao_video.config.settings import Settings, settings_from_mapping
+from taobao_video.config.load import settings_from_mapping
+from taobao_video.config.models import Settings
 from taobao_video.errors import ConfigError
 from taobao_video.jobs.daily import DailyReport, run_daily
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig

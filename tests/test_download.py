@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import Sleeps
-from taobao_video.config.settings import settings_from_mapping
+from taobao_video.config.load import settings_from_mapping
 from taobao_video.errors import DownloadError, DownloadStopped, UrlExpired
 from taobao_video.fetch.downloader import Downloader, DownloadResult, host_allowed, parse_content_range, status_error
 from taobao_video.sandbox import Fault, Sandbox

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from taobao_video.config.settings import settings_from_mapping
+from taobao_video.config.load import settings_from_mapping
 from taobao_video.errors import EXIT_USAGE, UsageError
 from taobao_video.ops.schedule import (
     ScheduleSpec,

@@ -20,7 +20,7 @@ import pytest
 import requests
 from serve_helpers import harvested, running, served_catalog, serving, site_for
 
-from taobao_video.config.settings import settings_from_mapping
+from taobao_video.config.load import settings_from_mapping
 from taobao_video.errors import UsageError
 from taobao_video.store.catalog import Catalog, VideoRow, alembic_config
 from taobao_video.store.query import VIDEO_COLUMNS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +15,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
-from taobao_video.config.settings import Settings, load_settings, settings_from_mapping
+from taobao_video.config.load import load_settings, settings_from_mapping
+from taobao_video.config.models import SECTIONS, Settings
+from taobao_video.config.problems import known_keys
 from taobao_video.errors import EXIT_CONFIG, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +58,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert t.token_refresh_margin_s == 300 and t.simplify is False
     assert t.item_video_duration_unit == "ms"
     assert t.item_get_fields == "num_iid,title,pic_url,video,mpic_video"
-    assert (t.timeout_s, t.max_retries, t.max_ban_wait_s) == (20.0, 4, 120)
+    assert (t.timeout_s, t.max_retries, t.max_ban_wait_s, t.breaker_failures) == (20.0, 4, 120, 5)
     assert (s.quota.daily_limit, s.quota.reserve, s.quota.timezone) == (1000, 0, "Asia/Shanghai")
     assert s.quota.tz == ZoneInfo("Asia/Shanghai")
     d = s.download
@@ -76,8 +79,20 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
 def test_repo_settings_template_loads_and_matches_the_defaults() -> None:
     s = load_settings(REPO / "settings.toml", env={})
     defaults = settings_from_mapping({}, base_dir=REPO, env={})
-    for section in ("taobao", "quota", "download", "database"):
+    for section in ("taobao", "quota", "download", "harvest", "database"):
         assert getattr(s, section) == getattr(defaults, section), section
+
+
+def test_every_key_is_in_the_template_and_the_readme() -> None:
+    text = (REPO / "settings.toml").read_text(encoding="utf-8")
+    template, readme = tomllib.loads(text), (REPO / "README.md").read_text(encoding="utf-8")
+    for section in SECTIONS:
+        for key in known_keys(section):
+            if (section, key) == ("taobao", "apps"):
+                assert "# [[taobao.apps]]" in text and "`[[taobao.apps]]`" in readme  # commented out: an example
+                continue
+            assert key in template.get(section, {}), f"settings.toml lacks [{section}] {key}"
+            assert f"| `{section}.{key}` |" in readme, f"README's settings table lacks {section}.{key}"
 
 
 def test_path_none_uses_env_config_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,6 +289,9 @@ def test_every_enumeration_value_is_accepted(tmp_path: Path, key: str) -> None:
         ("taobao", "max_retries", "21", "must be at most 20, got 21"),
         ("taobao", "max_ban_wait_s", "-1", "must be at least 0, got -1"),
         ("taobao", "token_refresh_margin_s", "-5", "must be at least 0, got -5"),
+        ("taobao", "breaker_failures", "0", "must be at least 1, got 0"),
+        ("taobao", "breaker_failures", "101", "must be at most 100, got 101"),
+        ("taobao", "breaker_failures", "2.5", "must be an integer, got 2.5"),
     ],
 )
 def test_bounds(tmp_path: Path, section: str, key: str, value: str, problem: str) -> None:
@@ -288,6 +306,8 @@ def test_bounds(tmp_path: Path, section: str, key: str, value: str, problem: str
         ("download", "workers", 64),
         ("taobao", "max_retries", 0),
         ("taobao", "max_retries", 20),
+        ("taobao", "breaker_failures", 1),
+        ("taobao", "breaker_failures", 100),
         ("quota", "daily_limit", 1),
         ("download", "timeout_s", 0.001),
     ],
@@ -759,3 +779,12 @@ def test_fuzz_known_sections(data: dict[str, Any]) -> None:
 )
 def test_fuzz_environment(env: dict[str, str]) -> None:
     _only_config_errors(lambda: settings_from_mapping({}, base_dir="/tmp/fuzz", env=env))
+
+
+def test_the_old_settings_module_still_exports_its_names() -> None:
+    """Branches written before the split import config.settings; it hands out the very same objects."""
+    from taobao_video.config import load, models, names, settings
+
+    for name in settings.__all__:
+        home = next(module for module in (load, models, names) if hasattr(module, name))
+        assert getattr(settings, name) is getattr(home, name), name

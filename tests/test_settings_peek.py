@@ -1,15 +1,19 @@
-"""settings_peek: the read commands' shortcut gives what the full load gives, or steps aside (None)."""
+"""config/peek.py: the read commands' shortcut gives what the full load gives, or steps aside (None)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from taobao_video.config import names
 from taobao_video.config import peek as settings_peek
-from taobao_video.config import settings as full
+from taobao_video.config.load import load_settings
+from taobao_video.config.models import DatabaseSettings, QuotaSettings
 from taobao_video.config.peek import peek
 from taobao_video.errors import ConfigError
 
@@ -56,7 +60,7 @@ def test_peek_agrees_with_the_full_load(tmp_path: Path, url: object, zone: objec
     path = write(tmp_path / sub, url, zone)
     found = peek(path, env={})
     try:
-        loaded = full.load_settings(path, env={})
+        loaded = load_settings(path, env={})
     except ConfigError:
         assert found is None  # the full load's message is what the user must see
         return
@@ -103,12 +107,81 @@ def test_the_file_is_found_as_the_full_load_finds_it(tmp_path: Path, monkeypatch
     other = write(tmp_path / "o", "sqlite:///d.db", None)
     found = peek(None, env={"TAOBAO_VIDEO_CONFIG": str(other)})
     assert found is not None and found.database_url == f"sqlite:///{tmp_path / 'o' / 'd.db'}"
-    assert found.quota_timezone == "Asia/Shanghai" == full.QuotaSettings().timezone
+    assert found.quota_timezone == "Asia/Shanghai" == QuotaSettings().timezone
 
 
-def test_the_names_match_settings_py() -> None:
-    assert settings_peek.CONFIG_ENV == full.CONFIG_ENV
-    assert settings_peek.OVERRIDE_PREFIX == full.OVERRIDE_PREFIX
-    assert settings_peek.DEFAULT_FILE == full.DEFAULT_FILE
-    assert settings_peek.DEFAULT_DATABASE_URL == full.DatabaseSettings.model_fields["url"].default
-    assert settings_peek.DEFAULT_TIMEZONE == full.QuotaSettings.model_fields["timezone"].default
+def test_both_loads_take_their_names_from_names_py() -> None:
+    for name in ("CONFIG_ENV", "OVERRIDE_PREFIX", "DEFAULT_FILE", "secret_places", "sqlite_url_in"):
+        assert getattr(settings_peek, name) is getattr(names, name), name
+    assert DatabaseSettings.model_fields["url"].default == names.DEFAULT_DATABASE_URL
+    assert QuotaSettings.model_fields["timezone"].default == names.DEFAULT_TIMEZONE
+
+
+# ----------------------------------------------------------------- secrets: the peek steps aside exactly when
+# the full load refuses the file, for keys and values generated around the secret rule's edges.
+
+KEY_PARTS = st.tuples(
+    st.sampled_from(["", "app", "client", "oauth", "db", "secret"]),
+    st.sampled_from(["", "_", "-", "__"]),
+    st.sampled_from(["secret", "token", "password", "passwd", "session", "sessionkey", "key", "name", "santa"]),
+    st.sampled_from(["", "_file", "_param", "s", "-margin", " "]),
+)
+KEYS = st.one_of(
+    KEY_PARTS.map("".join).map(lambda key: key.upper() if len(key) % 3 == 0 else key),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz_-TS", min_size=1, max_size=12),
+).filter(lambda key: key not in ("url", "timezone", "database", "quota"))  # the two keys the peek reads
+SCALARS = st.one_of(
+    st.integers(-5, 5),
+    st.booleans(),
+    st.sampled_from(
+        [
+            "plain",
+            "https://gw.example/router/rest",
+            "https://user:pw@gw.example/router/rest",
+            "https://user@gw.example/",
+            "https://user:@gw.example/",
+            "postgresql://u:p@[bad/db",
+            "s3://key:secret@bucket/prefix",
+        ]
+    ),
+)
+TABLES = st.recursive(
+    st.dictionaries(KEYS, SCALARS, max_size=3),
+    lambda inner: st.dictionaries(
+        KEYS, st.one_of(SCALARS, inner, st.lists(inner, max_size=2), st.lists(SCALARS, max_size=2)), max_size=3
+    ),
+    max_leaves=8,
+)
+SECTIONS = st.sampled_from(["taobao", "download", "harvest", "database", "quota", "elsewhere"])
+
+
+def toml_inline(value: Any) -> str:
+    """``value`` as one line of TOML: keys quoted, tables inline (json strings are TOML basic strings)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(key)} = {toml_inline(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_inline(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+@given(placed=st.dictionaries(SECTIONS, TABLES, max_size=3), top=st.dictionaries(KEYS, SCALARS, max_size=2))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_peek_steps_aside_exactly_when_the_full_load_refuses_a_secret(
+    tmp_path: Path, placed: dict[str, dict[str, Any]], top: dict[str, Any]
+) -> None:
+    document: dict[str, Any] = {**top, "database": {"url": "sqlite:///c.db"}, "quota": {"timezone": "UTC"}}
+    for section, table in placed.items():
+        earlier = document.get(section)
+        document[section] = {**(earlier if isinstance(earlier, dict) else {}), **table}
+    path = tmp_path / "settings.toml"
+    path.write_text("".join(f"{json.dumps(key)} = {toml_inline(value)}\n" for key, value in document.items()))
+    try:
+        load_settings(path, env={})
+        refused = False
+    except ConfigError as error:
+        refused = "secrets must not be stored in the settings file" in str(error)
+    event(f"refused: {refused}")
+    assert (peek(path, env={}) is None) == refused, path.read_text()
+    assert refused == any(names.secret_places(document))

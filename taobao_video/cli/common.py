@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from taobao_video.config.models import Settings
     from taobao_video.config.peek import CatalogSettings
-    from taobao_video.config.settings import Settings
     from taobao_video.store.catalog import Catalog
 
 

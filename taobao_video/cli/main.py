@@ -13,7 +13,7 @@ import sys
 import click
 
 from taobao_video import __version__
-from taobao_video.config.peek import CONFIG_ENV
+from taobao_video.config.names import CONFIG_ENV, DEFAULT_FILE
 from taobao_video.errors import EXIT_USAGE, TaobaoVideoError
 
 EXIT_INTERRUPTED = 130  # the shell's convention for a process ended by SIGINT
@@ -57,7 +57,7 @@ class _LazyGroup(click.Group):
     "config_path",
     envvar=CONFIG_ENV,
     type=click.Path(),
-    help=f"Settings file (default: ./settings.toml; env {CONFIG_ENV}).",
+    help=f"Settings file (default: ./{DEFAULT_FILE}; env {CONFIG_ENV}).",
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:

@@ -78,7 +78,7 @@ from taobao_video.fetch.partfile import PartPaths, PartSource, discard
 from taobao_video.fsutil import fsync_dir
 
 if TYPE_CHECKING:
-    from taobao_video.config.settings import DownloadSettings
+    from taobao_video.config.models import DownloadSettings
 
 log = logging.getLogger(__name__)
 

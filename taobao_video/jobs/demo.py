@@ -10,7 +10,8 @@ from pathlib import Path
 import requests
 
 from taobao_video import wiring
-from taobao_video.config.settings import Settings, settings_from_mapping
+from taobao_video.config.load import settings_from_mapping
+from taobao_video.config.models import Settings
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.jobs import runner
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taobao_video import wiring
-from taobao_video.config.settings import Settings
+from taobao_video.config.models import Settings
 from taobao_video.jobs.daily import run_daily
 from taobao_video.jobs.interrupt import graceful_stop
 from taobao_video.jobs.lock import run_lock

@@ -30,7 +30,7 @@ from taobao_video.fsutil import atomic_write_text
 from taobao_video.store.dialects import one_run_at_a_time
 
 if TYPE_CHECKING:
-    from taobao_video.config.settings import Settings
+    from taobao_video.config.models import Settings
 
 SCRIPT_NAME = "taobao-video"
 DEFAULT_UNIT = "taobao-video-daily"

@@ -1,0 +1,114 @@
+"""The settings vocabulary, written once, stdlib only: variable and file names, the defaults the peek reads, the
+secret rule and the relative-SQLite rule.
+
+Both the full load (:mod:`~taobao_video.config.load`, which needs pydantic) and the read commands' cheap
+:mod:`~taobao_video.config.peek` import these, so the two cannot disagree about where the settings are, what
+counts as a secret or where a relative SQLite file is; and the CLI names the variable without importing either.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+CONFIG_ENV = "TAOBAO_VIDEO_CONFIG"  # the settings file, when --config does not name one
+APP_KEY_ENV = "TAOBAO_APP_KEY"  # wins over [taobao] app_key; TAOBAO_APP_KEY_<NAME> per [[taobao.apps]] entry
+APP_SECRET_ENV = "TAOBAO_APP_SECRET"  # the only home of the secret; TAOBAO_APP_SECRET_<NAME> per app
+OVERRIDE_PREFIX = "TAOBAO_VIDEO__"  # TAOBAO_VIDEO__<SECTION>__<KEY> overrides any key of the file
+DEFAULT_FILE = "settings.toml"  # in the working directory when neither names a file
+
+DEFAULT_DATABASE_URL = "sqlite:///data/catalog.sqlite3"  # [database] url
+DEFAULT_TIMEZONE = "Asia/Shanghai"  # [quota] timezone: the free quota resets at midnight Beijing time
+
+_SECRET_ENDINGS = ("secret", "token", "password", "passwd")
+_SECRET_NAMES = ("session", "sessionkey")  # TOP's own names for the OAuth token
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")  # how a [database] url must start
+_SQLITE_FILE = re.compile(r"(sqlite(?:\+\w+)?):///(.*)", re.DOTALL)
+
+
+def app_env_suffix(name: str) -> str:
+    """The suffix of an app's environment variables: ``TAOBAO_APP_SECRET_<SUFFIX>`` for app ``name``."""
+    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+# ------------------------------------------------------------------------------------------ the secret rule
+
+
+def compact_key(key: str) -> str:
+    """A key as the secret rule compares it: ``App-Secret`` and ``app_secret`` are both ``appsecret``."""
+    return key.strip().lower().replace("-", "").replace("_", "")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whole key names that hold credentials; ``token_file`` and ``session_param`` are not among them."""
+    compact = compact_key(key)
+    return compact.endswith(_SECRET_ENDINGS) or compact in _SECRET_NAMES
+
+
+def url_has_password(text: str) -> bool:
+    """Whether ``text`` is a URL carrying a password (``scheme://user:password@host``)."""
+    if "://" not in text or "@" not in text:
+        return False
+    try:
+        return bool(urlsplit(text).password)
+    except ValueError:
+        return False
+
+
+class SecretPlace(NamedTuple):
+    """Where a settings table holds a secret: the keys leading to it, and whether it is a password in a URL."""
+
+    path: tuple[str, ...]
+    in_url: bool
+
+
+def secret_places(data: Mapping[Any, Any], path: tuple[str, ...] = ()) -> Iterator[SecretPlace]:
+    """Every secret in ``data`` (a parsed settings file): keys named like one, URLs with a password.
+
+    Tables in arrays (``[[taobao.apps]]``) are searched too. The full load refuses a file for each place found;
+    the peek steps aside when there is any.
+    """
+    for key, value in data.items():
+        if not isinstance(key, str):
+            continue  # the full load reports it as a key that is not a string
+        here = (*path, key)
+        if is_secret_key(key):
+            yield SecretPlace(here, in_url=False)
+        elif isinstance(value, Mapping):
+            yield from secret_places(value, here)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, Mapping):
+                    yield from secret_places(item, here)
+        elif isinstance(value, str) and url_has_password(value):
+            yield SecretPlace(here, in_url=True)
+
+
+# ------------------------------------------------------------------------------------------- other values
+
+
+def known_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows (``Asia/Shanghai``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def sqlite_url_in(url: str, base_dir: Path) -> str:
+    """``url`` with a relative SQLite file made absolute against ``base_dir`` (SQLAlchemy would take it relative
+    to the working directory); every other URL as it is."""
+    match = _SQLITE_FILE.fullmatch(url)
+    if match is None:
+        return url
+    path, sep, query = match.group(2).partition("?")
+    if not path or path == ":memory:" or path.startswith("file:") or Path(path).is_absolute():
+        return url
+    absolute = os.path.normpath(base_dir / path)
+    return f"{match.group(1)}:///{absolute}{sep}{query}"
