@@ -163,6 +163,23 @@ def test_an_expired_signed_url_is_looked_up_again(sqlite_world, clock):
     assert sb.stats()["cdn"]["by_status"].get("403") == 1
 
 
+def test_a_url_that_expires_right_after_its_lookup_gets_one_fresh_lookup_in_the_same_run(sqlite_world, clock):
+    sb, settings = sqlite_world
+    num_iid = next(i for i in sb.catalogue.sample("video", 40) if sb.catalogue.item(i).url_style == "signed")
+    sb.set_faults([Fault("expired", "cdn", num_iid=num_iid, times=1)])
+    report, _ = harvest(settings, clock, [num_iid])
+    assert (report.downloaded, report.failed, report.api_calls) == (1, 0, 2), "looked up again at once, downloaded"
+
+
+def test_a_second_expiry_in_one_run_is_a_failure_and_costs_no_third_call(sqlite_world, clock):
+    sb, settings = sqlite_world
+    num_iid = next(i for i in sb.catalogue.sample("video", 40) if sb.catalogue.item(i).url_style == "signed")
+    sb.set_faults([Fault("expired", "cdn", num_iid=num_iid)])
+    report, events = harvest(settings, clock, [num_iid])
+    assert (report.downloaded, report.failed, report.api_calls) == (0, 1, 2)
+    assert next(e for e in events if e["event"] == "item")["error_kind"] == "url_expired"
+
+
 @pytest.mark.parametrize(
     "kind", ["http_500", "reset", "truncate", "html_200", "stall", "expired", "no_range", "wrong_type"]
 )

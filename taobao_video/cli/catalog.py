@@ -23,6 +23,7 @@ import click
 
 from taobao_video.cli.catalog_views import catalog_show, catalog_stats, catalog_verify
 from taobao_video.cli.common import catalog_settings, open_for_reading
+from taobao_video.errors import EXIT_USAGE
 from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def catalog_list(ctx: click.Context, fmt: str | None, **params: Any) -> None:
         else:
             _write(sys.stdout, fmt, query.columns, ([row[name] for name in query.columns] for row in rows))
     if bad:
-        ctx.exit(2)
+        ctx.exit(EXIT_USAGE)
 
 
 def _note_more(store: Catalog, query: VideoQuery, base_dir: Path) -> None:
@@ -296,7 +297,7 @@ def catalog_export(ctx: click.Context, fmt: str | None, output: str | None, **pa
                 count = writer(handle, query.columns, rows)
             click.echo(f"wrote {count} rows to {output}", err=True)
     if bad:
-        ctx.exit(2)
+        ctx.exit(EXIT_USAGE)
 
 
 # -- sql ------------------------------------------------------------------------------------------------------

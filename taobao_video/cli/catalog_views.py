@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from taobao_video.cli.common import catalog_settings, open_for_reading, settings_of
+from taobao_video.errors import EXIT_FAILED
 from taobao_video.model import STATE_NAMES as STATES
 
 # -- show -----------------------------------------------------------------------------------------------------
@@ -45,7 +46,7 @@ def catalog_show(ctx: click.Context, num_iid: str, as_json: bool) -> None:
             click.echo(json.dumps({"num_iid": wanted, "known": False}))
         else:
             click.echo(f"{wanted}: not in the catalog (never queued, looked up or downloaded)")
-        ctx.exit(1)
+        ctx.exit(EXIT_FAILED)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
         return

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from taobao_video.cli.common import file_option, ids_argument, require_input, settings_of
+from taobao_video.errors import EXIT_USAGE
 from taobao_video.model import MAX_PRIORITY, MIN_PRIORITY
 from taobao_video.model import STATE_NAMES as STATES
 
@@ -73,7 +74,7 @@ def _exit_for_input(ctx: click.Context, tally: _Tally, what: str) -> None:
     if not tally.ids:
         click.echo(f"taobao-video: no valid ids to {what}", err=True)
     if tally.bad or not tally.ids:
-        ctx.exit(2)
+        ctx.exit(EXIT_USAGE)
 
 
 @click.group("queue")

@@ -111,7 +111,8 @@ class Harvester:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
-        self._relookups: deque[int] = deque()
+        self._relookups: deque[int] = deque()  # ids whose URL expired, to look up again in this run
+        self._relooked: set[int] = set()  # ids already looked up again in this run
         self._deferred: list[int] = []
         self._next_lookup_at = 0.0
         self._taken = 0
@@ -339,11 +340,13 @@ class Harvester:
             return
         except UrlExpired as exc:
             self.catalog.mark_failed(job.num_iid, error_kind=FailureKind.URL_EXPIRED, error=str(exc), now=self.clock())
-            if job.looked_up_now:
-                self._count(Outcome.FAILED, job.num_iid, error_kind=FailureKind.URL_EXPIRED, detail=str(exc))
-            else:
-                with self._lock:
+            with self._lock:
+                again = job.num_iid not in self._relooked  # one fresh lookup per id per run, then it is a failure
+                if again:
+                    self._relooked.add(job.num_iid)
                     self._relookups.append(job.num_iid)  # a fresh lookup gives a fresh signed URL
+            if not again:
+                self._count(Outcome.FAILED, job.num_iid, error_kind=FailureKind.URL_EXPIRED, detail=str(exc))
             return
         except DownloadError as exc:
             self.catalog.mark_failed(job.num_iid, error_kind=exc.reason, error=str(exc), now=self.clock())

@@ -28,7 +28,6 @@ class Job:
     width: int | None
     height: int | None
     api_method: str
-    looked_up_now: bool = False  # the URL is fresh from this run's own lookup
 
 
 @dataclass
@@ -84,7 +83,7 @@ def record_lookup(catalog: Catalog, result: Lookup, *, now: datetime) -> Job | N
             api_method=v.api_method,
             now=now,
         )
-        return Job(v.num_iid, v.url, v.cover_url, v.duration, v.width, v.height, v.api_method, looked_up_now=True)
+        return Job(v.num_iid, v.url, v.cover_url, v.duration, v.width, v.height, v.api_method)
     if result.outcome == LookupOutcome.NO_VIDEO:
         catalog.mark_no_video(result.num_iid, api_method=result.api_method, now=now)
     else:
