@@ -148,6 +148,28 @@ def test_python_dash_m_and_version():
     assert done.returncode == 0 and "0.1.0" in done.stdout
 
 
+def test_demo_json_prints_only_json_on_stdout(tmp_path, capsys, monkeypatch):
+    code, out, err = run(["demo", "--ids", "4", "--json", "--dir", str(tmp_path / "d")], capsys, monkeypatch)
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]  # every line parses
+    assert events[-1]["event"] == "summary" and "Authorised through the sandbox" in err
+
+
+def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path, capsys, monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "token.json").write_text('{"access_token": "a real one"}')
+    code, _, err = run(["demo", "--ids", "2", "--dir", str(mine)], capsys, monkeypatch)
+    assert code == 2 and "not an earlier demo's" in err and "--force" in err
+    assert (mine / "token.json").read_text() == '{"access_token": "a real one"}' and not (
+        mine / "settings.toml"
+    ).exists()
+    code, _, err = run(["demo", "--ids", "2", "--dir", str(mine), "--force"], capsys, monkeypatch)
+    assert code == 0, err
+    code, _, err = run(["demo", "--ids", "2", "--dir", str(mine)], capsys, monkeypatch)
+    assert code == 0, "an earlier demo's folder is reused without --force"
+
+
 def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "demo"
     code, out, err = run(["demo", "--ids", "8", "--dir", str(folder)], capsys, monkeypatch)

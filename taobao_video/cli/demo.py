@@ -16,9 +16,10 @@ import click
     type=click.Path(file_okay=False),
     help="Where the demo keeps its catalog, videos and token.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Harvest events as JSON lines.")
+@click.option("--json", "as_json", is_flag=True, help="Harvest events as JSON lines on stdout (prose on stderr).")
+@click.option("--force", is_flag=True, help="Use --dir even if it holds files that are not an earlier demo's.")
 @click.pass_context
-def demo(ctx: click.Context, count: int, seed: int, folder: str, as_json: bool) -> None:
+def demo(ctx: click.Context, count: int, seed: int, folder: str, as_json: bool, force: bool) -> None:
     """Run the main job against the bundled sandbox: no Taobao account needed.
 
     Starts the Taobao emulator on a free loopback port, authorises through its OAuth pages, harvests a
@@ -36,5 +37,6 @@ def demo(ctx: click.Context, count: int, seed: int, folder: str, as_json: bool) 
             echo=output.say if as_json else click.echo,
             on_event=output.event,
             on_bytes=output.add_bytes,
+            force=force,
         )
     ctx.exit(code)

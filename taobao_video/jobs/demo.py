@@ -12,11 +12,13 @@ import requests
 from taobao_video import wiring
 from taobao_video.config.load import settings_from_mapping
 from taobao_video.config.models import Settings
+from taobao_video.errors import UsageError
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.jobs import runner
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 from taobao_video.top.oauth import RedirectError, new_state, wait_for_redirect
 
+DEMO_MARK = "# Written by `taobao-video demo`"  # the first line of the settings file a demo leaves in its folder
 DEMO_APP_KEY = "test"
 DEMO_APP_SECRET = "test"  # the sandbox's public test secret, like Taobao's own sandbox app "test"/"test"
 
@@ -80,10 +82,13 @@ def run_demo(
     echo: Callable[[str], None],
     on_event: runner.EventSink,
     on_bytes: Callable[[int], None] = lambda count: None,
+    force: bool = False,
 ) -> int:
     """Harvest ``count`` sandbox ids into ``folder`` (its events to ``on_event``), print the catalog, then show
-    that a rerun spends nothing."""
+    that a rerun spends nothing. ``folder`` must be new, empty or an earlier demo's, unless ``force``."""
     base = Path(folder).resolve()
+    if not force:
+        refuse_foreign_folder(base)
     base.mkdir(parents=True, exist_ok=True)
     config = SandboxConfig(seed=seed, apps=(AppConfig(key=DEMO_APP_KEY, secret=DEMO_APP_SECRET),))
     with Sandbox(config) as sandbox:
@@ -119,12 +124,32 @@ def run_demo(
     return report.exit_code
 
 
+def refuse_foreign_folder(base: Path) -> None:
+    """UsageError unless ``base`` is missing, empty, or a folder an earlier demo made (its settings file says so):
+    the demo writes a token, a settings file and a catalog there, and must not overwrite a user's own."""
+    if not base.exists():
+        return
+    if not base.is_dir():
+        raise UsageError(f"{base} is not a folder: pick another --dir")
+    if not any(base.iterdir()):
+        return
+    try:
+        ours = (base / "settings.toml").read_text(encoding="utf-8").startswith(DEMO_MARK)
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise UsageError(
+            f"{base} already holds files that are not an earlier demo's; the demo would write its token, settings "
+            "and catalog there: pick an empty folder with --dir, or pass --force"
+        )
+
+
 def write_query_settings(base: Path) -> Path:
     """A settings file beside the demo's catalog, for the read commands (catalog, serve) to find it with."""
     path = base / "settings.toml"
     atomic_write_text(
         path,
-        "# Written by `taobao-video demo` so that `catalog` and `serve` can read the demo's catalog.\n"
+        f"{DEMO_MARK} so that `catalog` and `serve` can read the demo's catalog.\n"
         "# The sandbox it was harvested from has stopped: harvest commands need real settings.\n"
         '[download]\ndir = "videos"\n\n[database]\nurl = "sqlite:///catalog.sqlite3"\n',
         mode=0o644,
