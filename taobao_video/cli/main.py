@@ -567,13 +567,11 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Create the catalog or migrate it to the current schema (runs automatically on every open)."""
-    from sqlalchemy.engine import make_url
-
-    from taobao_video.store.catalog import upgrade
+    from taobao_video.store.dialects import masked
+    from taobao_video.store.migrate import upgrade
 
     settings = _settings(ctx)
-    shown = make_url(settings.database.url).render_as_string(hide_password=True)
-    click.echo(f"Catalog at revision {upgrade(settings.database.url)}: {shown}")
+    click.echo(f"Catalog at revision {upgrade(settings.database.url)}: {masked(settings.database.url)}")
 
 
 # -- demo -----------------------------------------------------------------------------------------------------

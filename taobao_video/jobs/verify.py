@@ -182,16 +182,7 @@ def _rows(catalog: Catalog, sample: int | None, rng: random.Random) -> Iterator[
 
 
 def _id_pages(catalog: Catalog) -> Iterator[list[int]]:
-    from sqlalchemy import select
-
-    from taobao_video.store.catalog import Video
-
     last = 0
-    while True:
-        with catalog.engine.connect() as connection:
-            query = select(Video.num_iid).where(Video.num_iid > last).order_by(Video.num_iid).limit(_PAGE)
-            page = list(connection.scalars(query))
-        if not page:
-            return
+    while page := catalog.video_ids_after(last, limit=_PAGE):
         yield page
         last = page[-1]

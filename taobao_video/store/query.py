@@ -34,7 +34,7 @@ from taobao_video.model import MAX_NUM_IID
 from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
-    from sqlalchemy import Select
+    from sqlalchemy import Engine, Select
     from sqlalchemy.sql.elements import ColumnElement
 
     from taobao_video.store.catalog import Catalog
@@ -306,7 +306,7 @@ def count_rows(catalog: Catalog, query: VideoQuery, *, base_dir: Path) -> int:
         unpaged = dataclasses.replace(query, limit=None, offset=0)
         return sum(1 for _ in iter_rows(catalog, unpaged, base_dir=base_dir))
     counted = select(func.count()).select_from(_select(query, paged=False, ordered=False).subquery())
-    with catalog.engine.connect() as connection:
+    with _engine(catalog).connect() as connection:
         return int(connection.scalar(counted) or 0)
 
 
@@ -330,7 +330,7 @@ def jsonable(row: Mapping[Any, Any]) -> dict[str, Any]:
 def _select(query: VideoQuery, *, paged: bool, ordered: bool = True) -> Select[Any]:
     from sqlalchemy import select
 
-    from taobao_video.store.catalog import Item, Video
+    from taobao_video.store.schema import Item, Video
 
     videos = Video.__table__.c
     items = Item.__table__.c
@@ -352,7 +352,7 @@ def _select(query: VideoQuery, *, paged: bool, ordered: bool = True) -> Select[A
 def _conditions(query: VideoQuery) -> list[ColumnElement[bool]]:
     from sqlalchemy import and_, false, or_
 
-    from taobao_video.store.catalog import Item, Video
+    from taobao_video.store.schema import Item, Video
 
     videos = Video.__table__.c
     key = Item.__table__.c.num_iid if query.states is not None else videos.num_iid
@@ -391,7 +391,7 @@ def prefix_ranges(prefix: str) -> list[tuple[int, int]]:
 
 
 def _order(query: VideoQuery) -> list[ColumnElement[Any]]:
-    from taobao_video.store.catalog import Item, Video
+    from taobao_video.store.schema import Item, Video
 
     videos = Video.__table__.c
     key = Item.__table__.c.num_iid if query.states is not None else videos.num_iid
@@ -405,7 +405,7 @@ def _order(query: VideoQuery) -> list[ColumnElement[Any]]:
 
 def _stream(catalog: Catalog, statement: Select[Any], query: VideoQuery, base_dir: Path) -> Iterator[dict[str, Any]]:
     names = query.columns
-    with catalog.engine.connect() as connection:
+    with _engine(catalog).connect() as connection:
         for row in connection.execution_options(yield_per=1000).execute(statement):
             record = dict(zip(names, row, strict=True))
             if not query.missing or _gone(base_dir, record["video_path"]):
@@ -413,15 +413,15 @@ def _stream(catalog: Catalog, statement: Select[Any], query: VideoQuery, base_di
 
 
 def _id_rows(catalog: Catalog, query: VideoQuery, base_dir: Path) -> Iterator[dict[str, Any]]:
-    from taobao_video.store.catalog import Item, Video
     from taobao_video.store.dialects import SQLITE_IN_CHUNK
+    from taobao_video.store.schema import Item, Video
 
     assert query.ids is not None
     key = Item.__table__.c.num_iid if query.states is not None else Video.__table__.c.num_iid
     ids = sorted(query.ids)
     names = query.columns
     base = _select(query, paged=False, ordered=False)
-    with catalog.engine.connect() as connection:
+    with _engine(catalog).connect() as connection:
         for start in range(0, len(ids), SQLITE_IN_CHUNK):
             for row in connection.execute(base.where(key.in_(ids[start : start + SQLITE_IN_CHUNK]))):
                 record = dict(zip(names, row, strict=True))
@@ -438,6 +438,12 @@ def _sorted(rows: Iterable[dict[str, Any]], query: VideoQuery) -> list[dict[str,
         return (value is not None, value if value is not None else 0, row["num_iid"])
 
     return sorted(rows, key=key, reverse=query.desc)
+
+
+def _engine(catalog: Catalog) -> Engine:
+    from taobao_video.store.catalog import engine_of
+
+    return engine_of(catalog)
 
 
 def _page(rows: Iterable[dict[str, Any]], query: VideoQuery) -> Iterator[dict[str, Any]]:
