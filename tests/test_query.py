@@ -31,18 +31,8 @@ from taobao_video.fsutil import atomic_text_file
 from taobao_video.jobs.verify import check_file, verify
 from taobao_video.model import ItemState
 from taobao_video.store.catalog import Catalog, engine_of
-from taobao_video.store.query import (
-    SORT_KEYS,
-    STATES,
-    VIDEO_COLUMNS,
-    QueryError,
-    VideoQuery,
-    count_rows,
-    jsonable,
-    list_rows,
-    parse_moment,
-    prefix_ranges,
-)
+from taobao_video.store.filters import SORT_KEYS, STATES, VIDEO_COLUMNS, QueryError, VideoQuery, parse_moment
+from taobao_video.store.query import count_rows, jsonable, list_rows, prefix_ranges
 from taobao_video.store.readonly_sql import SqlError, run
 from taobao_video.store.report import day_bounds, show, stats
 from taobao_video.store.schema import Video, VideoTotal

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from taobao_video.store.query import STATES, VIDEO_COLUMNS, jsonable
+from taobao_video.store.filters import STATES, VIDEO_COLUMNS
+from taobao_video.store.query import jsonable
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
