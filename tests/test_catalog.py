@@ -18,13 +18,20 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from taobao_video.errors import ConfigError
 from taobao_video.model import ItemState
 from taobao_video.store.catalog import Catalog, ItemRow, VideoRow, engine_of
-from taobao_video.store.migrate import SCHEMA_REVISION, alembic_config, current_revision, head_revision, upgrade
+from taobao_video.store.migrate import (
+    SCHEMA_REVISION,
+    alembic_config,
+    current_revision,
+    head_revision,
+    stored_revision,
+    upgrade,
+)
 from taobao_video.store.schema import Base
 from taobao_video.top.client import CallRecord
 
@@ -105,6 +112,27 @@ def test_upgrade_returns_the_head_and_is_idempotent(catalog_url: str) -> None:
     assert upgrade(catalog_url) == head
     with Catalog.open(catalog_url, migrate=False) as cat:
         assert current_revision(engine_of(cat)) == head
+
+
+def test_stored_revision_reads_the_schema_version_without_alembic(
+    catalog_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Catalog.open(catalog_url, migrate=False) as cat:
+        assert stored_revision(engine_of(cat)) is None  # an empty database: no alembic_version table yet
+    upgrade(catalog_url)
+
+    def must_not_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("stored_revision asked Alembic")
+
+    monkeypatch.setattr("alembic.runtime.migration.MigrationContext.configure", must_not_run)
+    with Catalog.open(catalog_url, migrate=False) as cat:
+        assert stored_revision(engine_of(cat)) == SCHEMA_REVISION
+
+
+def test_engine_of_is_the_catalogs_engine_and_passes_an_engine_through(cat: Catalog) -> None:
+    engine = engine_of(cat)
+    assert isinstance(engine, Engine) and engine_of(engine) is engine
+    assert not hasattr(cat, "engine"), "the engine stays private to store/"
 
 
 def test_upgrade_refuses_a_catalog_from_a_newer_version(catalog_url: str) -> None:
@@ -417,6 +445,21 @@ def test_record_video_stores_the_row_and_marks_the_item_done(cat: Catalog) -> No
     assert (item.state, item.error_kind, item.last_error, item.updated_at) == (ItemState.DONE, None, None, LATER)
     assert cat.videos([101, 102]) == {101: video_row(101)}
     assert cat.video(102) is None
+
+
+def test_video_ids_after_pages_through_the_videos_in_id_order(cat: Catalog) -> None:
+    ids = [9, 3, 12, 5, 7]
+    for num_iid in ids:
+        cat.record_video(video_row(num_iid), now=NOW)
+    cat.add_items([4, 6], now=NOW)  # items without a video are not videos
+    assert cat.video_ids_after(0, limit=2) == [3, 5]
+    assert cat.video_ids_after(5, limit=2) == [7, 9]
+    assert cat.video_ids_after(9, limit=2) == [12]
+    assert cat.video_ids_after(12, limit=2) == []
+    assert cat.video_ids_after(0, limit=100) == sorted(ids)
+    assert cat.video_ids_after(0, limit=0) == []
+    with pytest.raises(ValueError, match="limit"):
+        cat.video_ids_after(0, limit=-1)
 
 
 def test_record_video_replaces_an_earlier_row(cat: Catalog) -> None:
