@@ -6,7 +6,8 @@ Other workers pass claimed ids by; a claim whose lease has run out is free again
 go to the others after at most one lease. A live worker keeps its claims by renewing them (:class:`LeaseKeeper`,
 every third of the lease). Recording an id's outcome ends its claim, except ``resolved``: a resolved id is downloaded
 next by the same worker (the claim rule, decided once in ``items.py``); a run releases whatever it leaves
-unfinished. Taking, renewing and releasing claims is this module; ending one writes ``items.CLAIM_ENDED`` either way.
+unfinished. This module takes, renews and releases claims; a release and an outcome end a claim with the same
+write, ``items.CLAIM_ENDED``.
 
 Taking ids from the queue is one statement, atomic on both databases::
 
