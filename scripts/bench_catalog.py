@@ -61,7 +61,7 @@ def build(folder: Path, videos: int, *, seed: int = 6) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     settings.write_text('[database]\nurl = "sqlite:///catalog.sqlite3"\n[download]\ndir = "videos"\n', encoding="utf-8")
-    from taobao_video.store.catalog import upgrade
+    from taobao_video.store.migrate import upgrade
 
     upgrade(f"sqlite:///{database}")  # the schema, by the package's own migrations
     rng = random.Random(seed)
@@ -206,7 +206,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "taobao-video-bench-catalog")
     args = parser.parse_args()
-    from taobao_video.store.catalog import SCHEMA_REVISION
+    from taobao_video.store.migrate import SCHEMA_REVISION
 
     settings = build(args.cache / f"{args.videos}-schema-{SCHEMA_REVISION}", args.videos)
     env = child_env(args.cache)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from taobao_video.store.catalog import Catalog, VideoRow
+from taobao_video.store.catalog import Catalog
 from taobao_video.store.quota import QuotaLedger
+from taobao_video.store.records import VideoRow
 from taobao_video.top.client import CallRecord
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)

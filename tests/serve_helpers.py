@@ -14,7 +14,8 @@ from harvest_helpers import harvest, log_in, opened, sandbox_settings
 from conftest import START, make_sandbox
 from taobao_video.config.models import Settings
 from taobao_video.sandbox import FakeClock, Sandbox
-from taobao_video.store.catalog import Catalog, VideoRow, open_existing
+from taobao_video.store.catalog import Catalog, open_existing
+from taobao_video.store.records import VideoRow
 from taobao_video.web.server import CatalogServer, CatalogSite, bind
 
 BATCH_GAP_S = 3 * 86400  # the second batch is downloaded three days after the first

@@ -18,6 +18,7 @@ from taobao_video.config.models import Settings
 from taobao_video.errors import ConfigError
 from taobao_video.jobs.daily import DailyReport, run_daily
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
+from taobao_video.store.catalog import engine_of
 from taobao_video.top.oauth import Token, TokenStore
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -160,7 +161,7 @@ def test_a_daily_run_spreads_the_queue_over_the_apps_and_stops_at_their_sum(cloc
                 assert status.used == used and status.remaining == 0
                 assert catalog.call_count(app_key=KEYS[name], day="2026-11-22") == used
         # Round robin: while both had calls, they took turns (the first 20 calls alternate).
-        with opened(settings) as catalog, catalog.engine.connect() as connection:
+        with opened(settings) as catalog, engine_of(catalog).connect() as connection:
             order = [row[0] for row in connection.exec_driver_sql("SELECT app_key FROM calls ORDER BY id LIMIT 20")]
         assert order == [KEYS["north"], KEYS["south"]] * 10
 

@@ -18,22 +18,22 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from taobao_video.errors import ConfigError
-from taobao_video.store.catalog import (
+from taobao_video.model import ItemState
+from taobao_video.store.catalog import Catalog, engine_of
+from taobao_video.store.migrate import (
     SCHEMA_REVISION,
-    Base,
-    Catalog,
-    ItemRow,
-    ItemState,
-    VideoRow,
     alembic_config,
     current_revision,
     head_revision,
+    stored_revision,
     upgrade,
 )
+from taobao_video.store.records import ItemRow, VideoRow
+from taobao_video.store.schema import Base
 from taobao_video.top.client import CallRecord
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -82,7 +82,7 @@ def test_open_creates_the_folder_the_file_and_the_schema(tmp_path: Path) -> None
     file = tmp_path / "deep" / "er" / "catalog.sqlite3"
     with Catalog.open(f"sqlite:///{file}") as cat:
         assert file.is_file()
-        assert set(inspect(cat.engine).get_table_names()) == {
+        assert set(inspect(engine_of(cat)).get_table_names()) == {
             "alembic_version",
             "videos",
             "items",
@@ -90,7 +90,7 @@ def test_open_creates_the_folder_the_file_and_the_schema(tmp_path: Path) -> None
             "quota_days",
             "video_totals",
         }
-        assert current_revision(cat.engine) == head_revision()
+        assert current_revision(engine_of(cat)) == head_revision()
 
 
 def test_reopen_is_a_no_op(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +103,7 @@ def test_reopen_is_a_no_op(catalog_url: str, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("alembic.command.upgrade", must_not_run)
     with Catalog.open(catalog_url) as cat:
         assert set(cat.items([1, 2])) == {1, 2}
-        assert current_revision(cat.engine) == head_revision()
+        assert current_revision(engine_of(cat)) == head_revision()
 
 
 def test_upgrade_returns_the_head_and_is_idempotent(catalog_url: str) -> None:
@@ -112,11 +112,32 @@ def test_upgrade_returns_the_head_and_is_idempotent(catalog_url: str) -> None:
     assert upgrade(catalog_url) == head
     assert upgrade(catalog_url) == head
     with Catalog.open(catalog_url, migrate=False) as cat:
-        assert current_revision(cat.engine) == head
+        assert current_revision(engine_of(cat)) == head
+
+
+def test_stored_revision_reads_the_schema_version_without_alembic(
+    catalog_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Catalog.open(catalog_url, migrate=False) as cat:
+        assert stored_revision(engine_of(cat)) is None  # an empty database: no alembic_version table yet
+    upgrade(catalog_url)
+
+    def must_not_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("stored_revision asked Alembic")
+
+    monkeypatch.setattr("alembic.runtime.migration.MigrationContext.configure", must_not_run)
+    with Catalog.open(catalog_url, migrate=False) as cat:
+        assert stored_revision(engine_of(cat)) == SCHEMA_REVISION
+
+
+def test_engine_of_is_the_catalogs_engine_and_passes_an_engine_through(cat: Catalog) -> None:
+    engine = engine_of(cat)
+    assert isinstance(engine, Engine) and engine_of(engine) is engine
+    assert not hasattr(cat, "engine"), "the engine stays private to store/"
 
 
 def test_upgrade_refuses_a_catalog_from_a_newer_version(catalog_url: str) -> None:
-    with Catalog.open(catalog_url) as cat, cat.engine.begin() as connection:
+    with Catalog.open(catalog_url) as cat, engine_of(cat).begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(ConfigError, match="newer taobao-video"):
         Catalog.open(catalog_url)
@@ -128,7 +149,7 @@ def test_concurrent_first_opens_migrate_once(catalog_url: str) -> None:
     def open_it(_: int) -> str | None:
         barrier.wait()
         with Catalog.open(catalog_url) as cat:
-            return current_revision(cat.engine)
+            return current_revision(engine_of(cat))
 
     with ThreadPoolExecutor(6) as pool:
         assert list(pool.map(open_it, range(6))) == [head_revision()] * 6
@@ -145,7 +166,7 @@ def test_the_migrations_render_for_postgresql() -> None:
 
 
 def test_the_migrated_schema_equals_the_models(cat: Catalog) -> None:
-    with cat.engine.connect() as connection:
+    with engine_of(cat).connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(context, Base.metadata) == []
 
@@ -160,7 +181,7 @@ def test_the_migrations_ship_in_the_package() -> None:
 
 def test_items_state_is_checked(cat: Catalog) -> None:
     checked = "CHECK constraint failed|violates check constraint"  # SQLite's words, PostgreSQL's
-    with pytest.raises(IntegrityError, match=checked), cat.engine.begin() as connection:
+    with pytest.raises(IntegrityError, match=checked), engine_of(cat).begin() as connection:
         connection.execute(
             text(
                 "INSERT INTO items (num_iid, state, added_at, updated_at, seq) "
@@ -173,7 +194,7 @@ def test_items_state_is_checked(cat: Catalog) -> None:
 
 
 def _pragmas(cat: Catalog) -> dict[str, Any]:
-    with cat.engine.connect() as connection:
+    with engine_of(cat).connect() as connection:
         return {
             name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
             for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
@@ -427,12 +448,27 @@ def test_record_video_stores_the_row_and_marks_the_item_done(cat: Catalog) -> No
     assert cat.video(102) is None
 
 
+def test_video_ids_after_pages_through_the_videos_in_id_order(cat: Catalog) -> None:
+    ids = [9, 3, 12, 5, 7]
+    for num_iid in ids:
+        cat.record_video(video_row(num_iid), now=NOW)
+    cat.add_items([4, 6], now=NOW)  # items without a video are not videos
+    assert cat.video_ids_after(0, limit=2) == [3, 5]
+    assert cat.video_ids_after(5, limit=2) == [7, 9]
+    assert cat.video_ids_after(9, limit=2) == [12]
+    assert cat.video_ids_after(12, limit=2) == []
+    assert cat.video_ids_after(0, limit=100) == sorted(ids)
+    assert cat.video_ids_after(0, limit=0) == []
+    with pytest.raises(ValueError, match="limit"):
+        cat.video_ids_after(0, limit=-1)
+
+
 def test_record_video_replaces_an_earlier_row(cat: Catalog) -> None:
     cat.record_video(video_row(101), now=NOW)
     newer = video_row(101, video_path="data/videos/again.mp4", sha256="cd" * 32, duration=None, cover_url=None)
     cat.record_video(newer, now=LATER)
     assert cat.video(101) == newer
-    with cat.engine.connect() as connection:
+    with engine_of(cat).connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM videos")).scalar() == 1
 
 
@@ -456,12 +492,12 @@ def test_record_video_is_one_transaction(cat: Catalog) -> None:
         if statement.startswith("UPDATE items"):
             raise RuntimeError("crash between the two writes")
 
-    event.listen(cat.engine, "before_cursor_execute", fail_on_item_update)
+    event.listen(engine_of(cat), "before_cursor_execute", fail_on_item_update)
     try:
         with pytest.raises(RuntimeError, match="crash"):
             cat.record_video(video_row(101), now=LATER)
     finally:
-        event.remove(cat.engine, "before_cursor_execute", fail_on_item_update)
+        event.remove(engine_of(cat), "before_cursor_execute", fail_on_item_update)
     assert cat.video(101) is None
     item = cat.item(101)
     assert item is not None and item.state is ItemState.RESOLVED
@@ -480,12 +516,12 @@ def test_log_call_and_call_count(cat: Catalog) -> None:
     assert cat.call_count(day="2026-11-22") == 2
     assert cat.call_count(app_key="A", day="2026-11-23") == 1
     assert cat.call_count(app_key="C") == 0
-    with cat.engine.connect() as connection:
+    with engine_of(cat).connect() as connection:
         first = connection.execute(text("SELECT * FROM calls ORDER BY id")).mappings().first()
     assert first is not None
     assert (first["id"], first["method"], first["num_iid"], first["outcome"]) == (1, "taobao.item_video", 101, "ok")
     assert (first["request_id"], first["elapsed_ms"]) == ("req-1", 123)
-    if cat.engine.dialect.name == "sqlite":  # no time zones there: UTC, stored naive
+    if engine_of(cat).dialect.name == "sqlite":  # no time zones there: UTC, stored naive
         assert first["at"] == "2026-11-22 04:00:00.000000"
     else:
         assert first["at"] == NOW

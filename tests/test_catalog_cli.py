@@ -21,8 +21,10 @@ from test_cli_harvest import run, write_settings
 from taobao_video.errors import ConfigError
 from taobao_video.sandbox import Sandbox
 from taobao_video.store import query as query_module
-from taobao_video.store.catalog import Catalog, alembic_config
-from taobao_video.store.query import VideoQuery, jsonable, list_rows
+from taobao_video.store.catalog import Catalog
+from taobao_video.store.filters import VideoQuery
+from taobao_video.store.migrate import alembic_config
+from taobao_video.store.query import jsonable, list_rows
 
 ALL_IDS = sorted(spec[0] for spec in VIDEOS)
 

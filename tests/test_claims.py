@@ -13,8 +13,10 @@ from sqlalchemy import select
 from conftest import START
 from taobao_video.model import ItemState
 from taobao_video.sandbox import FakeClock
-from taobao_video.store.catalog import Catalog, Item, VideoRow
+from taobao_video.store.catalog import Catalog, engine_of
 from taobao_video.store.claims import Holder, LeaseKeeper, WorkClaims, new_worker_id
+from taobao_video.store.records import VideoRow
+from taobao_video.store.schema import Item
 
 LEASE = timedelta(minutes=10)
 
@@ -24,7 +26,7 @@ def worker(cat: Catalog, clock: FakeClock, name: str) -> WorkClaims:
 
 
 def claimed_by(cat: Catalog, ids: list[int]) -> dict[int, str | None]:
-    with cat.engine.connect() as connection:
+    with engine_of(cat).connect() as connection:
         rows = connection.execute(select(Item.num_iid, Item.claimed_by).where(Item.num_iid.in_(ids)))
         return {num_iid: holder for num_iid, holder in rows}
 

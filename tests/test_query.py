@@ -30,21 +30,12 @@ from taobao_video.cli.formats import write_csv, write_json, write_jsonl, write_m
 from taobao_video.fsutil import atomic_text_file
 from taobao_video.jobs.verify import check_file, verify
 from taobao_video.model import ItemState
-from taobao_video.store.catalog import Catalog, Video, VideoTotal
-from taobao_video.store.query import (
-    SORT_KEYS,
-    STATES,
-    VIDEO_COLUMNS,
-    QueryError,
-    VideoQuery,
-    count_rows,
-    jsonable,
-    list_rows,
-    parse_moment,
-    prefix_ranges,
-)
+from taobao_video.store.catalog import Catalog, engine_of
+from taobao_video.store.filters import SORT_KEYS, STATES, VIDEO_COLUMNS, QueryError, VideoQuery, parse_moment
+from taobao_video.store.query import count_rows, jsonable, list_rows, prefix_ranges
 from taobao_video.store.readonly_sql import SqlError, run
 from taobao_video.store.report import day_bounds, show, stats
+from taobao_video.store.schema import Video, VideoTotal
 
 
 @pytest.fixture
@@ -326,7 +317,7 @@ def test_downloads_per_day_follow_the_zone_given(known: Catalog) -> None:
 
 
 def totals_by_query(cat: Catalog) -> tuple[int, int, float]:
-    with cat.engine.connect() as connection:
+    with engine_of(cat).connect() as connection:
         direct = connection.execute(
             select(
                 func.count(), func.coalesce(func.sum(Video.size_bytes), 0), func.coalesce(func.sum(Video.duration), 0)
@@ -343,11 +334,11 @@ def test_the_running_totals_follow_every_write(known: Catalog) -> None:
     assert totals_by_query(known) == (7, 29_000, 136.5)
     # replacing a row (record_video deletes then inserts), an UPDATE by hand, deleting one
     known.record_video(video_row(520000000001, 4000.0, 9_000, T0), now=T0)
-    with known.engine.begin() as connection:
+    with engine_of(known).begin() as connection:
         connection.execute(Video.__table__.update().where(Video.num_iid == 52).values(duration=None, size_bytes=1))
     assert known.requeue_download(610000000006, reason="test", now=T0)
     assert totals_by_query(known) == (6, 29_000 - 1_000 + 9_000 - 3_000 + 1 - 7_000, 136.5 - 3 + 4000 - 20 - 61)
-    with known.engine.connect() as connection:
+    with engine_of(known).connect() as connection:
         buckets = {second: n for second, n in connection.execute(select(VideoTotal.duration_s, VideoTotal.videos))}
     assert buckets[3600] == 1 and buckets[-1] == 2 and buckets[3] == 0 and buckets[61] == 0
 

@@ -26,19 +26,13 @@ from sqlalchemy.exc import IntegrityError
 
 from taobao_video.cli.main import main
 from taobao_video.cli.queue import STATES, queue
-from taobao_video.store import catalog as catalog_module
-from taobao_video.store.catalog import (
-    Base,
-    Catalog,
-    EnqueueResult,
-    ItemState,
-    VideoRow,
-    alembic_config,
-    create_catalog_engine,
-    current_revision,
-    head_revision,
-)
-from taobao_video.store.dialects import UtcDateTime
+from taobao_video.model import ItemState
+from taobao_video.store import queue as queue_module
+from taobao_video.store.catalog import Catalog, engine_of
+from taobao_video.store.dialects import UtcDateTime, create_catalog_engine
+from taobao_video.store.migrate import alembic_config, current_revision, head_revision
+from taobao_video.store.records import EnqueueResult, VideoRow
+from taobao_video.store.schema import Base
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
@@ -47,7 +41,7 @@ ENV = {"TAOBAO_APP_KEY": "12345678", "TAOBAO_APP_SECRET": "not-used-by-queue"}
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(catalog_module, "ADD_BATCH", 3)
+    monkeypatch.setattr(queue_module, "ADD_BATCH", 3)
     return 3
 
 
@@ -143,7 +137,7 @@ def test_duplicates_within_and_across_batches_are_counted_once_each(cat: Catalog
 def test_enqueue_streams_its_input_batch_by_batch(
     cat: Catalog, catalog_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(catalog_module, "ADD_BATCH", 100)
+    monkeypatch.setattr(queue_module, "ADD_BATCH", 100)
 
     other = create_catalog_engine(catalog_url)  # another connection pool: sees only what was committed
 
@@ -177,7 +171,7 @@ def test_concurrent_enqueues_give_distinct_increasing_seqs(cat: Catalog, small_b
 
 
 def _enqueue_in_a_process(url: str, k: int, start: Any) -> int:
-    catalog_module.ADD_BATCH = 3  # a fresh (spawned) interpreter: small batches, so the processes interleave
+    queue_module.ADD_BATCH = 3  # a fresh (spawned) interpreter: small batches, so the processes interleave
     with Catalog.open(url) as cat:
         start.wait()
         return cat.enqueue(range(k * 1000 + 1, k * 1000 + 31), now=NOW).added
@@ -278,8 +272,8 @@ def test_queue_page_filters_pages_and_checks_its_arguments(cat: Catalog) -> None
 
 def test_the_daily_selection_uses_the_queue_index(cat: Catalog) -> None:
     query = "SELECT num_iid FROM items WHERE state = 'pending' ORDER BY priority DESC, seq LIMIT 5"
-    if cat.engine.dialect.name == "sqlite":
-        with cat.engine.connect() as connection:
+    if engine_of(cat).dialect.name == "sqlite":
+        with engine_of(cat).connect() as connection:
             plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").all()
         details = " ".join(row[-1] for row in plan)
         assert "ix_items_queue" in details and "TEMP B-TREE" not in details
@@ -287,7 +281,7 @@ def test_the_daily_selection_uses_the_queue_index(cat: Catalog) -> None:
     # PostgreSQL plans by statistics: on a handful of rows it would rightly scan the table.
     cat.enqueue(range(1, 20_001), now=NOW)
     cat.enqueue(range(20_001, 20_101), priority=5, now=NOW)
-    with cat.engine.begin() as connection:
+    with engine_of(cat).begin() as connection:
         connection.exec_driver_sql("ANALYZE items")
         details = " ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {query}"))
     assert "ix_items_queue" in details and "Sort" not in details
@@ -375,13 +369,13 @@ def _state_check(url: str) -> str:
 def test_migration_0002_backfills_seq_in_added_order(catalog_url: str) -> None:
     _catalog_at_0001(catalog_url)
     with Catalog.open(catalog_url) as cat:
-        assert current_revision(cat.engine) == head_revision()
+        assert current_revision(engine_of(cat)) == head_revision()
         items = cat.items([10, 20, 25, 30])
         assert {n: items[n].seq for n in items} == {10: 1, 20: 2, 25: 3, 30: 4}
         assert {row.deferred_at for row in items.values()} == {None}
         cat.enqueue([40], now=NOW)
         assert cat.items([40])[40].seq == 5
-        with cat.engine.connect() as connection:
+        with engine_of(cat).connect() as connection:
             context = MigrationContext.configure(
                 connection, opts={"compare_type": True, "compare_server_default": True}
             )
@@ -389,7 +383,7 @@ def test_migration_0002_backfills_seq_in_added_order(catalog_url: str) -> None:
             names = {index["name"] for index in inspect(connection).get_indexes("items")}
             assert {"ix_items_queue", "ix_items_seq"} <= names
         checked = "CHECK constraint failed|violates check constraint"  # SQLite's words, PostgreSQL's
-        with pytest.raises(IntegrityError, match=checked), cat.engine.begin() as connection:
+        with pytest.raises(IntegrityError, match=checked), engine_of(cat).begin() as connection:
             connection.execute(text("UPDATE items SET state = 'bogus' WHERE num_iid = 10"))
     check = _state_check(catalog_url)
     if catalog_url.startswith("sqlite"):

@@ -17,8 +17,10 @@ from sqlalchemy import select
 from conftest import START
 from taobao_video.errors import EXIT_TEMPFAIL, QuotaExhausted
 from taobao_video.sandbox import FakeClock
-from taobao_video.store.catalog import Catalog, QuotaDay, create_catalog_engine
+from taobao_video.store.catalog import Catalog, engine_of
+from taobao_video.store.dialects import create_catalog_engine
 from taobao_video.store.quota import QuotaLedger, QuotaStatus
+from taobao_video.store.schema import QuotaDay
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 NOON = START.astimezone(BEIJING)  # 12:00: where the `clock` fixture (conftest.py) starts
@@ -32,7 +34,7 @@ def ledger_for(cat: Catalog, clock: FakeClock, *, limit: int = 5, reserve: int =
 def row(cat: Catalog, day: str, app_key: str = "A") -> Any:
     """The day's ledger row (``.used``, ``.daily_limit``, ``.banned_until``) or None."""
     query = select(QuotaDay.__table__).where(QuotaDay.app_key == app_key, QuotaDay.day == day)
-    with cat.engine.connect() as connection:
+    with engine_of(cat).connect() as connection:
         return connection.execute(query).first()
 
 
@@ -115,7 +117,7 @@ def test_the_stored_limit_follows_the_settings(cat: Catalog, clock: FakeClock) -
 
 
 def test_the_ledger_takes_an_engine_too(cat: Catalog, clock: FakeClock) -> None:
-    ledger = QuotaLedger(cat.engine, app_key="A", daily_limit=2, clock=clock.now)
+    ledger = QuotaLedger(engine_of(cat), app_key="A", daily_limit=2, clock=clock.now)
     assert ledger.reserve() == "2026-11-22"
     assert ledger.tz.key == "Asia/Shanghai"
 

@@ -22,8 +22,10 @@ from serve_helpers import harvested, running, served_catalog, serving, site_for
 
 from taobao_video.config.load import settings_from_mapping
 from taobao_video.errors import UsageError
-from taobao_video.store.catalog import Catalog, VideoRow, alembic_config
-from taobao_video.store.query import VIDEO_COLUMNS
+from taobao_video.store.catalog import Catalog, engine_of
+from taobao_video.store.filters import VIDEO_COLUMNS
+from taobao_video.store.migrate import alembic_config
+from taobao_video.store.records import VideoRow
 from taobao_video.web.server import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, bind, is_loopback
 
 
@@ -532,7 +534,7 @@ def _serve_command(tmp_path, settings_text: str) -> subprocess.CompletedProcess:
 def test_the_command_neither_creates_nor_migrates_a_catalog(tmp_path):
     from alembic import command
 
-    from taobao_video.store.catalog import current_revision
+    from taobao_video.store.migrate import current_revision
 
     result = _serve_command(tmp_path, '[database]\nurl = "sqlite:///none.sqlite3"\n')
     assert result.returncode == 78 and "no catalog at" in result.stderr and "Traceback" not in result.stderr
@@ -544,4 +546,4 @@ def test_the_command_neither_creates_nor_migrates_a_catalog(tmp_path):
     assert "revision 0001" in result.stderr and "run `taobao-video db upgrade`" in result.stderr
     assert "Traceback" not in result.stderr
     with Catalog.open(old, migrate=False) as catalog:
-        assert current_revision(catalog.engine) == "0001"  # left as it was
+        assert current_revision(engine_of(catalog)) == "0001"  # left as it was

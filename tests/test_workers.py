@@ -24,9 +24,10 @@ from taobao_video import wiring
 from taobao_video.jobs.daily import run_daily
 from taobao_video.model import ItemState, utc_now
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
-from taobao_video.store.catalog import Catalog, Item
+from taobao_video.store.catalog import Catalog, engine_of
 from taobao_video.store.claims import Holder, WorkClaims
 from taobao_video.store.quota import QuotaLedger
+from taobao_video.store.schema import Item
 
 FINISHED = {ItemState.DONE.value, ItemState.NO_VIDEO.value, ItemState.NOT_FOUND.value}
 
@@ -85,13 +86,13 @@ def test_four_workers_share_a_queue_and_one_quota(sb, pg_url, tmp_path):
         assert len(videos) == len(stats["cdn"]["by_item"]) == sum(s["downloaded"] for s in summaries)
         assert catalog.call_count(app_key=APP_KEY) == 1000
         assert catalog.counts_by_state()["pending"] == 1000
-        with catalog.engine.connect() as connection:
+        with engine_of(catalog).connect() as connection:
             assert connection.scalar(select(func.count()).where(Item.claimed_by.is_not(None))) == 0, "all released"
     assert {path.name for path in (tmp_path / "shared" / "videos").iterdir()} == {f"{i}.mp4" for i in videos}
 
 
 def claims_of(url: str, pid: int) -> set[int]:
-    with Catalog.open(url, migrate=False) as catalog, catalog.engine.connect() as connection:
+    with Catalog.open(url, migrate=False) as catalog, engine_of(catalog).connect() as connection:
         query = select(Item.num_iid).where(Item.claimed_by.like(f"%:{pid}:%"))
         return set(connection.scalars(query))
 

@@ -1,6 +1,7 @@
-"""`taobao-video catalog`: which videos do I have, how long, where on disk; export, verify, ask in SQL.
+"""`taobao-video catalog`: which videos do I have, how long, where on disk; export, ask in SQL (``show``, ``stats``
+and ``verify`` are in ``catalog_views.py``).
 
-Thin commands over ``query.py``, ``catalog_report.py``, ``verify.py``, ``formats.py`` and ``readonly_sql.py``. The
+Thin commands over ``store/filters.py`` + ``store/query.py``, ``cli/formats.py`` and ``store/readonly_sql.py``. The
 catalog is opened with :func:`taobao_video.store.catalog.open_existing`: never created, never migrated (a catalog on an
 older schema is a "run `taobao-video db upgrade`", exit 78). Start-up matters here (issue 6: a listing within
 1.5x of importing SQLAlchemy and click), so imports happen inside the commands, and rich only for a table.
@@ -28,7 +29,7 @@ from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
     from taobao_video.store.catalog import Catalog
-    from taobao_video.store.query import VideoQuery
+    from taobao_video.store.filters import VideoQuery
 
 # query.SORT_KEYS, spelt out so that `--help` imports nothing more (a test keeps them equal).
 SORT_KEYS = ("num_iid", "duration", "downloaded_at", "size")
@@ -95,7 +96,7 @@ def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _build_query(ctx: click.Context, params: dict[str, Any], *, limit: int | None) -> tuple[VideoQuery, int]:
     """The VideoQuery of the filter options, and how many lines of ``--ids`` were not ids (reported already)."""
-    from taobao_video.store.query import QueryError, VideoQuery, parse_moment, parse_states
+    from taobao_video.store.filters import QueryError, VideoQuery, parse_moment, parse_states
 
     ids, bad = None, 0
     if params["ids_file"] is not None:

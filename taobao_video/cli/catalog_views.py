@@ -114,7 +114,7 @@ def catalog_stats(ctx: click.Context, days: int, as_json: bool) -> None:
     """
     import json
 
-    from taobao_video.store.query import local_zone
+    from taobao_video.store.filters import local_zone
     from taobao_video.store.report import stats
 
     settings = catalog_settings(ctx)

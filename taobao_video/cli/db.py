@@ -16,8 +16,8 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Create the catalog or migrate it to the current schema (runs automatically on every open)."""
-    from taobao_video.store.catalog import upgrade
     from taobao_video.store.dialects import masked
+    from taobao_video.store.migrate import upgrade
 
     settings = settings_of(ctx)
     click.echo(f"Catalog at revision {upgrade(settings.database.url)}: {masked(settings.database.url)}")

@@ -22,7 +22,8 @@ from taobao_video.model import MAX_PRIORITY, MIN_PRIORITY
 from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
-    from taobao_video.store.catalog import Catalog, ItemRow
+    from taobao_video.store.catalog import Catalog
+    from taobao_video.store.records import ItemRow
 
 _ERROR_CHARS = 60
 

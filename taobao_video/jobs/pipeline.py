@@ -45,9 +45,10 @@ from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_loo
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
 from taobao_video.model import FailureKind, Outcome, StopReason
-from taobao_video.store.catalog import Catalog, VideoRow
+from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
 from taobao_video.store.quota import QuotaStatus
+from taobao_video.store.records import VideoRow
 from taobao_video.top.lookup import Lookup
 
 log = logging.getLogger(__name__)

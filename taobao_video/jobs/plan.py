@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from taobao_video.model import FailureKind, ItemState, LookupOutcome
-from taobao_video.store.catalog import Catalog, ItemRow, VideoRow
+from taobao_video.store.catalog import Catalog
+from taobao_video.store.records import ItemRow, VideoRow
 from taobao_video.top.lookup import Lookup
 
 

@@ -27,10 +27,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taobao_video.errors import EXIT_FAILED, EXIT_OK
 from taobao_video.fetch.checks import describe_bytes, is_mp4
 
 if TYPE_CHECKING:
-    from taobao_video.store.catalog import Catalog, VideoRow
+    from taobao_video.store.catalog import Catalog
+    from taobao_video.store.records import VideoRow
 
 _CHUNK = 1 << 20
 _PAGE = 500
@@ -59,7 +61,7 @@ class VerifyReport:
     @property
     def exit_code(self) -> int:
         """0 all good (or every bad one fixed), 1 bad files left as they were."""
-        return 1 if len(self.bad) > self.fixed else 0
+        return EXIT_FAILED if len(self.bad) > self.fixed else EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -182,16 +184,7 @@ def _rows(catalog: Catalog, sample: int | None, rng: random.Random) -> Iterator[
 
 
 def _id_pages(catalog: Catalog) -> Iterator[list[int]]:
-    from sqlalchemy import select
-
-    from taobao_video.store.catalog import Video
-
     last = 0
-    while True:
-        with catalog.engine.connect() as connection:
-            query = select(Video.num_iid).where(Video.num_iid > last).order_by(Video.num_iid).limit(_PAGE)
-            page = list(connection.scalars(query))
-        if not page:
-            return
+    while page := catalog.video_ids_after(last, limit=_PAGE):
         yield page
         last = page[-1]

@@ -4,9 +4,10 @@ Several harvesters, on one machine or many, share one catalog. A worker claims i
 downloads them: ``items.claimed_by`` names the worker and ``items.lease_until`` says until when the claim holds.
 Other workers pass claimed ids by; a claim whose lease has run out is free again, so the ids of a worker that died
 go to the others after at most one lease. A live worker keeps its claims by renewing them (:class:`LeaseKeeper`,
-every third of the lease). Recording an id's outcome (``Catalog.record_video`` and the ``mark_*`` methods, except
-``mark_resolved``: a resolved id is downloaded next by the same worker) ends its claim; a run releases whatever it
-leaves unfinished.
+every third of the lease). Recording an id's outcome ends its claim, except ``resolved``: a resolved id is downloaded
+next by the same worker (the claim rule, decided once in ``items.py``); a run releases whatever it leaves
+unfinished. This module takes, renews and releases claims; a release and an outcome end a claim with the same
+write, ``items.CLAIM_ENDED``.
 
 Taking ids from the queue is one statement, atomic on both databases::
 
@@ -41,7 +42,10 @@ from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from taobao_video.model import ItemState
-from taobao_video.store.catalog import QUEUE_ORDER, READ_CHUNK, Catalog, Item
+from taobao_video.store.catalog import Catalog, engine_of
+from taobao_video.store.common import READ_CHUNK
+from taobao_video.store.items import CLAIM_ENDED
+from taobao_video.store.schema import QUEUE_ORDER, Item
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ class WorkClaims:
     ) -> None:
         if lease <= timedelta(0):
             raise ValueError(f"the lease must be positive, got {lease}")
-        self.engine = store.engine if isinstance(store, Catalog) else store
+        self._engine = engine_of(store)
         self.lease = lease
         self.clock = clock
         self.worker = worker or new_worker_id()
@@ -105,7 +109,7 @@ class WorkClaims:
             .values(claimed_by=self.worker, lease_until=now + self.lease)
             .returning(Item.num_iid, Item.priority, Item.seq)
         )
-        with self.engine.begin() as connection:
+        with self._engine.begin() as connection:
             rows = connection.execute(statement).all()
         return [num_iid for num_iid, _, _ in sorted(rows, key=lambda row: (-row[1], row[2]))]
 
@@ -126,7 +130,7 @@ class WorkClaims:
                 .values(claimed_by=self.worker, lease_until=now + self.lease)
                 .returning(Item.num_iid)
             )
-            with self.engine.begin() as connection:
+            with self._engine.begin() as connection:
                 taken.update(connection.scalars(statement))
         others = [num_iid for num_iid in wanted if num_iid not in taken]
         return [num_iid for num_iid in wanted if num_iid in taken], self.holders(others)
@@ -136,7 +140,7 @@ class WorkClaims:
         found: dict[int, Holder] = {}
         now = self.clock()
         wanted = list(ids)
-        with self.engine.connect() as connection:
+        with self._engine.connect() as connection:
             for start in range(0, len(wanted), READ_CHUNK):
                 query = select(Item.num_iid, Item.claimed_by, Item.lease_until).where(
                     Item.num_iid.in_(wanted[start : start + READ_CHUNK]), Item.lease_until > now
@@ -157,7 +161,7 @@ class WorkClaims:
             .where(Item.claimed_by == self.worker, Item.lease_until > now)
             .values(lease_until=now + self.lease)
         )
-        with self.engine.begin() as connection:
+        with self._engine.begin() as connection:
             return int(connection.execute(statement).rowcount)
 
     def release(self, ids: Iterable[int]) -> int:
@@ -182,8 +186,8 @@ class WorkClaims:
         return self._clear(Item.claimed_by.is_not(None))
 
     def _clear(self, which: ColumnElement[bool]) -> int:
-        statement = update(Item).where(which).values(claimed_by=None, lease_until=None)
-        with self.engine.begin() as connection:
+        statement = update(Item).where(which).values(CLAIM_ENDED)
+        with self._engine.begin() as connection:
             return int(connection.execute(statement).rowcount)
 
     def others_expire_at(self, state: ItemState) -> datetime | None:
@@ -199,7 +203,7 @@ class WorkClaims:
             Item.claimed_by != self.worker,
             Item.lease_until > now,
         )
-        with self.engine.connect() as connection:
+        with self._engine.connect() as connection:
             return connection.scalar(query.order_by(Item.lease_until).limit(1))
 
 

@@ -1,7 +1,7 @@
 """Everything that differs between the catalog's databases (SQLite, PostgreSQL), in one place.
 
-The repository (``catalog.py``) and the quota ledger (``quota.py``) write portable SQL through SQLAlchemy; what
-cannot be portable lives here:
+The rest of ``store/`` (the repository, the queue, the item state machine, the claims, the quota ledger, the
+queries) writes portable SQL through SQLAlchemy; what cannot be portable lives here:
 
 - engines: SQLite's pragmas and pool, PostgreSQL's pool; a missing driver or an unreachable server as a
   :class:`~taobao_video.errors.ConfigError` (exit 78) naming the catalog with its password masked;

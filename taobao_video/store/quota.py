@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 
 from taobao_video.errors import QuotaExhausted
 from taobao_video.model import BEIJING, next_midnight, utc_now
-from taobao_video.store.catalog import Catalog, QuotaDay
+from taobao_video.store.catalog import Catalog, engine_of
+from taobao_video.store.schema import QuotaDay
 
 _MAX_BAN_DAYS = 3  # a stated ban longer than this is not a daily quota; do not mark more rows than that
 
@@ -63,7 +64,7 @@ class QuotaLedger:
             raise ValueError(f"daily_limit must be at least 1, got {daily_limit}")
         if not 0 <= reserve < daily_limit:
             raise ValueError(f"reserve must be at least 0 and less than daily_limit ({daily_limit}), got {reserve}")
-        self.engine = store.engine if isinstance(store, Catalog) else store
+        self.engine = engine_of(store)
         self.app_key = app_key
         self.daily_limit = daily_limit
         self.kept_back = reserve  # "reserve" is the method's name

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from taobao_video.store.query import STATES, VIDEO_COLUMNS, jsonable
+from taobao_video.store.filters import STATES, VIDEO_COLUMNS
+from taobao_video.store.query import jsonable
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -38,9 +39,10 @@ def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
     """
     from sqlalchemy import func, select
 
-    from taobao_video.store.catalog import Call, Item, Video
+    from taobao_video.store.catalog import engine_of
+    from taobao_video.store.schema import Call, Item, Video
 
-    with catalog.engine.connect() as connection:
+    with engine_of(catalog).connect() as connection:
         video = connection.execute(select(Video.__table__).where(Video.num_iid == num_iid)).mappings().first()
         item = connection.execute(select(Item.__table__).where(Item.num_iid == num_iid)).mappings().first()
         calls = Call.__table__.c
@@ -79,7 +81,9 @@ def stats(
     """
     if days < 1:
         raise ValueError(f"days must be 1 or more, got {days}")
-    with catalog.engine.connect() as connection:
+    from taobao_video.store.catalog import engine_of
+
+    with engine_of(catalog).connect() as connection:
         items = _counts_by_state(connection)
         videos, total_bytes, total_seconds, histogram = _totals_and_histogram(connection)
         per_day = _downloads_per_day(connection, now=now, tz=tz, days=days)
@@ -179,7 +183,7 @@ def _downloads_per_day(connection: Connection, *, now: datetime, tz: tzinfo, day
 def _quota_days(connection: Connection, *, now: datetime, tz: tzinfo, days: int) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from taobao_video.store.catalog import QuotaDay
+    from taobao_video.store.schema import QuotaDay
 
     first = (now.astimezone(tz).date() - timedelta(days=days - 1)).isoformat()
     table = QuotaDay.__table__.c

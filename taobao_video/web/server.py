@@ -49,7 +49,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from taobao_video.errors import TaobaoVideoError, UsageError
 from taobao_video.model import MAX_NUM_IID
-from taobao_video.store.query import QueryError, VideoQuery, jsonable, list_page, local_zone
+from taobao_video.store.filters import QueryError, VideoQuery, local_zone
+from taobao_video.store.query import jsonable, list_page
 from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 
 if TYPE_CHECKING:

@@ -1,1 +1,1 @@
-"""Alembic migrations of the catalog, run in code by ``taobao_video.store.catalog.upgrade`` (no alembic.ini)."""
+"""Alembic migrations of the catalog, run in code by ``taobao_video.store.migrate.upgrade`` (no alembic.ini)."""

@@ -1,6 +1,6 @@
 """Alembic environment for the catalog.
 
-``taobao_video.store.catalog`` passes an open connection (already holding the migration lock) in
+``taobao_video.store.migrate`` passes an open connection (already holding the migration lock) in
 ``config.attributes["connection"]``; without one, ``sqlalchemy.url`` from the config is used.
 """
 
@@ -12,8 +12,8 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
-from taobao_video.store.catalog import Base
 from taobao_video.store.dialects import UtcDateTime, create_catalog_engine
+from taobao_video.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata
