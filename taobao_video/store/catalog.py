@@ -61,7 +61,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from taobao_video.errors import ConfigError
-from taobao_video.model import MAX_NUM_IID, MAX_PRIORITY, MIN_PRIORITY, WAITING_STATES, ItemState
+from taobao_video.model import MAX_NUM_IID, MAX_PRIORITY, MIN_PRIORITY, UNSENT_CALL, WAITING_STATES, ItemState
 from taobao_video.store.dialects import (
     AUTOINCREMENT_ID,
     SQLITE_IN_CHUNK,
@@ -924,8 +924,9 @@ class Catalog:
             connection.execute(insert(Call).values(values))
 
     def call_count(self, *, app_key: str | None = None, day: str | None = None) -> int:
-        """Calls logged, optionally for one app key and/or one quota day."""
-        query = select(func.count()).select_from(Call)
+        """Calls logged that the platform may have counted (not the ``unsent`` attempts), optionally for one app key
+        and/or one quota day."""
+        query = select(func.count()).select_from(Call).where(Call.outcome != UNSENT_CALL)
         if app_key is not None:
             query = query.where(Call.app_key == app_key)
         if day is not None:
