@@ -35,6 +35,7 @@ from taobao_video.errors import (
     CallCapReached,
     DownloadError,
     DownloadStopped,
+    GatewayUnreachable,
     QuotaExceeded,
     QuotaExhausted,
     RateLimited,
@@ -43,7 +44,7 @@ from taobao_video.errors import (
 )
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
-from taobao_video.model import ItemState
+from taobao_video.model import UNSENT_CALL, ItemState, StopReason
 from taobao_video.store.catalog import Catalog, ItemRow, VideoRow
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
 from taobao_video.store.quota import QuotaLedger, QuotaStatus
@@ -97,8 +98,9 @@ class HarvestReport:
     quota_remaining: int | None = None
     bytes: int = 0
     seconds: float = 0.0
-    stopped: str | None = None  # "quota", "max_calls", "rate_limited", "signal", "fatal"
+    stopped: str | None = None  # "quota", "max_calls", "rate_limited", "gateway_unreachable", "signal", "fatal"
     quota_resets_at: datetime | None = None
+    unreachable_since: datetime | None = None  # stopped "gateway_unreachable": the first attempt without an answer
     bad_lines: int = 0
     held: int = 0  # ids another worker was on: left to it (counted in deferred too)
 
@@ -106,11 +108,13 @@ class HarvestReport:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 3)
         data["quota_resets_at"] = self.quota_resets_at.isoformat() if self.quota_resets_at else None
+        data["unreachable_since"] = self.unreachable_since.isoformat() if self.unreachable_since else None
         return data
 
     @property
     def exit_code(self) -> int:
-        if (self.stopped in ("quota", "max_calls", "rate_limited", "signal") and self.deferred) or self.held:
+        try_later = ("quota", "max_calls", "rate_limited", "gateway_unreachable", "signal")
+        if (self.stopped in try_later and self.deferred) or self.held:
             return 75
         if self.bad_lines:
             return 2
@@ -128,13 +132,14 @@ class HarvestOptions:
 
 class CallBook:
     """The run's call accounting, hooked into each app's client: every attempt is reserved in that app's quota
-    ledger before it is sent and written to the call log after; the run's own cap (``--max-calls``) and count span
+    ledger before it is sent and written to the call log after; one that never left this machine (outcome
+    ``unsent``) gets its reservation back and is not counted. The run's own cap (``--max-calls``) and count span
     every app. The hooks run on the one lookup thread, so the count needs no lock."""
 
     def __init__(self, catalog: Catalog, *, cap: int | None = None) -> None:
         self.catalog = catalog
         self.cap = cap  # the run's own limit (--max-calls), on top of the ledgers'
-        self.calls = 0  # attempts reserved; the client logs each one after it, sent or not
+        self.calls = 0  # attempts that may have reached the platform; the call log has the unsent ones too
 
     def hooks(self, ledger: QuotaLedger) -> tuple[Callable[[str, object], None], Callable[[CallRecord], None]]:
         """The ``before_call`` and ``after_call`` hooks for the client of the app whose quota ``ledger`` counts."""
@@ -148,6 +153,9 @@ class CallBook:
             self.calls += 1
 
         def after_call(record: CallRecord) -> None:
+            if record.outcome == UNSENT_CALL:
+                ledger.release(day)
+                self.calls -= 1
             self.catalog.log_call(record, app_key=ledger.app_key, quota_day=day)
 
         return before_call, after_call
@@ -423,6 +431,9 @@ class Harvester:
             self._halt("quota", num_iid, exc.reset_at)
         except RateLimited as exc:
             self._halt("rate_limited", num_iid, None, detail=str(exc))
+        except GatewayUnreachable as exc:  # the breaker opened: nothing more is sent this run
+            self.report.unreachable_since = self.report.unreachable_since or exc.since
+            self._halt(StopReason.UNREACHABLE.value, num_iid, None, detail=str(exc))
         except TaobaoVideoError as exc:
             if exc.exit_code in (77, 78):
                 self.fatal = exc
