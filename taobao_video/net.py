@@ -96,7 +96,8 @@ def classify(exc: BaseException, *, answering: bool = False) -> tuple[str, bool,
     chain = list(_chain(exc))
 
     def first(*kinds: type[BaseException]) -> BaseException | None:
-        return next((e for e in chain if isinstance(e, kinds)), None)
+        """The first of ``kinds`` found in the chain (the earlier kind wins: it names the failure best)."""
+        return next((e for kind in kinds for e in chain if isinstance(e, kind)), None)
 
     if answering:
         found = first(urllib3.exceptions.IncompleteRead, http.client.IncompleteRead)

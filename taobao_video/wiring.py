@@ -13,6 +13,7 @@ from taobao_video.config.settings import AppSpec, Settings
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.harvest import CallBook, Harvester, HarvestOptions
 from taobao_video.model import utc_now
+from taobao_video.net import CircuitBreaker
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
 from taobao_video.store.quota import QuotaLedger
@@ -129,14 +130,17 @@ def metered_lookup(
     http: requests.Session | None = None,
 ) -> tuple[AppPool, CallBook]:
     """Lookups over every configured app; each attempt is reserved in its app's quota ledger first and written to
-    the call log after."""
+    the call log after. The apps' clients share one circuit breaker: they talk to the same gateway."""
     http = http or new_http_session(settings.download.workers + 2)
     book = CallBook(catalog)
+    breaker = CircuitBreaker(settings.taobao.breaker_failures, clock=clock)
     lanes = []
     for app in settings.apps():
         app_ledger = ledger(settings, catalog, app, clock=clock)
         before, after = book.hooks(app_ledger)
-        client = top_client(settings, app, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after)
+        client = top_client(
+            settings, app, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after, breaker=breaker
+        )
         lanes.append(AppLane(app.name, app_ledger, video_lookup(settings, client)))
     return AppPool(lanes, clock=clock), book
 

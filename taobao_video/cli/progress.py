@@ -161,6 +161,14 @@ def summary_text(report: HarvestReport) -> str:
         lines.append(f"Stopped: this run's --max-calls is used up; {report.deferred} ids deferred (exit 75).")
     elif report.stopped == "rate_limited":
         lines.append(f"Stopped: the platform's frequency limit; {report.deferred} ids deferred. Try later (exit 75).")
+    elif report.stopped == "gateway_unreachable":
+        since = (
+            report.unreachable_since.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if report.unreachable_since else "?"
+        )
+        lines.append(
+            f"Stopped: the gateway is unreachable since {since}; {report.deferred} ids deferred, nothing lost. "
+            "Run again later (exit 75)."
+        )
     elif report.stopped == "signal":
         lines.append(f"Stopped on request; {report.deferred} ids deferred, partial downloads kept for resuming.")
     if report.held:

@@ -214,6 +214,9 @@ class TaobaoSettings(_Section):
     timeout_s: float = Field(20.0, gt=0, allow_inf_nan=False)
     max_retries: int = Field(4, ge=0, le=20)
     max_ban_wait_s: int = Field(120, ge=0)
+    # Gateway attempts in a row that get no answer (refused, DNS, timeouts, resets) before a run stops sending and
+    # exits 75 ("gateway unreachable"); net.CircuitBreaker.
+    breaker_failures: int = Field(5, ge=1, le=100)
     apps: tuple[AppSettings, ...] = ()  # several app keys, each with its own quota; empty: app_key above
 
     @field_validator("apps", mode="before")
