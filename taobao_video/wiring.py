@@ -20,7 +20,8 @@ from taobao_video.store.quota import QuotaLedger
 from taobao_video.top.apps import AppLane, AppPool
 from taobao_video.top.client import TopClient, new_http_session
 from taobao_video.top.lookup import VideoLookup
-from taobao_video.top.oauth import OAuthClient, TokenManager, TokenStore
+from taobao_video.top.oauth import OAuthClient
+from taobao_video.top.tokens import TokenManager, TokenStore
 
 
 def oauth_client(settings: Settings, app: AppSpec, *, http: requests.Session | None = None) -> OAuthClient:

@@ -12,7 +12,7 @@ from taobao_video.config.settings import Settings, settings_from_mapping
 from taobao_video.jobs.harvest import HarvestReport
 from taobao_video.sandbox import FakeClock, Sandbox
 from taobao_video.store.catalog import Catalog
-from taobao_video.top.oauth import Token, TokenStore
+from taobao_video.top.tokens import Token, TokenStore
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import APP_KEY, CANARY_SECRET, free_port_url
 from taobao_video.cli.main import main
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
-from taobao_video.top.oauth import Token, TokenStore
+from taobao_video.top.tokens import Token, TokenStore
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 

@@ -57,7 +57,7 @@ def beijing_timestamp(now: datetime) -> str:
 
 
 class TokenSource(Protocol):
-    """Where the client gets the OAuth access token (``auth.TokenManager``)."""
+    """Where the client gets the OAuth access token (``tokens.TokenManager``)."""
 
     def access_token(self) -> str: ...
 
