@@ -69,6 +69,11 @@ _SENT_TEXT: Final = {
     "truncated": "the answer was cut short",
     "redirects": "too many redirects",
 }
+_ANSWER_TEXT: Final = {  # the headers had arrived: the failure is in the body
+    "read_timeout": "no data within the timeout",
+    "truncated": "the answer was cut short",
+    "reset": "the connection broke mid-answer",
+}
 _NOT_RETRIED: Final = frozenset({"tls", "invalid_url", "redirects"})
 # Frames that only run while a TLS session is being set up (ssl.py, urllib3.util.ssl_).
 _HANDSHAKE_FRAMES: Final = frozenset({"do_handshake", "wrap_socket", "_ssl_wrap_socket_impl", "ssl_wrap_socket"})
@@ -85,7 +90,7 @@ def transport_error(
     failure. ``what`` starts the message (``taobao.item_video``, a public URL); ``scrub`` removes secrets from
     the foreign text. ``answering``: the failure came while reading a body whose headers had arrived."""
     cause, sent, culprit = classify(exc, answering=answering)
-    label = _SENT_TEXT[cause] if sent else _UNSENT_TEXT[cause]
+    label = _ANSWER_TEXT[cause] if answering else _SENT_TEXT[cause] if sent else _UNSENT_TEXT[cause]
     message = scrub(f"{what}: {label} ({type(culprit).__name__}: {_text_of(culprit)})")
     kind = TransportError if sent else NotSent
     return kind(message, cause=cause, retryable=cause not in _NOT_RETRIED)

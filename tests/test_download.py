@@ -112,7 +112,7 @@ def fetch(dl: Downloader, sb: Sandbox, num_iid: int, **kw: object) -> DownloadRe
 def test_full_download_is_the_video(sb, make_dl, monkeypatch, style):
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr("taobao_video.fetch.downloader.os.fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr("taobao_video.fetch.stream.os.fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     num_iid = of_style(sb, style)
     progress: list[int] = []
     result = fetch(make_dl(), sb, num_iid, on_progress=progress.append)

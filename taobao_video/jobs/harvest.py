@@ -29,8 +29,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-import mutagen.mp4
-
 from taobao_video.errors import (
     CallCapReached,
     DownloadError,
@@ -43,6 +41,7 @@ from taobao_video.errors import (
     UrlExpired,
 )
 from taobao_video.fetch.downloader import Downloader
+from taobao_video.fetch.media import mp4_duration
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
 from taobao_video.model import UNSENT_CALL, ItemState, StopReason
 from taobao_video.store.catalog import Catalog, ItemRow, VideoRow
@@ -533,13 +532,10 @@ class Harvester:
     def _checked_duration(self, job: Job, path: Path) -> float | None:
         """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""
         try:
-            info = mutagen.mp4.MP4(path).info
-            if info is None:
-                raise ValueError("no movie header")
-            from_file = float(info.length)
-        except (mutagen.MutagenError, OSError, ValueError) as exc:
+            from_file = mp4_duration(path)
+        except DownloadError:
             path.unlink(missing_ok=True)
-            raise DownloadError("unreadable_mp4", f"the file does not parse as MP4 ({exc})") from None
+            raise
         if job.api_duration is None:
             return round(from_file, 3)
         if abs(job.api_duration - from_file) > self.options.duration_tolerance_s:
