@@ -9,9 +9,10 @@ from pathlib import Path
 
 import requests
 
-from taobao_video import wiring
+from taobao_video import net, wiring
 from taobao_video.cli.progress import RunOutput
 from taobao_video.config.settings import Settings, settings_from_mapping
+from taobao_video.errors import TransportError
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.jobs.harvest import HarvestReport
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
@@ -50,13 +51,13 @@ def authorise_like_a_browser(settings: Settings) -> None:
     manager = wiring.token_manager(settings, settings.app())
     state = new_state()
     url = manager.oauth.authorize_url(state)
-    failures: list[requests.RequestException] = []
+    failures: list[TransportError] = []
 
     def browse() -> None:
         try:
             requests.get(url, timeout=10)
-        except requests.RequestException as exc:
-            failures.append(exc)
+        except net.NETWORK_ERRORS as exc:
+            failures.append(net.transport_error(exc, what="the authorize page"))
 
     try:
         code = wait_for_redirect(
