@@ -55,7 +55,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert t.token_refresh_margin_s == 300 and t.simplify is False
     assert t.item_video_duration_unit == "ms"
     assert t.item_get_fields == "num_iid,title,pic_url,video,mpic_video"
-    assert (t.timeout_s, t.max_retries, t.max_ban_wait_s) == (20.0, 4, 120)
+    assert (t.timeout_s, t.max_retries, t.max_ban_wait_s, t.breaker_failures) == (20.0, 4, 120, 5)
     assert (s.quota.daily_limit, s.quota.reserve, s.quota.timezone) == (1000, 0, "Asia/Shanghai")
     assert s.quota.tz == ZoneInfo("Asia/Shanghai")
     d = s.download
@@ -273,6 +273,8 @@ def test_every_enumeration_value_is_accepted(tmp_path: Path, key: str) -> None:
         ("taobao", "max_retries", "-1", "must be at least 0, got -1"),
         ("taobao", "max_retries", "21", "must be at most 20, got 21"),
         ("taobao", "max_ban_wait_s", "-1", "must be at least 0, got -1"),
+        ("taobao", "breaker_failures", "0", "must be at least 1, got 0"),
+        ("taobao", "breaker_failures", "101", "must be at most 100, got 101"),
         ("taobao", "token_refresh_margin_s", "-5", "must be at least 0, got -5"),
     ],
 )
@@ -288,6 +290,8 @@ def test_bounds(tmp_path: Path, section: str, key: str, value: str, problem: str
         ("download", "workers", 64),
         ("taobao", "max_retries", 0),
         ("taobao", "max_retries", 20),
+        ("taobao", "breaker_failures", 1),
+        ("taobao", "breaker_failures", 100),
         ("quota", "daily_limit", 1),
         ("download", "timeout_s", 0.001),
     ],
