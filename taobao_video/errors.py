@@ -11,7 +11,9 @@
     ├── DownloadError                     a video could not be fetched; ``reason`` is a short code
     │   ├── UrlExpired                             403 on a signed URL: look the item up again
     │   └── DownloadStopped                        the run is stopping; the .part file is kept for resuming
-    ├── TransportError                    retryable: connection refused/reset, timeout, HTTP 5xx
+    ├── GatewayUnreachable                exit 75  the circuit breaker is open: nothing more is sent this run
+    ├── TransportError                    no usable answer; ``cause`` and ``retryable`` per cause (net.py)
+    │   └── NotSent                                the request provably never left this machine: never counted
     ├── BadResponseError                  the gateway answered something that is not a TOP answer
     └── ApiError                          error_response from the gateway (code, sub_code, msg, sub_msg)
         ├── QuotaExceeded                 exit 75  daily quota spent; carries reset_at; never retried
@@ -27,7 +29,8 @@
         ├── SessionError         exit 77  code 26/27/53: token missing, invalid or expired
         └── EncodingError                 code 47
 
-Everything above ``client.py`` catches these, never ``requests`` exceptions. Texts never contain the app
+Everything above ``net.py`` and its callers (the API client, the downloader, OAuth) catches these, never
+``requests`` exceptions. Texts never contain the app
 secret, the token or the signature: the client builds them from the answer, and ``redact`` scrubs anything that
 echoes a request back.
 """
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 EXIT_OK = 0
@@ -131,13 +134,47 @@ class DownloadStopped(DownloadError):
 
 
 class TransportError(TaobaoVideoError):
-    """The request did not get a TOP answer: network failure or a non-200 HTTP status."""
+    """The request got no usable answer: a network failure (``status`` None) or a non-200 HTTP status.
+
+    ``cause`` names the failure (``net.py`` decides it per cause: ``refused``, ``dns``, ``read_timeout``, …);
+    ``reached`` is True when the request may have reached the far end, which the platform then counted.
+    """
 
     retryable = True
+    reached = True
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        self.status = status
+    def __init__(
+        self, message: str, *, status: int | None = None, cause: str = "", retryable: bool | None = None
+    ) -> None:
+        self.status, self.cause = status, cause or ("http_status" if status is not None else "other")
+        if retryable is not None:
+            self.retryable = retryable
         super().__init__(message)
+
+    @property
+    def answered(self) -> bool:
+        """Whether the far end answered at all (an HTTP status), however unhelpfully."""
+        return self.status is not None
+
+
+class NotSent(TransportError):
+    """The request provably never left this machine (connection refused, DNS, connect timeout, TLS handshake,
+    an invalid URL): the platform cannot have counted it, so the quota ledger gives its reservation back."""
+
+    reached = False
+
+
+class GatewayUnreachable(TaobaoVideoError):
+    """The circuit breaker is open: the last attempts in a row all failed to reach the gateway, so the run sends
+    nothing more. Nothing is lost: what is not done waits for the next run."""
+
+    exit_code = EXIT_TEMPFAIL
+    retryable = False
+
+    def __init__(self, since: datetime, cause: str) -> None:
+        self.since, self.cause = since, cause
+        when = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__(f"gateway unreachable since {when}: {cause}; nothing lost, run again later")
 
 
 class BadResponseError(TaobaoVideoError):

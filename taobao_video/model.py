@@ -95,6 +95,11 @@ class StopReason(enum.StrEnum):
         return self is not StopReason.FATAL
 
 
+# The call log's outcome of a gateway attempt that provably never left this machine (connection refused, DNS,
+# connect timeout, TLS handshake): the platform did not count it, so neither do the ledger nor any call figure.
+UNSENT_CALL = "unsent"
+
+
 class FailureKind(enum.StrEnum):
     """Why an item failed (``items.error_kind``, the ``error_kind`` of an item event). Download failures carry
     the downloader's own reason (``DownloadError.reason``); these are the ones the jobs decide on."""

@@ -15,13 +15,15 @@ from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.pipeline import Harvester, HarvestOptions
 from taobao_video.jobs.plan import PlanOptions
 from taobao_video.model import utc_now
+from taobao_video.net import CircuitBreaker
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
 from taobao_video.store.quota import QuotaLedger
 from taobao_video.top.apps import AppLane, AppPool
 from taobao_video.top.client import TopClient, new_http_session
 from taobao_video.top.lookup import VideoLookup
-from taobao_video.top.oauth import OAuthClient, TokenManager, TokenStore
+from taobao_video.top.oauth import OAuthClient
+from taobao_video.top.tokens import TokenManager, TokenStore
 
 
 def oauth_client(settings: Settings, app: AppSpec, *, http: requests.Session | None = None) -> OAuthClient:
@@ -132,14 +134,18 @@ def metered_lookup(
     max_calls: int | None = None,
 ) -> tuple[AppPool, CallBook]:
     """Lookups over every configured app; each attempt is reserved in its app's quota ledger first and written to
-    the call log after; ``max_calls`` caps the run's attempts over all apps."""
+    the call log after; ``max_calls`` caps the run's attempts over all apps. The apps' clients share one circuit
+    breaker: they talk to the same gateway."""
     http = http or new_http_session(settings.download.workers + 2)
     book = CallBook(catalog, cap=max_calls)
+    breaker = CircuitBreaker(settings.taobao.breaker_failures, clock=clock)
     lanes = []
     for app in settings.apps():
         app_ledger = ledger(settings, catalog, app, clock=clock)
         before, after = book.hooks(app_ledger)
-        client = top_client(settings, app, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after)
+        client = top_client(
+            settings, app, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after, breaker=breaker
+        )
         lanes.append(AppLane(app.name, app_ledger, video_lookup(settings, client)))
     return AppPool(lanes, clock=clock), book
 

@@ -14,7 +14,8 @@ from pgserver import CI_HINT, PgServer, missing_reason, running_server
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 from taobao_video.store.catalog import Catalog
 from taobao_video.top.client import TopClient
-from taobao_video.top.oauth import OAuthClient, Token, TokenManager, TokenStore
+from taobao_video.top.oauth import OAuthClient
+from taobao_video.top.tokens import Token, TokenManager, TokenStore
 
 # A canary: if this ever shows up in an exception text or a log line, a secret leaked.
 CANARY_SECRET = "CANARY-s3cr3t-7f1e2d"

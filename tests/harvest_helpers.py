@@ -13,7 +13,7 @@ from taobao_video.config.models import Settings
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.sandbox import FakeClock, Sandbox
 from taobao_video.store.catalog import Catalog
-from taobao_video.top.oauth import Token, TokenStore
+from taobao_video.top.tokens import Token, TokenStore
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 

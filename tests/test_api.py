@@ -18,7 +18,7 @@ from conftest import APP_KEY, CANARY_SECRET
 from taobao_video.cli.main import main
 from taobao_video.model import utc_now
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
-from taobao_video.top.oauth import Token, TokenStore
+from taobao_video.top.tokens import Token, TokenStore
 
 REPO = Path(__file__).resolve().parents[1]
 # The README's examples name ids of the demo's catalogue (seed 2026): 521424390973 has a video, …74 is gone.

@@ -19,7 +19,7 @@ from taobao_video.errors import ConfigError
 from taobao_video.jobs.daily import DailyReport, run_daily
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 from taobao_video.store.catalog import engine_of
-from taobao_video.top.oauth import Token, TokenStore
+from taobao_video.top.tokens import Token, TokenStore
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 KEYS = {"north": "11110001", "south": "22220002"}

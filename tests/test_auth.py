@@ -10,19 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from net_helpers import read_request, reset_after_reading, serving
 
-from conftest import APP_KEY, CANARY_SECRET, make_sandbox, token_manager_for
+from conftest import APP_KEY, CANARY_SECRET, free_port_url, make_sandbox, token_manager_for
 from taobao_video import errors as E
 from taobao_video.jobs.demo import free_loopback_port
-from taobao_video.top.oauth import (
-    OAuthClient,
-    RedirectError,
-    Token,
-    TokenStore,
-    loopback_address,
-    new_state,
-    wait_for_redirect,
-)
+from taobao_video.top.oauth import OAuthClient, RedirectError, loopback_address, new_state, wait_for_redirect
+from taobao_video.top.tokens import Token, TokenStore
 
 
 def redirect_uri() -> str:
@@ -207,3 +201,50 @@ def test_expiry_from_expire_time_when_expires_in_is_missing(clock):
     assert token.user_nick == "买"
     with pytest.raises(E.OAuthError):
         Token.from_response({"access_token": "a"}, now=now, grant="x")
+
+
+# -- the token endpoint over a bad network (net.py) -----------------------------------------------------------
+
+
+def oauth_at(url: str, sleeps) -> OAuthClient:
+    return OAuthClient(
+        oauth_url=url, client_id=APP_KEY, client_secret=CANARY_SECRET, redirect_uri=redirect_uri(), sleep=sleeps
+    )
+
+
+def test_an_unreachable_token_endpoint_is_retried_and_says_nothing_was_sent(sleeps):
+    with pytest.raises(E.NotSent) as caught:
+        oauth_at(free_port_url().removesuffix("/router/rest"), sleeps).exchange_code("the-code")
+    assert caught.value.cause == "refused" and "token endpoint" in str(caught.value)
+    assert len(sleeps) == 2  # three attempts
+    assert "the-code" not in str(caught.value) and CANARY_SECRET not in str(caught.value)
+
+
+def test_a_code_that_may_have_reached_the_server_is_not_sent_twice(sleeps):
+    requests_seen: list[bytes] = []
+
+    def reset(connection) -> None:
+        requests_seen.append(b"")
+        reset_after_reading(connection)
+
+    with serving(reset) as port:
+        with pytest.raises(E.TransportError) as caught:
+            oauth_at(f"http://127.0.0.1:{port}", sleeps).exchange_code("single-use-code")
+    assert caught.value.reached and caught.value.cause == "reset"
+    assert len(requests_seen) == 1 and sleeps == []
+
+
+def test_a_proxy_503_is_retried(sleeps):
+    answers = [b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"] * 2
+    token = b'{"access_token": "t0k3n-value", "token_type": "Bearer", "expires_in": 86400}'
+    answers.append(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(token), token)
+    )
+
+    def answer(connection) -> None:
+        while read_request(connection):
+            connection.sendall(answers.pop(0))
+
+    with serving(answer) as port:
+        body = oauth_at(f"http://127.0.0.1:{port}", sleeps).client_credentials()
+    assert body["access_token"] == "t0k3n-value" and len(sleeps) == 2

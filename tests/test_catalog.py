@@ -516,6 +516,8 @@ def test_log_call_and_call_count(cat: Catalog) -> None:
     assert cat.call_count(day="2026-11-22") == 2
     assert cat.call_count(app_key="A", day="2026-11-23") == 1
     assert cat.call_count(app_key="C") == 0
+    cat.log_call(CallRecord("taobao.item_video", 101, "unsent", "", 0.0, at), app_key="A", quota_day="2026-11-22")
+    assert cat.call_count() == 3 and cat.call_count(app_key="A", day="2026-11-22") == 1  # never left: not a call
     with engine_of(cat).connect() as connection:
         first = connection.execute(text("SELECT * FROM calls ORDER BY id")).mappings().first()
     assert first is not None

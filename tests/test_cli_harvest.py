@@ -19,7 +19,7 @@ from conftest import APP_KEY, CANARY_SECRET
 from taobao_video.cli.main import main
 from taobao_video.jobs.lock import RunLock
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
-from taobao_video.top.oauth import Token, TokenStore
+from taobao_video.top.tokens import Token, TokenStore
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 REPO = Path(__file__).resolve().parents[1]

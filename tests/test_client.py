@@ -8,14 +8,20 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from net_helpers import self_signed_cert, serving, tls_server
 
-from conftest import APP_KEY, CANARY_SECRET, client_for, logged_in, make_sandbox
+from conftest import APP_KEY, CANARY_SECRET, client_for, free_port_url, logged_in, make_sandbox
 from taobao_video import errors as E
+from taobao_video.jobs.accounting import CallBook
 from taobao_video.model import next_midnight
+from taobao_video.net import CircuitBreaker
 from taobao_video.sandbox import Fault
+from taobao_video.store.catalog import Catalog
+from taobao_video.store.quota import QuotaLedger
 from taobao_video.top.client import TopClient, beijing_timestamp, unwrap_response
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -186,9 +192,7 @@ def test_unknown_method(sandbox, client):
     assert caught.value.code == 22
 
 
-def test_connection_refused_is_a_transport_error_after_retries(clock, tokens, sleeps):
-    from conftest import free_port_url
-
+def test_connection_refused_is_unsent_and_retried(clock, tokens, sleeps):
     client = TopClient(
         gateway_url=free_port_url(),
         app_key=APP_KEY,
@@ -197,10 +201,93 @@ def test_connection_refused_is_a_transport_error_after_retries(clock, tokens, sl
         sleep=sleeps,
         max_retries=2,
     )
-    with pytest.raises(E.TransportError) as caught:
+    with pytest.raises(E.NotSent) as caught:
         client.call("taobao.item_video", {"num_iid": 1}, with_session=False)
-    assert "ConnectionError" in str(caught.value)
+    assert caught.value.cause == "refused" and "nothing was sent" in str(caught.value)
     assert len(sleeps) == 2
+
+
+# -- quota honesty and the circuit breaker --------------------------------------------------------------------
+
+
+@pytest.fixture
+def metered(tmp_path, clock):
+    """A real quota ledger and call book on a SQLite catalog, as the harvest wires them, and every CallRecord."""
+    with Catalog.open(f"sqlite:///{tmp_path / 'catalog.sqlite3'}") as catalog:
+        ledger = QuotaLedger(catalog, app_key=APP_KEY, daily_limit=1000, clock=clock.now)
+        yield SimpleNamespace(catalog=catalog, ledger=ledger, book=CallBook(catalog), records=[])
+
+
+def metered_client(url, clock, sleeps, metered, **kw) -> TopClient:
+    before, after = metered.book.hooks(metered.ledger)
+
+    def after_call(record):
+        metered.records.append(record)
+        after(record)
+
+    return TopClient(
+        gateway_url=url,
+        app_key=APP_KEY,
+        app_secret=CANARY_SECRET,
+        clock=clock.now,
+        sleep=sleeps,
+        before_call=before,
+        after_call=after_call,
+        **kw,
+    )
+
+
+def test_a_dead_gateway_costs_no_call_and_opens_the_breaker(clock, sleeps, metered):
+    ledger, book, records = metered.ledger, metered.book, metered.records
+    breaker = CircuitBreaker(3, clock=clock.now)
+    client = metered_client(free_port_url(), clock, sleeps, metered, max_retries=4, breaker=breaker)
+    started = clock.now()
+    with pytest.raises(E.GatewayUnreachable) as caught:
+        client.call("taobao.item_video", {"num_iid": 1}, with_session=False)
+    assert caught.value.since == started and caught.value.exit_code == 75
+    assert "Connection refused" in str(caught.value)
+    assert [r.outcome for r in records] == ["unsent"] * 3  # the breaker's N, not max_retries + 1
+    assert len(sleeps) == 2
+    assert ledger.status().used == 0 and book.calls == 0
+    assert metered.catalog.call_count() == 0  # the call log keeps the three as "unsent", counted nowhere
+    with pytest.raises(E.GatewayUnreachable):  # open: nothing is even attempted
+        client.call("taobao.item_video", {"num_iid": 2}, with_session=False)
+    assert len(records) == 3 and ledger.status().used == 0
+
+
+def test_a_tls_failure_costs_no_call_and_one_attempt(tmp_path, clock, sleeps, metered):
+    ledger, book, records = metered.ledger, metered.book, metered.records
+    cert, key = self_signed_cert(tmp_path)
+    seen: list[bytes] = []
+    with serving(tls_server(cert, key, seen)) as port:
+        client = metered_client(f"https://127.0.0.1:{port}/router/rest", clock, sleeps, metered, max_retries=4)
+        with pytest.raises(E.NotSent) as caught:
+            client.call("taobao.item_video", {"num_iid": 1}, with_session=False)
+    assert caught.value.cause == "tls" and not caught.value.retryable
+    assert [r.outcome for r in records] == ["unsent"] and sleeps == []
+    assert ledger.status().used == 0 and book.calls == 0 and seen == []
+
+
+def test_a_read_timeout_may_have_reached_the_platform_so_it_stays_counted(sandbox, clock, tokens, sleeps, metered):
+    ledger, book, records = metered.ledger, metered.book, metered.records
+    sandbox.set_faults([Fault("stall", "gateway", times=1, seconds=3)])
+    breaker = CircuitBreaker(5, clock=clock.now)
+    client = metered_client(sandbox.gateway_url, clock, sleeps, metered, tokens=tokens, timeout_s=0.3, breaker=breaker)
+    payload = client.call("taobao.item_video", {"num_iid": video_id(sandbox)})
+    assert "request_id" in payload
+    assert [r.outcome for r in records] == ["transport", "ok"]
+    assert ledger.status().used == 2 == book.calls == calls(sandbox) == sandbox.quota_used(APP_KEY)
+    assert breaker.streak == 0  # the second attempt got an answer
+
+
+def test_an_http_error_status_is_an_answer_for_the_breaker(sandbox, clock, tokens, sleeps, metered):
+    sandbox.set_faults([Fault("http_503", "gateway")])
+    breaker = CircuitBreaker(2, clock=clock.now)
+    client = metered_client(sandbox.gateway_url, clock, sleeps, metered, tokens=tokens, max_retries=3, breaker=breaker)
+    with pytest.raises(E.TransportError) as caught:
+        client.call("taobao.item_video", {"num_iid": video_id(sandbox)})
+    assert caught.value.status == 503 and not breaker.is_open
+    assert metered.ledger.status().used == 4  # answered by something in front of the platform: counted, the safe side
 
 
 # -- quota and frequency limits -------------------------------------------------------------------------------

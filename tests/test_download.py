@@ -28,7 +28,9 @@ from hypothesis import strategies as st
 from conftest import Sleeps
 from taobao_video.config.load import settings_from_mapping
 from taobao_video.errors import DownloadError, DownloadStopped, UrlExpired
-from taobao_video.fetch.downloader import Downloader, DownloadResult, host_allowed, parse_content_range, status_error
+from taobao_video.fetch.checks import host_allowed, parse_content_range, status_error
+from taobao_video.fetch.downloader import Downloader
+from taobao_video.fetch.stream import DownloadResult
 from taobao_video.sandbox import Fault, Sandbox
 
 SECRET_KEY = "1767000000-0-0-deadbeefcafef00d"
@@ -112,7 +114,7 @@ def fetch(dl: Downloader, sb: Sandbox, num_iid: int, **kw: object) -> DownloadRe
 def test_full_download_is_the_video(sb, make_dl, monkeypatch, style):
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr("taobao_video.fetch.downloader.os.fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr("taobao_video.fetch.stream.os.fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
     num_iid = of_style(sb, style)
     progress: list[int] = []
     result = fetch(make_dl(), sb, num_iid, on_progress=progress.append)

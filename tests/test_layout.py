@@ -20,11 +20,6 @@ MAX_LINES = 500
 MAX_ROOT_FILES = 12
 # Generated media, not code: the sandbox's MP4 writer carries its box tables.
 LONG_BY_NATURE = {"sandbox/mp4.py"}
-# Over the limit outside store/, each split by the other work in progress (the lead's CLI and jobs rework,
-# the settings split, the network edge). Remove a name here once its module is split.
-LONG_ELSEWHERE = {
-    "fetch/downloader.py": "the network edge (net.py, fetch/) lands separately",
-}
 
 
 def name_of(path: Path) -> str:
@@ -109,8 +104,7 @@ def _length_cases() -> list[object]:
         name = name_of(path)
         if name in LONG_BY_NATURE:
             continue
-        marks = [pytest.mark.xfail(strict=False, reason=LONG_ELSEWHERE[name])] if name in LONG_ELSEWHERE else []
-        cases.append(pytest.param(path, id=name, marks=marks))
+        cases.append(pytest.param(path, id=name))
     return cases
 
 
@@ -120,10 +114,8 @@ def test_no_module_is_over_500_lines(path: Path) -> None:
     assert lines <= MAX_LINES, f"{name_of(path)} has {lines} lines: split it by job"
 
 
-def test_the_exceptions_to_the_length_limit_are_outside_store_and_exist() -> None:
-    names = {name_of(path) for path in MODULES}
-    assert set(LONG_ELSEWHERE) <= names and LONG_BY_NATURE <= names
-    assert not any(name.startswith("store/") for name in LONG_ELSEWHERE), "store/ has no excuse"
+def test_the_exception_to_the_length_limit_exists() -> None:
+    assert LONG_BY_NATURE <= {name_of(path) for path in MODULES}
 
 
 def test_the_package_root_stays_small() -> None:

@@ -36,6 +36,7 @@ from taobao_video.store.query import count_rows, jsonable, list_rows, prefix_ran
 from taobao_video.store.readonly_sql import SqlError, run
 from taobao_video.store.report import day_bounds, show, stats
 from taobao_video.store.schema import Video, VideoTotal
+from taobao_video.top.client import CallRecord
 
 
 @pytest.fixture
@@ -270,6 +271,14 @@ def test_show_tells_everything_about_one_id(known: Catalog) -> None:
     assert show(known, 2001)["calls"]["total"] == 1  # type: ignore[index]
     assert show(known, 777) is None
     json.dumps(report)
+
+
+def test_show_counts_no_attempt_that_never_left(known: Catalog) -> None:
+    known.log_call(CallRecord("taobao.item_video", 2001, "unsent", "", 0.0, T0), app_key="A", quota_day="2026-11-01")
+    calls = show(known, 2001)["calls"]  # type: ignore[index]
+    assert (calls["total"], calls["unsent"]) == (1, 1)
+    assert "unsent" in [c["outcome"] for c in calls["latest"]]  # listed, so the user sees what happened
+    assert show(known, 520000000001)["calls"]["unsent"] == 0  # type: ignore[index]
 
 
 def test_stats_on_a_known_catalog(known: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -134,6 +134,31 @@ def test_a_naive_clock_is_refused(cat: Catalog) -> None:
         ledger.reserve()
 
 
+def test_release_gives_one_call_back_and_never_goes_below_zero(cat: Catalog, clock: FakeClock) -> None:
+    ledger = ledger_for(cat, clock, limit=2)
+    day = ledger.reserve()
+    ledger.reserve()
+    assert ledger.remaining() == 0
+    assert ledger.release(day) is True
+    assert ledger.status().used == 1 and ledger.remaining() == 1
+    assert ledger.release(day) is True
+    assert ledger.release(day) is False  # nothing left to give back
+    assert ledger.status().used == 0
+    assert ledger.release("2026-01-01") is False  # a day without a row
+    assert row(cat, "2026-01-01") is None
+
+
+def test_release_touches_only_its_app_and_day(cat: Catalog, clock: FakeClock) -> None:
+    a, b = ledger_for(cat, clock, app_key="A"), ledger_for(cat, clock, app_key="B")
+    day = a.reserve()
+    b.reserve()
+    clock.advance(86400)
+    a.reserve()
+    assert a.release(day)
+    assert row(cat, day, "A").used == 0 and row(cat, day, "B").used == 1
+    assert a.status().used == 1
+
+
 # ------------------------------------------------------------------------------------------------ the day
 
 

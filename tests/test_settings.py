@@ -288,6 +288,8 @@ def test_every_enumeration_value_is_accepted(tmp_path: Path, key: str) -> None:
         ("taobao", "max_retries", "-1", "must be at least 0, got -1"),
         ("taobao", "max_retries", "21", "must be at most 20, got 21"),
         ("taobao", "max_ban_wait_s", "-1", "must be at least 0, got -1"),
+        ("taobao", "breaker_failures", "0", "must be at least 1, got 0"),
+        ("taobao", "breaker_failures", "101", "must be at most 100, got 101"),
         ("taobao", "token_refresh_margin_s", "-5", "must be at least 0, got -5"),
         ("taobao", "breaker_failures", "0", "must be at least 1, got 0"),
         ("taobao", "breaker_failures", "101", "must be at most 100, got 101"),
@@ -779,12 +781,3 @@ def test_fuzz_known_sections(data: dict[str, Any]) -> None:
 )
 def test_fuzz_environment(env: dict[str, str]) -> None:
     _only_config_errors(lambda: settings_from_mapping({}, base_dir="/tmp/fuzz", env=env))
-
-
-def test_the_old_settings_module_still_exports_its_names() -> None:
-    """Branches written before the split import config.settings; it hands out the very same objects."""
-    from taobao_video.config import load, models, names, settings
-
-    for name in settings.__all__:
-        home = next(module for module in (load, models, names) if hasattr(module, name))
-        assert getattr(settings, name) is getattr(home, name), name

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from taobao_video.sandbox import Sandbox
-from taobao_video.top.oauth import Token, TokenStore
+from taobao_video.top.tokens import Token, TokenStore
 
 REPO = Path(__file__).resolve().parents[1]
 APP_KEY = "12345678"

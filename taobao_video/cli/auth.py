@@ -117,7 +117,7 @@ def auth_status(ctx: click.Context, as_json: bool, app_name: str | None) -> None
 
 def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) -> bool:
     """Print one app's token status; True when it is usable."""
-    from taobao_video.top.oauth import TokenStore
+    from taobao_video.top.tokens import TokenStore
 
     path = settings.token_file(name)
     token = TokenStore(path).load()
@@ -158,7 +158,7 @@ def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) ->
 @click.pass_context
 def auth_logout(ctx: click.Context, app_name: str | None) -> None:
     """Delete the token file."""
-    from taobao_video.top.oauth import TokenStore
+    from taobao_video.top.tokens import TokenStore
 
     settings = settings_of(ctx)
     path = settings.token_file(_one_app_name(settings, app_name))

@@ -82,7 +82,8 @@ def _print_show(report: dict[str, Any], base_dir: Path) -> None:
         if video is None and item["video_url"]:
             click.echo(f"video url:    {item['video_url']}")
     calls = report["calls"]
-    click.echo(f"API calls:    {calls['total']}")
+    unsent = f" (and {calls['unsent']} attempts that never left this machine)" if calls.get("unsent") else ""
+    click.echo(f"API calls:    {calls['total']}{unsent}")
     for call in calls["latest"]:
         click.echo(f"  {_local(call['at'])}  {call['method']}  {call['outcome']}  {call['elapsed_ms']} ms")
     if report["last_error"]:

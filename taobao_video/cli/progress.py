@@ -182,6 +182,13 @@ def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
         lines.append(f"Stopped: this run's --max-calls is used up; {deferred} ids deferred (exit 75).")
     elif stopped == "rate_limited":
         lines.append(f"Stopped: the platform's frequency limit; {deferred} ids deferred. Try later (exit 75).")
+    elif stopped == "gateway_unreachable":
+        since = summary.get("unreachable_since")
+        when = datetime.fromisoformat(since).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if since else "?"
+        lines.append(
+            f"Stopped: the gateway is unreachable since {when}; {deferred} ids deferred, nothing lost. "
+            "Run again later (exit 75)."
+        )
     elif stopped == "signal":
         lines.append(f"Stopped on request; {deferred} ids deferred, partial downloads kept for resuming.")
     if summary.get("held"):

@@ -6,7 +6,6 @@
 ``models``    the pydantic section models, ``Settings`` and ``AppSpec``
 ``problems``  what is wrong, as the user reads it: file, key, problem; unknown keys with a suggestion
 ``load``      ``load_settings`` and ``settings_from_mapping``: the file and the environment into a Settings
-``settings``  the old single module, re-exporting the names above until branches that import it have merged
 
 This package re-exports nothing: a read command imports ``config.peek`` and must not pay for pydantic, which
 importing ``models`` here would cost. The public API (``taobao_video.load_settings``) is the package root's.

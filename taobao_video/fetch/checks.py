@@ -1,20 +1,15 @@
-"""Pure checks for downloads: the host allowlist, safe-to-log URLs, what a body or Content-Type looks like,
-Content-Range parsing, and the one table from HTTP failures to DownloadError reasons. No I/O here."""
+"""Pure checks for downloads: the host allowlist, safe-to-log URLs, what a Content-Type announces, Content-Range
+parsing, and the one table from HTTP statuses to DownloadError reasons. No I/O here; what bytes are is
+``media.py``'s business."""
 
 from __future__ import annotations
 
-import http.client
 import re
 from collections.abc import Sequence
-from typing import Final
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
-import urllib3
 
 from taobao_video.errors import DownloadError, UrlExpired
 
-MP4_HEAD: Final = 8  # an MP4 starts with a box header: 4 bytes of size, then "ftyp"
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)", re.IGNORECASE)
 _QUERY = re.compile(r"\?[^\s'\"()<>]*")
 
@@ -80,38 +75,6 @@ def wrong_type(content_type: str) -> str | None:
     return None
 
 
-_SIGNATURES: Final = (
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"\x89PNG", "a PNG image"),
-    (b"GIF8", "a GIF image"),
-    (b"\x1f\x8b", "gzip data"),
-    (b"PK\x03\x04", "a ZIP archive"),
-)
-
-
-def describe_bytes(head: bytes) -> str:
-    """What the first bytes of a body look like, for a message ("an HTML page", "JSON", …)."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if not head:
-        return "an empty body"
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in text[:512]:
-        return "an HTML page"
-    if text.startswith(b"<"):
-        return "XML"
-    if text.startswith((b"{", b"[")):
-        return "JSON"
-    for magic, name in _SIGNATURES:
-        if head.startswith(magic):
-            return name
-    if len(head) < MP4_HEAD:
-        return f"only {len(head)} bytes"
-    return f"unknown data (first bytes {head[:8].hex()})"
-
-
-def is_mp4(head: bytes) -> bool:
-    return len(head) >= MP4_HEAD and head[4:8] == b"ftyp"
-
-
 def parse_content_range(value: str) -> tuple[int | None, int | None, int | None] | None:
     """``bytes a-b/total`` → (a, b, total); ``bytes */total`` → (None, None, total); ``*`` totals are None."""
     match = _CONTENT_RANGE.fullmatch(value.strip())
@@ -146,27 +109,20 @@ def status_error(status: int, url: str, reason: str = "", *, signed: bool | None
     return DownloadError("bad_status", f"{public}: unexpected answer {said}", url=public)
 
 
-def request_error(exc: Exception, url: str) -> DownloadError:
-    """A failure to get a response at all (connect, send, headers)."""
-    public = public_url(url)
-    text = scrub(f"{type(exc).__name__}: {exc}", url)
-    transient = isinstance(exc, (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError, OSError))
-    return DownloadError("network", f"{public}: {text}", retryable=transient, url=public)
-
-
-def read_error(exc: BaseException, url: str, received: int, total: int | None) -> DownloadError:
-    """A failure while reading the body: a stall, a short body, or a broken connection; all resumable."""
-    public = public_url(url)
-    where = f"after {received} of {total if total is not None else '?'} bytes"
-    if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, requests.Timeout, TimeoutError)):
-        return DownloadError("stalled", f"{public}: no data for too long {where}", retryable=True, url=public)
-    cause = exc.args[1] if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) > 1 else exc
-    if isinstance(cause, http.client.IncompleteRead):
-        return DownloadError("truncated", f"{public}: body cut short {where}", retryable=True, url=public)
-    text = scrub(f"{type(cause).__name__}: {cause}", url)
-    return DownloadError("network", f"{public}: connection broken {where} ({text})", retryable=True, url=public)
-
-
 def content_error(reason: str, message: str, url: str) -> DownloadError:
     public = public_url(url)
     return DownloadError(reason, f"{public}: {message}", url=public)
+
+
+__all__ = [
+    "content_error",
+    "host_allowed",
+    "is_signed",
+    "media_type",
+    "parse_content_range",
+    "public_url",
+    "scrub",
+    "status_error",
+    "strong_etag",
+    "wrong_type",
+]

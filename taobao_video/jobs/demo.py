@@ -9,10 +9,10 @@ from pathlib import Path
 
 import requests
 
-from taobao_video import wiring
+from taobao_video import net, wiring
 from taobao_video.config.load import settings_from_mapping
 from taobao_video.config.models import Settings
-from taobao_video.errors import UsageError
+from taobao_video.errors import TransportError, UsageError
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.jobs import runner
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
@@ -52,13 +52,13 @@ def authorise_like_a_browser(settings: Settings) -> None:
     manager = wiring.token_manager(settings, settings.app())
     state = new_state()
     url = manager.oauth.authorize_url(state)
-    failures: list[requests.RequestException] = []
+    failures: list[TransportError] = []
 
     def browse() -> None:
         try:
             requests.get(url, timeout=10)
-        except requests.RequestException as exc:
-            failures.append(exc)
+        except net.NETWORK_ERRORS as exc:
+            failures.append(net.transport_error(exc, what="the authorize page"))
 
     try:
         code = wait_for_redirect(

@@ -27,12 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import mutagen.mp4
-
 from taobao_video.errors import (
     CallCapReached,
     DownloadError,
     DownloadStopped,
+    GatewayUnreachable,
     QuotaExceeded,
     QuotaExhausted,
     RateLimited,
@@ -40,6 +39,7 @@ from taobao_video.errors import (
     UrlExpired,
 )
 from taobao_video.fetch.downloader import Downloader
+from taobao_video.fetch.media import mp4_duration
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
@@ -279,6 +279,9 @@ class Harvester:
             self._halt(StopReason.QUOTA, num_iid, resets_at=exc.reset_at)
         except RateLimited as exc:
             self._halt(StopReason.RATE_LIMITED, num_iid, detail=str(exc))
+        except GatewayUnreachable as exc:  # the breaker opened: nothing more is sent this run
+            self.report.unreachable_since = self.report.unreachable_since or exc.since
+            self._halt(StopReason.UNREACHABLE, num_iid, detail=str(exc))
         except TaobaoVideoError as exc:
             if exc.needs_user:
                 self.report.error = exc
@@ -374,13 +377,10 @@ class Harvester:
     def _checked_duration(self, job: Job, path: Path) -> float | None:
         """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""
         try:
-            info = mutagen.mp4.MP4(path).info
-            if info is None:
-                raise ValueError("no movie header")
-            from_file = float(info.length)
-        except (mutagen.MutagenError, OSError, ValueError) as exc:
+            from_file = mp4_duration(path)
+        except DownloadError:
             path.unlink(missing_ok=True)
-            raise DownloadError(FailureKind.UNREADABLE_MP4, f"the file does not parse as MP4 ({exc})") from None
+            raise
         if job.api_duration is None:
             return round(from_file, 3)
         if abs(job.api_duration - from_file) > self.options.duration_tolerance_s:

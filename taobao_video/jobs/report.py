@@ -33,6 +33,7 @@ class HarvestReport:
     seconds: float = 0.0
     stopped: StopReason | None = None
     quota_resets_at: datetime | None = None
+    unreachable_since: datetime | None = None  # stopped gateway_unreachable: the first attempt without an answer
     bad_lines: int = 0
     held: int = 0  # ids another worker was on: left to it (counted in deferred too)
     error: TaobaoVideoError | None = field(default=None, compare=False)
@@ -59,6 +60,7 @@ class HarvestReport:
         data["seconds"] = round(self.seconds, 3)
         data["stopped"] = self.stopped.value if self.stopped else None
         data["quota_resets_at"] = self.quota_resets_at.isoformat() if self.quota_resets_at else None
+        data["unreachable_since"] = self.unreachable_since.isoformat() if self.unreachable_since else None
         if self.error is not None:
             data["error"] = str(self.error)
         return data

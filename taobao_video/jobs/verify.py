@@ -20,21 +20,19 @@ have expired (a signed URL answers 403), the harvest looks the item up again as 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import random
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taobao_video.errors import EXIT_FAILED, EXIT_OK
-from taobao_video.fetch.checks import describe_bytes, is_mp4
+from taobao_video.errors import EXIT_FAILED, EXIT_OK, DownloadError
+from taobao_video.fetch.media import describe_bytes, hash_file, is_mp4, mp4_duration
 
 if TYPE_CHECKING:
     from taobao_video.store.catalog import Catalog
     from taobao_video.store.records import VideoRow
 
-_CHUNK = 1 << 20
 _PAGE = 500
 PROBLEMS = ("missing", "truncated", "grown", "not_mp4", "unreadable_mp4", "changed")
 
@@ -85,39 +83,28 @@ def check_file(path: Path, *, size: int, sha256: str) -> tuple[str, str, int] | 
     if actual != size:
         kind = "truncated" if actual < size else "grown"
         return kind, f"{actual} bytes, {size} recorded", 0
-    digest = hashlib.sha256()
-    head = b""
-    read = 0
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                if not head:
-                    head = chunk[:512]
-                digest.update(chunk)
-                read += len(chunk)
+        digest = hash_file(path)
     except OSError as exc:
-        return "missing", f"cannot read {path}: {exc.strerror or exc}", read
-    if not is_mp4(head):
-        return "not_mp4", f"the file is {describe_bytes(head)}, not an MP4", read
-    if digest.hexdigest() == sha256:
+        return "missing", f"cannot read {path}: {exc.strerror or exc}", 0
+    read = digest.size
+    if not is_mp4(digest.head):
+        return "not_mp4", f"the file is {describe_bytes(digest.head)}, not an MP4", read
+    if digest.sha256 == sha256:
         return None
     unreadable = _unreadable_mp4(path)
     if unreadable:
         return "unreadable_mp4", unreadable, read
-    return "changed", f"sha256 {digest.hexdigest()[:12]}…, {sha256[:12]}… recorded", read
+    return "changed", f"sha256 {digest.sha256[:12]}…, {sha256[:12]}… recorded", read
 
 
 def _unreadable_mp4(path: Path) -> str:
-    """Why mutagen cannot read ``path`` as an MP4 movie, or '' when it can."""
-    import mutagen.mp4
-
+    """Why ``path`` cannot be read as an MP4 movie, or '' when it can."""
     try:
-        info = mutagen.mp4.MP4(path).info
-    except (mutagen.MutagenError, OSError, ValueError) as exc:
-        return f"not a readable MP4 ({exc})"
-    if info is None or not info.length:
-        return "not a readable MP4 (no movie header)"
-    return ""
+        length = mp4_duration(path)
+    except DownloadError as exc:
+        return str(exc)
+    return "" if length else "the file does not parse as MP4 (no movie length)"
 
 
 def verify(

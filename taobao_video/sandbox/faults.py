@@ -11,7 +11,8 @@ Gateway kinds, by where they strike (see gateway.py for the full order):
 - in front of the gateway, never counted against the quota (a proxy answered, the platform saw nothing):
   ``http_500``, ``http_503``, ``html_200``;
 - after the call was counted, instead of the item lookup: ``service_unavailable`` (code 10), ``isp_error``
-  (code 15, ``isp.*``), ``rate_limit`` (code 7, ban of ``seconds``), ``empty``, ``not_json``, ``huge``;
+  (code 15, ``isp.*``), ``rate_limit`` (code 7, ban of ``seconds``), ``empty``, ``not_json``, ``huge``, ``stall``
+  (the headers go out, then the body waits ``seconds``: a client's read timeout on a call that was counted);
 - on the rendered answer: ``control_chars`` (success bodies with raw control characters) and
   ``code_as_string`` (error codes sent as JSON strings); these only fire on an answer of the right kind.
 
@@ -28,7 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 GATEWAY_FRONT_KINDS = frozenset({"http_500", "http_503", "html_200"})
-GATEWAY_CALL_KINDS = frozenset({"service_unavailable", "isp_error", "rate_limit", "empty", "not_json", "huge"})
+GATEWAY_CALL_KINDS = frozenset({"service_unavailable", "isp_error", "rate_limit", "empty", "not_json", "huge", "stall"})
 GATEWAY_SUCCESS_KINDS = frozenset({"control_chars"})
 GATEWAY_ERROR_KINDS = frozenset({"code_as_string"})
 GATEWAY_KINDS = GATEWAY_FRONT_KINDS | GATEWAY_CALL_KINDS | GATEWAY_SUCCESS_KINDS | GATEWAY_ERROR_KINDS

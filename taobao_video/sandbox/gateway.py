@@ -25,7 +25,7 @@ Validation order; the first failure answers:
 10. ``num_iid`` missing → 40; not a positive integer of at most 13 digits → 41; item.get without ``fields``
     → 40.
 11. injected call faults (``service_unavailable``, ``isp_error``, ``rate_limit``, ``empty``, ``not_json``,
-    ``huge``).
+    ``huge``, ``stall``).
 12. item not found / deleted → 15 ``isv.*``; otherwise the answer (``control_chars`` may strike it; an
     error answer may get ``code_as_string``).
 """
@@ -53,7 +53,7 @@ from taobao_video.sandbox.faults import (
 from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.quota import FrequencyLimiter, QuotaBook
 from taobao_video.sandbox.render import RequestIds, error_payload, render, root_key
-from taobao_video.sandbox.response import JSON_TYPE, TEXT_TYPE, Response, html_response
+from taobao_video.sandbox.response import JSON_TYPE, TEXT_TYPE, Cut, Response, html_response
 from taobao_video.sandbox.stats import Stats
 from taobao_video.sandbox.tokens import TokenStore
 from taobao_video.sandbox.urls import Urls
@@ -250,6 +250,15 @@ class Gateway:
             )
         if fault.kind == "empty":
             return Response(200, [("Content-Type", JSON_TYPE)], b""), "fault:empty"
+        if fault.kind == "stall":  # counted, then silence: the client's read timeout strikes after sending
+            stalled = render(
+                error_payload(
+                    10, "Service currently unavailable", sub_code=None, sub_msg=None, request_id=self._ids.next()
+                ),
+                "json",
+            )
+            stalled.cut = Cut(0, "stall", fault.seconds)
+            return stalled, "fault:stall"
         if fault.kind == "not_json":
             garbage = b"upstream answered garbage }{ \x00\x1b <<not a TOP answer>>"
             return Response(200, [("Content-Type", TEXT_TYPE)], garbage), "fault:not_json"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
 from taobao_video.model import MAX_NUM_IID, MAX_PRIORITY, MIN_PRIORITY
+from taobao_video.retry import retrying
 from taobao_video.store.dialects import SQLITE_IN_CHUNK
 
 T = TypeVar("T")
@@ -61,18 +63,22 @@ def chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
 
 
 def retry_on_race(work: Callable[P, T]) -> Callable[P, T]:
-    """Two threads may both find an id absent and both insert it; the loser retries and now finds it.
+    """Two threads may both find an id absent and both insert it; the loser retries at once and now finds it.
 
-    tenacity is imported on the first write, not with the module: the read-only commands never need it.
+    The package's one retry shape (``retry.py``), which imports tenacity on the first write, not with the
+    module: the read-only commands never need it.
     """
 
     @functools.wraps(work)
     def attempt(*args: P.args, **kwargs: P.kwargs) -> T:
-        import tenacity
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(IntegrityError), stop=tenacity.stop_after_attempt(3), reraise=True
+        race = retrying(
+            "catalog",
+            attempts=3,
+            should_retry=lambda exc: isinstance(exc, IntegrityError),
+            backoff_initial_s=0.0,
+            backoff_max_s=0.0,
+            log_level=logging.DEBUG,  # an expected race, not news
         )
-        return retrying(work, *args, **kwargs)
+        return race(work, *args, **kwargs)
 
     return attempt

@@ -1,9 +1,11 @@
 """The daily quota ledger: every call is reserved in the catalog database *before* it is made.
 
 The platform counts every call, failed ones and retries included, and resets at 00:00 Beijing time
-(top-protocol.md §6), so the ledger counts per app key and per quota day in that zone, and never refunds a
-reservation: a call that may have reached the platform has been counted there too. A reservation is one
-conditional UPDATE, so threads and processes sharing the database can never reserve more than the cap::
+(top-protocol.md §6), so the ledger counts per app key and per quota day in that zone. A reservation is given
+back (:meth:`QuotaLedger.release`) only for a call that provably never left this machine (connection refused, DNS,
+connect timeout, TLS handshake): a call that may have reached the platform has been counted there too, so it stays
+counted here. A reservation is one conditional UPDATE, so threads and processes sharing the database can never
+reserve more than the cap::
 
     UPDATE quota_days SET used = used + 1
      WHERE app_key = :k AND day = :d AND used < :cap AND (banned_until IS NULL OR banned_until <= :now)
@@ -115,6 +117,17 @@ class QuotaLedger:
                 or_(QuotaDay.banned_until.is_(None), QuotaDay.banned_until <= now),
             )
             .values(used=QuotaDay.used + 1, daily_limit=self.daily_limit, updated_at=now)
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def release(self, day: str) -> bool:
+        """Give back one call reserved on ``day`` (what :meth:`reserve` returned) whose request never left this
+        machine; never below zero. False when there was nothing to give back."""
+        statement = (
+            update(QuotaDay)
+            .where(QuotaDay.app_key == self.app_key, QuotaDay.day == day, QuotaDay.used > 0)
+            .values(used=QuotaDay.used - 1, updated_at=self._now())
         )
         with self.engine.begin() as connection:
             return connection.execute(statement).rowcount == 1

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from taobao_video.model import UNSENT_CALL
 from taobao_video.store.filters import STATES, VIDEO_COLUMNS
 from taobao_video.store.query import jsonable
 
@@ -34,8 +35,9 @@ _SMALL = 10_000  # items per state counted one by one before "the rest" is cheap
 def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
     """Everything known about ``num_iid``: its video row, its item row, the calls spent on it and its last error.
 
-    ``calls`` counts every gateway attempt logged for the id (failed ones too) with the latest
-    :data:`_CALLS_SHOWN` of them; None when the catalog has never heard of the id.
+    ``calls`` counts every gateway attempt logged for the id that the platform may have counted (failed ones
+    too), ``unsent`` the attempts that never left this machine (not counted anywhere), and ``latest`` lists the
+    latest :data:`_CALLS_SHOWN` of both; None when the catalog has never heard of the id.
     """
     from sqlalchemy import func, select
 
@@ -46,7 +48,9 @@ def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
         video = connection.execute(select(Video.__table__).where(Video.num_iid == num_iid)).mappings().first()
         item = connection.execute(select(Item.__table__).where(Item.num_iid == num_iid)).mappings().first()
         calls = Call.__table__.c
-        count = int(connection.scalar(select(func.count()).where(calls.num_iid == num_iid)) or 0)
+        attempts = select(func.count()).where(calls.num_iid == num_iid)
+        count = int(connection.scalar(attempts.where(calls.outcome != UNSENT_CALL)) or 0)
+        unsent = int(connection.scalar(attempts.where(calls.outcome == UNSENT_CALL)) or 0)
         recent = connection.execute(
             select(calls.at, calls.method, calls.outcome, calls.quota_day, calls.elapsed_ms, calls.request_id)
             .where(calls.num_iid == num_iid)
@@ -54,7 +58,7 @@ def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
             .limit(_CALLS_SHOWN)
         ).mappings()
         latest = [jsonable(row) for row in recent]
-    if video is None and item is None and count == 0:
+    if video is None and item is None and count + unsent == 0:
         return None
     item_part = None
     if item is not None:
@@ -64,7 +68,7 @@ def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
         "state": item["state"] if item is not None else None,
         "video": jsonable({name: video[name] for name in VIDEO_COLUMNS}) if video is not None else None,
         "item": item_part,
-        "calls": {"total": count, "latest": latest},
+        "calls": {"total": count, "unsent": unsent, "latest": latest},
         "last_error": item["last_error"] if item is not None else None,
         "error_kind": item["error_kind"] if item is not None else None,
     }

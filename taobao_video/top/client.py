@@ -2,10 +2,14 @@
 
 Every parameter goes in the POST body (a token in a query string ends up in proxy logs). The client signs, sends,
 unwraps the ``*_response`` wrapper, maps ``error_response`` to the exception tree of ``errors.py`` and retries only
-what is retryable, with tenacity. Nothing above this module sees a ``requests`` exception.
+what is retryable, with the policy shape of ``retry.py``. Network failures are translated by ``net.py``, so nothing
+above this module sees a ``requests`` exception.
 
-Every attempt is a call the platform counts, so ``before_call`` runs before each one (the quota ledger reserves
-there) and ``after_call`` after each one (the call log).
+Every attempt that may reach the gateway is a call the platform counts, so ``before_call`` runs before each one
+(the quota ledger reserves there) and ``after_call`` after each one (the call log). An attempt that provably never
+left this machine (``NotSent``: connection refused, DNS, connect timeout, TLS handshake) is reported with the
+outcome ``"unsent"``, so the ledger gives its reservation back. A shared :class:`~taobao_video.net.CircuitBreaker`
+stops sending after several attempts in a row got no answer: GatewayUnreachable, exit 75.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import requests
-import tenacity
 
+from taobao_video import net
 from taobao_video.errors import (
     ApiError,
     AuthError,
@@ -34,7 +38,7 @@ from taobao_video.errors import (
     api_error_from_response,
     redact,
 )
-from taobao_video.model import BEIJING, next_midnight, utc_now
+from taobao_video.model import BEIJING, UNSENT_CALL, next_midnight, utc_now
 from taobao_video.top import signing
 
 log = logging.getLogger(__name__)
@@ -53,7 +57,7 @@ def beijing_timestamp(now: datetime) -> str:
 
 
 class TokenSource(Protocol):
-    """Where the client gets the OAuth access token (``auth.TokenManager``)."""
+    """Where the client gets the OAuth access token (``tokens.TokenManager``)."""
 
     def access_token(self) -> str: ...
 
@@ -66,7 +70,7 @@ class CallRecord:
 
     method: str
     num_iid: int | None
-    outcome: str  # "ok", "error:<code>[:<sub_code>]", "transport", "bad_response"
+    outcome: str  # "ok", "error:<code>[:<sub_code>]", "transport", "unsent" (never left: not counted), "bad_response"
     request_id: str
     elapsed_s: float
     at: datetime
@@ -96,6 +100,7 @@ class TopClient:
         after_call: Callable[[CallRecord], None] | None = None,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        breaker: net.CircuitBreaker | None = None,
     ) -> None:
         if sign_method not in signing.SIGN_METHODS:
             raise ValueError(f"unknown sign method {sign_method!r}")
@@ -115,9 +120,8 @@ class TopClient:
         self.sleep = sleep
         self.before_call = before_call
         self.after_call = after_call
-        self._backoff = tenacity.wait_exponential(multiplier=backoff_initial_s, max=backoff_max_s) + (
-            tenacity.wait_random(0, backoff_initial_s)
-        )
+        self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
+        self.breaker = breaker
         self._last_sign = ""
         self._last_token = ""
 
@@ -154,36 +158,46 @@ class TopClient:
     def _should_retry(self, exc: BaseException) -> bool:
         if not isinstance(exc, TaobaoVideoError) or not exc.retryable:
             return False
+        if self.breaker is not None and self.breaker.is_open:
+            return False
         if isinstance(exc, RateLimited):
             return exc.ban_seconds is None or exc.ban_seconds <= self.max_ban_wait_s
         return True
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    @staticmethod
+    def _stated_wait(exc: BaseException) -> float | None:
+        """The platform's own word on how long a frequency ban lasts beats the backoff."""
         if isinstance(exc, RateLimited) and exc.ban_seconds is not None:
             return float(exc.ban_seconds)
-        return float(self._backoff(state))
+        return None
 
     def _call_with_retries(self, method: str, params: Mapping[str, object], with_session: bool) -> dict[str, Any]:
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(self._should_retry),
-            stop=tenacity.stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
+        retrying = net.retrying(
+            "gateway",
+            attempts=self.max_retries + 1,
+            should_retry=self._should_retry,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+            wait_override=self._stated_wait,
             sleep=self.sleep,
-            reraise=True,
-            before_sleep=self._log_retry,
         )
-        return retrying(self._attempt, method, params, with_session)
-
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, wait)
+        try:
+            return retrying(self._attempt, method, params, with_session)
+        except TransportError:
+            if self.breaker is not None:
+                self.breaker.check()  # this failure opened it: say so rather than "connection refused"
+            raise
 
     # -- one attempt --------------------------------------------------------------------------------------------
 
     def _attempt(self, method: str, params: Mapping[str, object], with_session: bool) -> dict[str, Any]:
-        form = self._signed_form(method, params, with_session)
+        if self.breaker is not None:
+            self.breaker.check()
+        try:
+            form = self._signed_form(method, params, with_session)
+        except TransportError as exc:
+            exc.retryable = False  # the token endpoint (top/oauth.py) has retried already
+            raise
         if self.before_call is not None:
             self.before_call(method, params)
         started = time.monotonic()
@@ -199,6 +213,9 @@ class TopClient:
             raise
         except BadResponseError:
             outcome = "bad_response"
+            raise
+        except TransportError as exc:
+            outcome = "transport" if exc.reached else UNSENT_CALL
             raise
         finally:
             if self.after_call is not None:
@@ -229,30 +246,44 @@ class TopClient:
         return form
 
     def _post(self, method: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """One POST; the breaker learns whether the gateway answered at all."""
+        try:
+            body, status, reason = self._exchange(method, form)
+        except TransportError as exc:
+            if self.breaker is not None:
+                self.breaker.failed(exc)
+            raise
+        if self.breaker is not None:
+            self.breaker.answered()
+        if status != 200:
+            raise TransportError(
+                f"{method}: the gateway answered HTTP {status} {reason}".rstrip(),
+                status=status,
+                retryable=status >= 500 or status == 429,
+            )
+        return self._payload(method, body)
+
+    def _exchange(self, method: str, form: Mapping[str, str]) -> tuple[bytes, int, str]:
+        """(body, status, reason) of one POST; network failures as net.py translates them."""
         try:
             response = self.http.post(
                 self.gateway_url,
                 data=form,
                 headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
-                timeout=self.timeout_s,
+                timeout=net.timeouts(self.timeout_s),
                 stream=True,
             )
-        except requests.RequestException as exc:
-            raise TransportError(self._scrub(f"{method}: {type(exc).__name__}: {exc}")) from None
+        except net.NETWORK_ERRORS as exc:
+            raise net.transport_error(exc, what=method, scrub=self._scrub) from None
         try:
             body = _read_capped(response, MAX_BODY_BYTES)
-        except requests.RequestException as exc:
-            raise TransportError(self._scrub(f"{method}: reading the answer failed: {exc}")) from None
+        except net.NETWORK_ERRORS as exc:
+            raise net.transport_error(
+                exc, what=f"{method}: reading the answer", scrub=self._scrub, answering=True
+            ) from None
         finally:
             response.close()
-        if response.status_code != 200:
-            error = TransportError(
-                f"{method}: the gateway answered HTTP {response.status_code} {response.reason or ''}".rstrip(),
-                status=response.status_code,
-            )
-            error.retryable = response.status_code >= 500 or response.status_code == 429
-            raise error
-        return self._payload(method, body)
+        return body, response.status_code, response.reason or ""
 
     def _payload(self, method: str, body: bytes) -> dict[str, Any]:
         document = self._decode(method, body)

@@ -1,140 +1,30 @@
-"""OAuth 2.0 with the Taobao authorisation server (top-protocol.md §7).
+"""OAuth 2.0 with the Taobao authorisation server (top-protocol.md §7): its two endpoints and the browser's way back.
 
-- ``Token``: what the token endpoint answered, with absolute expiry times.
-- ``TokenStore``: the token file, written atomically with mode 0600 and refused when others can read it.
 - ``OAuthClient``: authorize URL, code exchange, refresh, client_credentials; HTTP 400 answers → ``OAuthError``.
-- ``TokenManager``: hands the client a valid access token, refreshing it before it expires.
+  Network failures go through ``net.py``; a request that never left is retried, and so is a gateway-style 502,
+  503 or 504, but a request that may have reached the server is not repeated (an authorisation code is single
+  use: a repeat would be refused and hide what happened).
 - ``wait_for_redirect``: a one-shot loopback listener that catches the browser's redirect and checks ``state``.
+
+The token file and the manager that refreshes tokens are in ``tokens.py``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import stat
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from taobao_video import net
 from taobao_video.errors import AuthError, OAuthError, TransportError, redact
-from taobao_video.fsutil import atomic_write_text
 
-Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Token:
-    """An OAuth token with absolute expiry times (UTC)."""
-
-    access_token: str
-    expires_at: datetime
-    refresh_token: str = ""
-    refresh_expires_at: datetime | None = None
-    token_type: str = "Bearer"
-    user_id: str = ""
-    user_nick: str = ""
-    grant: str = "authorization_code"
-    obtained_at: datetime | None = None
-
-    def __repr__(self) -> str:
-        return (
-            f"Token(user_nick={self.user_nick!r}, expires_at={self.expires_at.isoformat()}, "
-            f"grant={self.grant!r}, access_token='***')"
-        )
-
-    @classmethod
-    def from_response(cls, body: dict[str, Any], *, now: datetime, grant: str) -> Token:
-        """Build from a token endpoint answer; ``expires_in`` (s) wins, ``expire_time`` (epoch ms) is a fallback."""
-        access = body.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise OAuthError("invalid_response", "the token endpoint's answer has no access_token")
-        if body.get("expires_in") not in (None, ""):
-            expires_at = now + timedelta(seconds=int(body["expires_in"]))
-        elif body.get("expire_time") not in (None, ""):
-            expires_at = datetime.fromtimestamp(int(body["expire_time"]) / 1000, UTC)
-        else:
-            raise OAuthError("invalid_response", "the token endpoint's answer gives no lifetime (expires_in)")
-        refresh = str(body.get("refresh_token") or "")
-        re_expires = int(body.get("re_expires_in") or 0)
-        return cls(
-            access_token=access,
-            expires_at=expires_at,
-            refresh_token=refresh,
-            refresh_expires_at=now + timedelta(seconds=re_expires) if refresh and re_expires > 0 else None,
-            token_type=str(body.get("token_type") or "Bearer"),
-            user_id=str(body.get("taobao_user_id") or body.get("sub_taobao_user_id") or ""),
-            user_nick=unquote(str(body.get("taobao_user_nick") or body.get("sub_taobao_user_nick") or "")),
-            grant=grant,
-            obtained_at=now,
-        )
-
-    def expires_within(self, now: datetime, margin_s: float) -> bool:
-        return self.expires_at - timedelta(seconds=margin_s) <= now
-
-    def can_refresh(self, now: datetime) -> bool:
-        return bool(self.refresh_token) and self.refresh_expires_at is not None and self.refresh_expires_at > now
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        for key in ("expires_at", "refresh_expires_at", "obtained_at"):
-            data[key] = data[key].isoformat() if data[key] else None
-        return json.dumps(data, ensure_ascii=False, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> Token:
-        data = json.loads(text)
-        for key in ("expires_at", "refresh_expires_at", "obtained_at"):
-            data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
-        return cls(**data)
-
-
-class TokenStore:
-    """The token file: atomic writes, mode 0600, and refusal to use a file others can read."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def load(self) -> Token | None:
-        try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            return None
-        if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise AuthError(
-                f"refusing to use the token file {self.path}: it is readable by other users "
-                f"(mode {stat.S_IMODE(info.st_mode):o}); run `chmod 600 {self.path}` if you trust it, "
-                "or `taobao-video auth login` to get a new token"
-            )
-        try:
-            return Token.from_json(self.path.read_text(encoding="utf-8"))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise AuthError(
-                f"the token file {self.path} is damaged ({type(exc).__name__}); "
-                "run `taobao-video auth login` to replace it"
-            ) from None
-
-    def save(self, token: Token) -> None:
-        """Write atomically with mode 0600 (see ``fsutil.atomic_write_text``)."""
-        atomic_write_text(self.path, token.to_json(), mode=0o600)
-
-    def delete(self) -> bool:
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+_RETRIED_STATUSES = frozenset({502, 503, 504})  # a proxy in front of the server, not the server's "no"
 
 
 class OAuthClient:
@@ -149,6 +39,8 @@ class OAuthClient:
         redirect_uri: str,
         http: requests.Session | None = None,
         timeout_s: float = 20.0,
+        attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.oauth_url = oauth_url.rstrip("/")
         self.client_id = client_id
@@ -156,6 +48,8 @@ class OAuthClient:
         self.redirect_uri = redirect_uri
         self.http = http or requests.Session()
         self.timeout_s = timeout_s
+        self.attempts = attempts
+        self.sleep = sleep
 
     def __repr__(self) -> str:
         return f"OAuthClient(oauth_url={self.oauth_url!r}, client_id={self.client_id!r})"
@@ -186,24 +80,40 @@ class OAuthClient:
     def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
         form = {**form, "client_id": self.client_id, "client_secret": self._secret}
         secrets_in_play = (self._secret, form.get("code"), form.get("refresh_token"))
-        try:
-            response = self.http.post(f"{self.oauth_url}/token", data=form, timeout=self.timeout_s)
-        except requests.RequestException as exc:
-            raise TransportError(redact(f"token endpoint unreachable: {exc}", secrets_in_play)) from None
-        body = _json_or_none(response)
-        if response.status_code == 200 and isinstance(body, dict) and "error" not in body:
+
+        def scrub(text: str) -> str:
+            return redact(text, secrets_in_play)
+
+        retrying = net.retrying(
+            "token endpoint", attempts=self.attempts, should_retry=_worth_retrying, backoff_max_s=4.0, sleep=self.sleep
+        )
+        status, body = retrying(self._post, form, scrub)
+        if status == 200 and isinstance(body, dict) and "error" not in body:
             return body
         if isinstance(body, dict) and body.get("error"):
-            raise OAuthError(
-                str(body["error"]),
-                redact(str(body.get("error_description") or ""), secrets_in_play),
-                status=response.status_code,
-            )
+            raise OAuthError(str(body["error"]), scrub(str(body.get("error_description") or "")), status=status)
         raise OAuthError(
             "invalid_response",
-            f"the token endpoint answered HTTP {response.status_code} without a JSON token; check taobao.oauth_url",
-            status=response.status_code,
+            f"the token endpoint answered HTTP {status} without a JSON token; check taobao.oauth_url",
+            status=status,
         )
+
+    def _post(self, form: dict[str, str], scrub: Callable[[str], str]) -> tuple[int, Any]:
+        """(status, JSON body or None) of one POST to ``/token``."""
+        try:
+            response = self.http.post(f"{self.oauth_url}/token", data=form, timeout=net.timeouts(self.timeout_s))
+        except net.NETWORK_ERRORS as exc:
+            raise net.transport_error(exc, what="token endpoint", scrub=scrub) from None
+        if response.status_code in _RETRIED_STATUSES:
+            raise TransportError(f"token endpoint: HTTP {response.status_code}", status=response.status_code)
+        return response.status_code, _json_or_none(response)
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """Retry what never left, or what a proxy turned away; never repeat what the server may have processed."""
+    if not isinstance(exc, TransportError) or not exc.retryable:
+        return False
+    return not exc.reached or exc.status in _RETRIED_STATUSES
 
 
 def _json_or_none(response: requests.Response) -> Any:
@@ -211,99 +121,6 @@ def _json_or_none(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-class TokenManager:
-    """Hands out a valid access token: loads it, refreshes it ahead of expiry, saves every new one."""
-
-    def __init__(
-        self,
-        *,
-        store: TokenStore,
-        oauth: OAuthClient,
-        grant: str = "authorization_code",
-        refresh_margin_s: float = 300.0,
-        clock: Clock = _utc_now,
-    ) -> None:
-        self.store, self.oauth, self.grant = store, oauth, grant
-        self.refresh_margin_s = refresh_margin_s
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._token: Token | None = None
-
-    def current(self) -> Token | None:
-        """The stored token as it is, without refreshing."""
-        if self._token is None:
-            self._token = self.store.load()
-        return self._token
-
-    def access_token(self) -> str:
-        with self._lock:
-            token = self.current()
-            now = self.clock()
-            if token is None:
-                if self.grant == "client_credentials":
-                    return self._obtain_client_credentials().access_token
-                raise AuthError("not authorised yet: run `taobao-video auth login` first")
-            if token.expires_within(now, self.refresh_margin_s):
-                if token.can_refresh(now):
-                    return self._refresh(token).access_token
-                if self.grant == "client_credentials":
-                    return self._obtain_client_credentials().access_token
-                if token.expires_within(now, 0):
-                    raise AuthError(
-                        f"the access token expired at {token.expires_at.isoformat()} and cannot be refreshed: "
-                        "run `taobao-video auth login`"
-                    )
-            return token.access_token
-
-    def force_refresh(self) -> str:
-        """A new token now (the gateway refused the current one); AuthError when none can be had."""
-        with self._lock:
-            token = self.current()
-            now = self.clock()
-            if token is not None and token.can_refresh(now):
-                return self._refresh(token).access_token
-            if self.grant == "client_credentials":
-                return self._obtain_client_credentials().access_token
-            raise AuthError(
-                "the gateway refused the access token and it cannot be refreshed: run `taobao-video auth login`"
-            )
-
-    def login_with_code(self, code: str) -> Token:
-        token = Token.from_response(self.oauth.exchange_code(code), now=self.clock(), grant="authorization_code")
-        return self._keep(token)
-
-    def refresh_now(self) -> Token:
-        with self._lock:
-            token = self.current()
-            if token is None:
-                raise AuthError("no token to refresh: run `taobao-video auth login` first")
-            if not token.can_refresh(self.clock()):
-                raise AuthError(
-                    "this token cannot be refreshed (no refresh token, or it expired; only apps sold through "
-                    "the service market get refreshable tokens): run `taobao-video auth login`"
-                )
-            return self._refresh(token)
-
-    def _refresh(self, token: Token) -> Token:
-        try:
-            body = self.oauth.refresh(token.refresh_token)
-        except OAuthError as exc:
-            raise AuthError(f"refreshing the token failed ({exc}): run `taobao-video auth login`") from None
-        fresh = Token.from_response(body, now=self.clock(), grant=token.grant)
-        if not fresh.user_nick and token.user_nick:
-            fresh = Token(**{**asdict(fresh), "user_nick": token.user_nick, "user_id": token.user_id})
-        return self._keep(fresh)
-
-    def _obtain_client_credentials(self) -> Token:
-        body = self.oauth.client_credentials()
-        return self._keep(Token.from_response(body, now=self.clock(), grant="client_credentials"))
-
-    def _keep(self, token: Token) -> Token:
-        self.store.save(token)
-        self._token = token
-        return token
 
 
 def new_state() -> str:
@@ -402,9 +219,6 @@ def wait_for_redirect(
 __all__ = [
     "OAuthClient",
     "RedirectError",
-    "Token",
-    "TokenManager",
-    "TokenStore",
     "loopback_address",
     "new_state",
     "wait_for_redirect",
