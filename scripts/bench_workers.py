@@ -3,7 +3,7 @@
 
     python scripts/bench_workers.py [--ids 400] [--repeat 3] [--qps 1000] [--video-kb 64-512]
 
-Starts a throwaway PostgreSQL server (tests/pgserver.py: initdb in a temp dir, loopback, fsync off) and the
+Starts a throwaway PostgreSQL server (tests/helpers/pgserver.py: initdb in a temp dir, loopback, fsync off) and the
 sandbox on 127.0.0.1, then for each setup — 1 worker on SQLite, 1, 2 and 4 workers on PostgreSQL — fills a fresh
 catalog with the same ``--ids`` queued ids (the sandbox's natural mix: 60 % with a video), starts the workers as
 ``python -m taobao_video daily --json`` processes sharing one settings folder, and times them from the first start
@@ -40,8 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from _bench import children_cpu_s  # noqa: E402
-from pgserver import running_server  # noqa: E402
-from worker_procs import APP_KEY, APP_SECRET, shared_folder, start_daily, summary  # noqa: E402
+from helpers.pgserver import running_server  # noqa: E402
+from helpers.worker_procs import APP_KEY, APP_SECRET, shared_folder, start_daily, summary  # noqa: E402
 
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig  # noqa: E402
 from taobao_video.store.catalog import Catalog  # noqa: E402

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers.pgserver import CI_HINT, PgServer, missing_reason, running_server
 from hypothesis import settings as hypothesis_settings
-from pgserver import CI_HINT, PgServer, missing_reason, running_server
 
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 from taobao_video.store.catalog import Catalog
@@ -139,7 +139,7 @@ IN_CI = bool(os.environ.get("CI"))
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PgServer]:
-    """A real PostgreSQL server for the whole session (see tests/pgserver.py); ``pg.new_database()`` gives a
+    """A real PostgreSQL server for the whole session (see tests/helpers/pgserver.py); ``pg.new_database()`` gives a
     fresh database's URL. Skipped when PostgreSQL is not installed, except under CI where that is a failure."""
     reason = missing_reason()
     if reason is not None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import requests
-from net_helpers import (
+from helpers.net import (
     cut_body,
     full_backlog,
     never_answer,

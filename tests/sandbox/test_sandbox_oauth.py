@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
-from sandbox_helpers import error_code, gateway_call, gateway_params, signed
+from helpers.sandbox import error_code, gateway_call, gateway_params, signed
 
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 

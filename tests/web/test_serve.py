@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from serve_helpers import harvested, running, served_catalog, serving, site_for
+from helpers.serve import harvested, running, served_catalog, serving, site_for
 
 from taobao_video.config.load import settings_from_mapping
 from taobao_video.errors import UsageError

@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.serve import harvested, served_catalog
 from mutagen.mp4 import MP4
-from serve_helpers import harvested, served_catalog
 
 from conftest import IN_CI
+
+pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -30,6 +32,7 @@ FLAGS = (
     "--disable-sync",
     "--window-size=1280,900",
 )
+
 WAIT_S = 30
 
 

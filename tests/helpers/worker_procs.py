@@ -1,6 +1,6 @@
 """Several `taobao-video daily` worker processes against one sandbox and one catalog: the settings folder they
 share (settings.toml, token, videos), starting them, and reading their --json summaries. Used by
-tests/test_workers.py and scripts/bench_workers.py."""
+tests/integration/test_workers.py and scripts/bench_workers.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 from taobao_video.sandbox import Sandbox
 from taobao_video.top.tokens import Token, TokenStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP_KEY = "12345678"
 APP_SECRET = "CANARY-s3cr3t-7f1e2d"
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": APP_SECRET}

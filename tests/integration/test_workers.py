@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harvest_helpers import harvest, log_in, opened, sandbox_settings
+from helpers.harvest import harvest, log_in, opened, sandbox_settings
+from helpers.worker_procs import APP_KEY, APP_SECRET, REPO, items_done, shared_folder, start_daily, summary
 from sqlalchemy import func, select
-from worker_procs import APP_KEY, APP_SECRET, REPO, items_done, shared_folder, start_daily, summary
 
 from conftest import Sleeps, make_sandbox
 from taobao_video import wiring
@@ -28,6 +28,8 @@ from taobao_video.store.catalog import Catalog, engine_of
 from taobao_video.store.claims import Holder, WorkClaims
 from taobao_video.store.quota import QuotaLedger
 from taobao_video.store.schema import Item
+
+pytestmark = pytest.mark.slow
 
 FINISHED = {ItemState.DONE.value, ItemState.NO_VIDEO.value, ItemState.NOT_FOUND.value}
 

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers.cli import write_settings
+from helpers.pgserver import PgServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pgserver import PgServer
 from sqlalchemy import text
-from test_cli_harvest import write_settings
 
 from conftest import APP_KEY, CANARY_SECRET
 from taobao_video.cli.main import main
@@ -29,6 +29,8 @@ from taobao_video.store import dialects as dialects_module
 from taobao_video.store.catalog import Catalog, engine_of
 from taobao_video.store.migrate import current_revision, head_revision
 from taobao_video.store.records import VideoRow
+
+pytestmark = pytest.mark.slow
 
 ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -161,6 +163,7 @@ def pg_catalog(pg: PgServer) -> Iterator[Catalog]:
 def test_times_round_trip_as_aware_utc_in_timestamptz(
     pg_catalog: Catalog, moment: datetime, offset_minutes: int
 ) -> None:
+
     local = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
     cat = pg_catalog
     with engine_of(cat).begin() as connection:

@@ -20,7 +20,7 @@ from taobao_video.config.models import SECTIONS, Settings
 from taobao_video.config.problems import known_keys
 from taobao_video.errors import EXIT_CONFIG, ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CANARY = "canary-s3cr3t-value-7f1e"
 
 

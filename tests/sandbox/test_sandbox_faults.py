@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from sandbox_helpers import gateway_params, signed
+from helpers.sandbox import gateway_params, signed
 
 from taobao_video.sandbox import FakeClock, Fault, Sandbox, SandboxConfig
 

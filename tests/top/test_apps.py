@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harvest_helpers import opened
+from helpers.harvest import opened
 
 from conftest import CANARY_SECRET, Sleeps
 from taobao_video import wiring

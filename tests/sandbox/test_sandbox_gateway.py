@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from sandbox_helpers import gateway_params, signed
-from test_signing import V1, V2
+from helpers.sandbox import gateway_params, signed
+from helpers.signing import V1, V2
 
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from net_helpers import self_signed_cert, serving, tls_server
+from helpers.net import self_signed_cert, serving, tls_server
 
 from conftest import APP_KEY, CANARY_SECRET, client_for, free_port_url, logged_in, make_sandbox
 from taobao_video import errors as E

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from alembic import command
-from catalog_helpers import VIDEOS, build_known
-from test_cli_harvest import run, write_settings
+from helpers.catalog import VIDEOS, build_known
+from helpers.cli import run, write_settings
 
 from taobao_video.errors import ConfigError
 from taobao_video.sandbox import Sandbox
@@ -40,7 +40,7 @@ def write_config(folder: Path) -> Path:
 
 @pytest.fixture
 def known(tmp_path: Path) -> Iterator[Path]:
-    """A settings file beside the known catalog (tests/catalog_helpers.py) and its files."""
+    """A settings file beside the known catalog (tests/helpers/catalog.py) and its files."""
     with Catalog.open(f"sqlite:///{tmp_path / 'catalog.sqlite3'}") as cat:
         build_known(cat, tmp_path)
     yield write_config(tmp_path)

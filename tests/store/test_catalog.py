@@ -175,7 +175,7 @@ def test_the_migrations_ship_in_the_package() -> None:
     folder = resources.files("taobao_video.store") / "migrations"
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py", "__init__.py", "versions/__init__.py"):
         assert (folder / name).is_file(), name
-    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"taobao_video.store.migrations" = ["script.py.mako"]' in pyproject
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from catalog_helpers import SHANGHAI, T0, VIDEOS, build_known, video_row
-from harvest_helpers import harvest, log_in, opened, sandbox_settings
+from helpers.catalog import SHANGHAI, T0, VIDEOS, build_known, video_row
+from helpers.harvest import harvest, log_in, opened, sandbox_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from sandbox_helpers import gateway_call, gateway_params, signed
+from helpers.sandbox import gateway_call, gateway_params, signed
 
 from taobao_video.sandbox import Fault, Sandbox, SandboxConfig
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from sandbox_helpers import error_code, gateway_call, gateway_params, signed
+from helpers.sandbox import error_code, gateway_call, gateway_params, signed
 
 from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
 

@@ -79,7 +79,7 @@ def test_the_plain_cases_are_peeked(tmp_path: Path) -> None:
     found = peek(write(tmp_path, "sqlite:///data/catalog.sqlite3", "UTC"), env={})
     assert found is not None and found.database_url == f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite3'}"
     assert found.quota_tz.key == "UTC"
-    repo_file = Path(__file__).resolve().parents[1] / "settings.toml"
+    repo_file = Path(__file__).resolve().parents[2] / "settings.toml"
     assert peek(repo_file, env={}) is not None  # the shipped settings file takes the shortcut
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from harvest_helpers import ENV, log_in, opened, sandbox_settings
+from helpers.harvest import ENV, log_in, opened, sandbox_settings
 
 from conftest import APP_KEY, Sleeps, make_sandbox
 from taobao_video import wiring
 from taobao_video.jobs.daily import DailyReport, run_daily
 
 BEIJING = ZoneInfo("Asia/Shanghai")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def daily(settings, clock, sleep=None, **kw) -> DailyReport:

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from harvest_helpers import harvest, log_in, opened, outcomes, sandbox_settings, sha256_of
+from helpers.harvest import harvest, log_in, opened, outcomes, sandbox_settings, sha256_of
 
 from conftest import APP_KEY, make_sandbox
 from taobao_video.model import ItemState, next_midnight
@@ -244,7 +244,7 @@ def test_a_stop_request_defers_the_rest(world, clock):
         if event.get("outcome") == "downloaded":
             stop.set()
 
-    from harvest_helpers import opened as open_catalog
+    from helpers.harvest import opened as open_catalog
 
     from taobao_video import wiring
 
@@ -260,7 +260,7 @@ def test_a_stop_request_defers_the_rest(world, clock):
 def test_an_invalid_session_that_cannot_refresh_is_fatal(sqlite_world, clock):
     sb, settings = sqlite_world
     (settings.taobao.token_file).unlink()
-    from harvest_helpers import opened as open_catalog
+    from helpers.harvest import opened as open_catalog
 
     from taobao_video import wiring
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from harvest_helpers import harvest, log_in, opened, sandbox_settings
-
 from conftest import START, make_sandbox
+from helpers.harvest import harvest, log_in, opened, sandbox_settings
 from taobao_video.config.models import Settings
 from taobao_video.sandbox import FakeClock, Sandbox
 from taobao_video.store.catalog import Catalog, open_existing

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from net_helpers import read_request, reset_after_reading, serving
+from helpers.net import read_request, reset_after_reading, serving
 
 from conftest import APP_KEY, CANARY_SECRET, free_port_url, make_sandbox, token_manager_for
 from taobao_video import errors as E

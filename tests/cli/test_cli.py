@@ -14,7 +14,7 @@ from conftest import APP_KEY, CANARY_SECRET
 from taobao_video.cli.main import main
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(args: list[str], capsys, monkeypatch, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -1,0 +1,1 @@
+"""Test helpers shared by every layer: servers, sandbox settings, catalogs, workers."""
