@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Calls per second against the sandbox: TopClient + VideoLookup vs a raw signed-POST loop, same run.
+"""Calls per second against the sandbox: TopClient + ItemLookup vs a raw signed-POST loop, same run.
 
 The raw loop is the floor a client cannot beat (one requests.Session, sign, post, json.loads); the ratio shows
 what the client's own work (retry wrapper, unwrapping, error mapping, record building) costs on top.
@@ -20,7 +20,7 @@ import requests
 from taobao_video.model import utc_now
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 from taobao_video.top.client import TopClient, beijing_timestamp, new_http_session
-from taobao_video.top.lookup import ITEM_VIDEO, VideoLookup
+from taobao_video.top.lookup import ITEM_VIDEO, ItemLookup
 from taobao_video.top.signing import sign
 
 KEY, SECRET = "bench", "bench-secret"
@@ -45,9 +45,9 @@ def raw_loop(gateway: str, ids: list[int]) -> None:
 
 def client_loop(gateway: str, ids: list[int]) -> None:
     client = TopClient(gateway_url=gateway, app_key=KEY, app_secret=SECRET, http=new_http_session())
-    finder = VideoLookup(client, api_method=ITEM_VIDEO)
+    lookup = ItemLookup(client, api_method=ITEM_VIDEO)
     for num_iid in ids:
-        finder.lookup(num_iid)
+        lookup.lookup(num_iid)
 
 
 def rate(loop, gateway: str, ids: list[int], threads: int) -> float:

@@ -7,7 +7,7 @@
     as a user's list comes) into a fresh SQLite catalog, run as ``python -m taobao_video --config … queue add``.
 (b) starting a daily run's work on that catalog after half its ids are marked done (a bulk UPDATE) and one quota's
     worth marked resolved: open the catalog, ``queue_stats()``, and claim 1000 resolved ids (downloads) and 1000
-    pending ones (lookups) with ``claims.WorkClaims``, as ``worklist.QueueSource`` does.
+    pending ones (lookups) with ``claims.WorkClaims``, as ``jobs.sources.QueueSource`` does.
 Baseline, measured in the same run: ``python -c "import taobao_video.store.catalog"``; each command's wall time and peak
 RSS are also printed as a ratio to it.
 

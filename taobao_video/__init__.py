@@ -5,7 +5,7 @@ The public API (``import taobao_video as tv``)::
     tv.load_settings(path=None) -> Settings
     tv.harvest(ids, settings=…, force=False, workers=None, on_event=None, on_bytes=None, stop=None) -> HarvestReport
     tv.daily(settings=…, max_calls=None, workers=None, on_event=None, …) -> DailyReport
-    tv.lookup(ids, settings=…, on_event=None) -> list[Lookup]
+    tv.lookup(ids, settings=…, on_event=None) -> list[LookupResult]
     tv.open_catalog(settings=…) -> Catalog
     tv.TaobaoVideoError and its subclasses (each with an exit_code)
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from taobao_video.config.models import Settings
     from taobao_video.jobs.report import DailyReport, HarvestReport
     from taobao_video.store.catalog import Catalog
-    from taobao_video.top.lookup import Lookup
+    from taobao_video.top.lookup import LookupResult
 
 Event = dict[str, Any]
 
@@ -100,7 +100,7 @@ def lookup(
     *,
     settings: Settings | None = None,
     on_event: Callable[[Event], None] | None = None,
-) -> list[Lookup]:
+) -> list[LookupResult]:
     """Ask the platform about ``ids`` without downloading (one call each, counted in the quota ledger); what it
     finds is kept in the catalog, so a later harvest downloads these videos without asking again."""
     from taobao_video.jobs import runner

@@ -19,9 +19,9 @@ from taobao_video.net import CircuitBreaker
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
 from taobao_video.store.quota import QuotaLedger
-from taobao_video.top.apps import AppLane, AppPool
+from taobao_video.top.apps import App, AppPool
 from taobao_video.top.client import TopClient, new_http_session
-from taobao_video.top.lookup import VideoLookup
+from taobao_video.top.lookup import ItemLookup
 from taobao_video.top.oauth import OAuthClient
 from taobao_video.top.tokens import TokenManager, TokenStore
 
@@ -90,9 +90,9 @@ def top_client(
     )
 
 
-def video_lookup(settings: Settings, client: TopClient) -> VideoLookup:
+def item_lookup(settings: Settings, client: TopClient) -> ItemLookup:
     t = settings.taobao
-    return VideoLookup(
+    return ItemLookup(
         client,
         api_method=t.api_method,
         duration_unit=t.item_video_duration_unit,
@@ -117,14 +117,13 @@ def ledger(
     )
 
 
-def quota_view(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime] = utc_now) -> AppPool:
+def quota_pool(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime] = utc_now) -> AppPool:
     """Every app's ledger, for reading the quota (no client is built, so no token is needed)."""
-    apps = settings.apps(with_secrets=False)
-    lanes = [AppLane(app.name, ledger(settings, catalog, app, clock=clock)) for app in apps]
-    return AppPool(lanes, clock=clock)
+    specs = settings.apps(with_secrets=False)
+    return AppPool([App(spec.name, ledger(settings, catalog, spec, clock=clock)) for spec in specs], clock=clock)
 
 
-def metered_lookup(
+def app_pool(
     settings: Settings,
     catalog: Catalog,
     *,
@@ -139,15 +138,15 @@ def metered_lookup(
     http = http or new_http_session(settings.download.workers + 2)
     book = CallBook(catalog, cap=max_calls)
     breaker = CircuitBreaker(settings.taobao.breaker_failures, clock=clock)
-    lanes = []
-    for app in settings.apps():
-        app_ledger = ledger(settings, catalog, app, clock=clock)
+    apps = []
+    for spec in settings.apps():
+        app_ledger = ledger(settings, catalog, spec, clock=clock)
         before, after = book.hooks(app_ledger)
         client = top_client(
-            settings, app, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after, breaker=breaker
+            settings, spec, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after, breaker=breaker
         )
-        lanes.append(AppLane(app.name, app_ledger, video_lookup(settings, client)))
-    return AppPool(lanes, clock=clock), book
+        apps.append(App(spec.name, app_ledger, item_lookup(settings, client)))
+    return AppPool(apps, clock=clock), book
 
 
 def harvester(
@@ -163,7 +162,7 @@ def harvester(
     **hooks: Any,
 ) -> Harvester:
     """A Harvester over the configured gateway, catalog, ledger and videos folder."""
-    pool, book = metered_lookup(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
+    pool, book = app_pool(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
     h = settings.harvest
     workers = workers or settings.download.workers
     options = HarvestOptions(

@@ -30,7 +30,7 @@ def quota_status(ctx: click.Context, as_json: bool) -> None:
 
     settings = settings_of(ctx)
     with wiring.catalog(settings) as catalog:
-        pool = wiring.quota_view(settings, catalog)
+        pool = wiring.quota_pool(settings, catalog)
         statuses = pool.statuses()
         total = pool.status()
     tz_name = settings.quota.timezone

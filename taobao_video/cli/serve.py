@@ -1,4 +1,4 @@
-"""``taobao-video serve``: browse and watch the catalog in a web page (the library is ``serve.py``).
+"""``taobao-video serve``: browse and watch the catalog in a web page (the library is ``web/server.py``).
 
 Only click is imported here, so registering the command costs the CLI's start-up nothing.
 """

@@ -2,7 +2,7 @@
 of who holds it, so the refusal can name the holder.
 
 A PostgreSQL catalog takes no such lock: many workers share its queue, each claiming the ids it works on
-(``claims.py``). :func:`run_lock` decides which.
+(``store/claims.py``). :func:`run_lock` decides which.
 """
 
 from __future__ import annotations

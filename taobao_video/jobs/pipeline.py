@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from taobao_video.errors import (
     CallCapReached,
@@ -47,9 +47,8 @@ from taobao_video.jobs.sources import Batch, ListSource, QueueSource
 from taobao_video.model import FailureKind, Outcome, StopReason
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
-from taobao_video.store.quota import QuotaStatus
 from taobao_video.store.records import VideoRow
-from taobao_video.top.lookup import Lookup
+from taobao_video.top.apps import AppPool
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +69,6 @@ class HarvestOptions:
     workers: int = 8
 
 
-class Apps(Protocol):
-    """The app keys a run spends (``top.apps.AppPool``): lookups through them, and their quota together."""
-
-    def lookup(self, num_iid: int) -> Lookup: ...
-
-    def remaining(self) -> int: ...
-
-    def status(self) -> QuotaStatus: ...
-
-
 class Harvester:
     """Runs one harvest over a list of ids or the queue. Build it with ``wiring.harvester``; call ``run`` or
     ``run_queue`` once."""
@@ -88,7 +77,7 @@ class Harvester:
         self,
         *,
         catalog: Catalog,
-        apps: Apps,
+        apps: AppPool,
         downloader: Downloader,
         book: CallBook,
         claims: WorkClaims,

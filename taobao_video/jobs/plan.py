@@ -15,7 +15,7 @@ from pathlib import Path
 from taobao_video.model import FailureKind, ItemState, LookupOutcome
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.records import ItemRow, VideoRow
-from taobao_video.top.lookup import Lookup
+from taobao_video.top.lookup import LookupResult
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def make_plan(ids: Iterable[int], catalog: Catalog, *, now: datetime, base_dir: 
     return plan
 
 
-def record_lookup(catalog: Catalog, result: Lookup, *, now: datetime) -> Job | None:
+def record_lookup(catalog: Catalog, result: LookupResult, *, now: datetime) -> Job | None:
     """Remember what a lookup found, so no later run pays for it again; the download it calls for, if any."""
     if result.outcome == LookupOutcome.VIDEO and result.video is not None:
         v = result.video

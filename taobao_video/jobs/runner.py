@@ -26,7 +26,7 @@ from taobao_video.jobs.report import DailyReport, HarvestReport
 from taobao_video.jobs.verify import BadFile, VerifyReport, verify
 from taobao_video.model import utc_now
 from taobao_video.store.catalog import Catalog, open_existing
-from taobao_video.top.lookup import Lookup
+from taobao_video.top.lookup import LookupResult
 
 Event = dict[str, Any]
 EventSink = Callable[[Event], None]
@@ -116,12 +116,12 @@ def daily(
     return report
 
 
-def lookup(settings: Settings, ids: Iterable[int], *, on_event: EventSink = _ignore) -> list[Lookup]:
+def lookup(settings: Settings, ids: Iterable[int], *, on_event: EventSink = _ignore) -> list[LookupResult]:
     """Resolve ``ids`` without downloading: one metered call each, and what they find is kept in the catalog (a
     video found is queued for download: the next harvest or daily run fetches it without asking again)."""
     results = []
     with open_run(settings, purpose="lookup") as run:
-        apps, _ = wiring.metered_lookup(settings, run.catalog)
+        apps, _ = wiring.app_pool(settings, run.catalog)
         for num_iid in ids:
             result = apps.lookup(num_iid)
             record_lookup(run.catalog, result, now=utc_now())
@@ -130,7 +130,7 @@ def lookup(settings: Settings, ids: Iterable[int], *, on_event: EventSink = _ign
     return results
 
 
-def lookup_record(result: Lookup) -> dict[str, Any]:
+def lookup_record(result: LookupResult) -> dict[str, Any]:
     """One lookup as plain data: the ``lookup --json`` line."""
     record: dict[str, Any] = {
         "num_iid": result.num_iid,

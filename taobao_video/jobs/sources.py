@@ -1,6 +1,6 @@
 """Where a run's work comes from, claimed a batch at a time: a list of ids given now, or the queue.
 
-Several workers may share the catalog (``claims.py``), so a run never decides what to do with an id it has not
+Several workers may share the catalog (``store/claims.py``), so a run never decides what to do with an id it has not
 claimed: it claims a batch, plans the batch from the catalog as it now stands (another worker may have finished
 some of it meanwhile), works through it, and claims the next. Both sources hand out work that needs no call
 (a stored URL to download) separately from lookups, so the harvester can keep its download threads busy while

@@ -17,16 +17,16 @@ from datetime import datetime
 from taobao_video.errors import CallCapReached, QuotaExceeded, QuotaExhausted
 from taobao_video.model import next_midnight
 from taobao_video.store.quota import QuotaLedger, QuotaStatus
-from taobao_video.top.lookup import Lookup, VideoLookup
+from taobao_video.top.lookup import ItemLookup, LookupResult
 
 
 @dataclasses.dataclass(frozen=True)
-class AppLane:
+class App:
     """One app key: its name in messages, its quota ledger and the lookup that goes through its client."""
 
     name: str
     ledger: QuotaLedger
-    finder: VideoLookup | None = None  # None: a pool that only reads the quota
+    lookup: ItemLookup | None = None  # None: a pool that only reads the quota
 
 
 class AppPool:
@@ -35,10 +35,10 @@ class AppPool:
     Thread-safe for the one lookup thread the harvest runs plus readers of :meth:`remaining` and :meth:`status`.
     """
 
-    def __init__(self, lanes: Sequence[AppLane], *, clock: Callable[[], datetime]) -> None:
-        if not lanes:
+    def __init__(self, apps: Sequence[App], *, clock: Callable[[], datetime]) -> None:
+        if not apps:
             raise ValueError("an AppPool needs at least one app")
-        self.lanes = tuple(lanes)
+        self.apps = tuple(apps)
         self.clock = clock
         self._next = 0
         self._out: dict[str, QuotaExhausted] = {}  # app name -> why it is out of calls, and until when
@@ -46,55 +46,55 @@ class AppPool:
 
     # -- resolving ------------------------------------------------------------------------------------------------
 
-    def lookup(self, num_iid: int) -> Lookup:
+    def lookup(self, num_iid: int) -> LookupResult:
         """Look ``num_iid`` up through the next app with calls left; QuotaExhausted when none has any."""
-        for _ in range(len(self.lanes)):
-            lane = self._take_turn()
-            if lane is None:
+        for _ in range(len(self.apps)):
+            app = self._take_turn()
+            if app is None:
                 break
-            if lane.finder is None:
-                raise TypeError(f"app {lane.name} has no client: this pool only reads the quota")
+            if app.lookup is None:
+                raise TypeError(f"app {app.name} has no client: this pool only reads the quota")
             try:
-                return lane.finder.lookup(num_iid)
+                return app.lookup.lookup(num_iid)
             except CallCapReached:
                 raise  # the run's own --max-calls, not an app's quota
             except QuotaExceeded as exc:  # the platform's word: this app is spent until the stated reset
-                until = exc.reset_at or next_midnight(self.clock(), lane.ledger.tz)
-                lane.ledger.mark_spent(until)
-                self._set_out(lane, QuotaExhausted(f"app {lane.name}: {exc}", reset_at=until))
+                until = exc.reset_at or next_midnight(self.clock(), app.ledger.tz)
+                app.ledger.mark_spent(until)
+                self._set_out(app, QuotaExhausted(f"app {app.name}: {exc}", reset_at=until))
             except QuotaExhausted as exc:  # our ledger refused: the cap is reached, or a ban recorded earlier
                 if exc.reset_at is None:
-                    exc.reset_at = next_midnight(self.clock(), lane.ledger.tz)
-                self._set_out(lane, exc)
+                    exc.reset_at = next_midnight(self.clock(), app.ledger.tz)
+                self._set_out(app, exc)
         raise self._all_spent()
 
-    def _take_turn(self) -> AppLane | None:
+    def _take_turn(self) -> App | None:
         """The next app in the rotation that is not out of calls, or None."""
         now = self.clock()
         with self._lock:
-            for step in range(len(self.lanes)):
-                lane = self.lanes[(self._next + step) % len(self.lanes)]
-                refusal = self._out.get(lane.name)
+            for step in range(len(self.apps)):
+                app = self.apps[(self._next + step) % len(self.apps)]
+                refusal = self._out.get(app.name)
                 if refusal is None or refusal.reset_at is None or refusal.reset_at <= now:
-                    self._out.pop(lane.name, None)
-                    self._next = (self._next + step + 1) % len(self.lanes)
-                    return lane
+                    self._out.pop(app.name, None)
+                    self._next = (self._next + step + 1) % len(self.apps)
+                    return app
         return None
 
-    def _set_out(self, lane: AppLane, refusal: QuotaExhausted) -> None:
+    def _set_out(self, app: App, refusal: QuotaExhausted) -> None:
         with self._lock:
-            self._out[lane.name] = refusal
+            self._out[app.name] = refusal
 
     def _all_spent(self) -> QuotaExhausted:
         with self._lock:
             refusals = dict(self._out)
-        if len(self.lanes) == 1:
-            return refusals[self.lanes[0].name]  # one app: its ledger's own words
+        if len(self.apps) == 1:
+            return refusals[self.apps[0].name]  # one app: its ledger's own words
         resets = [r.reset_at for r in refusals.values() if r.reset_at is not None]
         reset_at = min(resets) if resets else None
         statuses = self.statuses()
         parts = ", ".join(f"{name} {s.used}/{s.daily_limit}" for name, s in statuses.items())
-        tz = self.lanes[0].ledger.tz
+        tz = self.apps[0].ledger.tz
         when = f"; the first resets at {reset_at.astimezone(tz):%Y-%m-%d %H:%M} {tz.key}" if reset_at else ""
         return QuotaExhausted(f"every app's daily call quota is spent ({parts}){when}", reset_at=reset_at)
 
@@ -102,11 +102,11 @@ class AppPool:
 
     def statuses(self) -> dict[str, QuotaStatus]:
         """Each app's quota today, by app name."""
-        return {lane.name: lane.ledger.status() for lane in self.lanes}
+        return {app.name: app.ledger.status() for app in self.apps}
 
     def remaining(self) -> int:
         """Calls the apps' ledgers will still grant today, all apps together."""
-        return sum(lane.ledger.remaining() for lane in self.lanes)
+        return sum(app.ledger.remaining() for app in self.apps)
 
     def status(self) -> QuotaStatus:
         """Today's numbers summed over the apps; the earliest reset; a ban only when every app is banned."""

@@ -1,6 +1,6 @@
 """Video lookup: ``taobao.item_video`` and ``taobao.item.get`` answers → one ``VideoInfo`` (top-protocol.md §8).
 
-An item without a video and an item that no longer exists are normal outcomes (``Lookup.outcome``), not errors.
+An item without a video and an item that no longer exists are normal outcomes (``LookupResult.outcome``), not errors.
 With ``api_method="auto"`` the lookup starts with item_video and, when the app may not call it (code 22 or 11),
 switches to item.get once and stays there.
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from taobao_video.errors import BadResponseError, ItemNotFound, MethodUnavailable
+from taobao_video.model import LookupOutcome
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,6 @@ ITEM_VIDEO = "taobao.item_video"
 ITEM_GET = "taobao.item.get"
 API_METHODS = (ITEM_VIDEO, ITEM_GET, "auto")
 ITEM_VIDEO_FIELDS = "url,duration,cover_url,width,height"
-
-Outcome = Literal["video", "no_video", "not_found"]
 
 
 class Caller(Protocol):
@@ -41,18 +40,18 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
-class Lookup:
+class LookupResult:
     """What one lookup found: a video, no video, or no such item."""
 
     num_iid: int
-    outcome: Outcome
+    outcome: LookupOutcome
     api_method: str
     video: VideoInfo | None = None
     request_id: str = ""
     detail: str = ""
 
 
-class VideoLookup:
+class ItemLookup:
     """Resolves num_iids to videos through one client, remembering which API works for this app."""
 
     def __init__(
@@ -71,7 +70,7 @@ class VideoLookup:
         self.duration_unit = duration_unit
         self.item_get_fields = item_get_fields
 
-    def lookup(self, num_iid: int) -> Lookup:
+    def lookup(self, num_iid: int) -> LookupResult:
         """Ask the platform about one item; MethodUnavailable only when no API is left to try."""
         try:
             return self._lookup_with(self.method, num_iid)
@@ -82,7 +81,7 @@ class VideoLookup:
             self.method = ITEM_GET
             return self._lookup_with(ITEM_GET, num_iid)
 
-    def _lookup_with(self, method: str, num_iid: int) -> Lookup:
+    def _lookup_with(self, method: str, num_iid: int) -> LookupResult:
         try:
             if method == ITEM_VIDEO:
                 payload = self.client.call(ITEM_VIDEO, {"num_iid": num_iid, "fields": ITEM_VIDEO_FIELDS})
@@ -90,15 +89,17 @@ class VideoLookup:
             payload = self.client.call(ITEM_GET, {"num_iid": num_iid, "fields": self.item_get_fields})
             return self._from_item_get(num_iid, payload)
         except ItemNotFound as exc:
-            return Lookup(num_iid, "not_found", method, request_id=exc.request_id, detail=exc.sub_code or exc.sub_msg)
+            return LookupResult(
+                num_iid, LookupOutcome.NOT_FOUND, method, request_id=exc.request_id, detail=exc.sub_code or exc.sub_msg
+            )
 
-    def _from_item_video(self, num_iid: int, payload: dict[str, Any]) -> Lookup:
+    def _from_item_video(self, num_iid: int, payload: dict[str, Any]) -> LookupResult:
         request_id = str(payload.get("request_id") or "")
         video = payload.get("video")
         if isinstance(video, list):  # some gateways wrap it in a list
             video = video[0] if video else None
         if not isinstance(video, dict) or not _text(video.get("url")):
-            return Lookup(num_iid, "no_video", ITEM_VIDEO, request_id=request_id)
+            return LookupResult(num_iid, LookupOutcome.NO_VIDEO, ITEM_VIDEO, request_id=request_id)
         duration = _number(video.get("duration"))
         if duration is not None and self.duration_unit == "ms":
             duration /= 1000.0
@@ -111,9 +112,9 @@ class VideoLookup:
             height=_int(video.get("height")),
             api_method=ITEM_VIDEO,
         )
-        return Lookup(num_iid, "video", ITEM_VIDEO, video=info, request_id=request_id)
+        return LookupResult(num_iid, LookupOutcome.VIDEO, ITEM_VIDEO, video=info, request_id=request_id)
 
-    def _from_item_get(self, num_iid: int, payload: dict[str, Any]) -> Lookup:
+    def _from_item_get(self, num_iid: int, payload: dict[str, Any]) -> LookupResult:
         request_id = str(payload.get("request_id") or "")
         item = payload.get("item")
         if not isinstance(item, dict):
@@ -123,7 +124,7 @@ class VideoLookup:
         mpic: dict[str, Any] = raw_mpic if isinstance(raw_mpic, dict) else {}
         if not url:
             detail = "main-image video without a playable URL" if mpic else ""
-            return Lookup(num_iid, "no_video", ITEM_GET, request_id=request_id, detail=detail)
+            return LookupResult(num_iid, LookupOutcome.NO_VIDEO, ITEM_GET, request_id=request_id, detail=detail)
         # video_duaration is the platform's own spelling; accept the corrected one too.
         duration = _number(mpic.get("video_duaration", mpic.get("video_duration")))
         info = VideoInfo(
@@ -135,7 +136,7 @@ class VideoLookup:
             height=None,
             api_method=ITEM_GET,
         )
-        return Lookup(num_iid, "video", ITEM_GET, video=info, request_id=request_id)
+        return LookupResult(num_iid, LookupOutcome.VIDEO, ITEM_GET, video=info, request_id=request_id)
 
 
 def _plain_list(value: Any, inner: str) -> list[dict[str, Any]]:

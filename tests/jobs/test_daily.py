@@ -147,11 +147,11 @@ def test_downloads_proceed_with_no_call_left(clock, tmp_path, catalog_url):
         log_in(sb, settings, clock)
         videos = sb.catalogue.sample("video", 4)
         with opened(settings) as catalog:  # looked up yesterday, never downloaded
-            finder, _ = wiring.metered_lookup(settings, catalog, clock=clock.now, sleep=Sleeps())
+            lookup, _ = wiring.app_pool(settings, catalog, clock=clock.now, sleep=Sleeps())
             from taobao_video.jobs.plan import record_lookup
 
             for num_iid in videos:
-                record_lookup(catalog, finder.lookup(num_iid), now=clock.now())
+                record_lookup(catalog, lookup.lookup(num_iid), now=clock.now())
         enqueue(settings, clock, videos + sb.catalogue.sample("no_video", 3))
         sb.reset_stats()
         report = daily(settings, clock)

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import client_for, logged_in, make_sandbox
 from taobao_video import errors as E
-from taobao_video.top.lookup import ITEM_GET, ITEM_VIDEO, VideoLookup
+from taobao_video.top.lookup import ITEM_GET, ITEM_VIDEO, ItemLookup
 
 
 def by_method(sb) -> dict:
@@ -15,10 +15,10 @@ def by_method(sb) -> dict:
 
 @pytest.mark.parametrize("simplify", [False, True])
 def test_item_video_gives_the_catalogue_facts(sandbox, clock, tokens, sleeps, simplify):
-    finder = VideoLookup(client_for(sandbox, clock, tokens, sleeps, simplify=simplify), api_method=ITEM_VIDEO)
+    lookup = ItemLookup(client_for(sandbox, clock, tokens, sleeps, simplify=simplify), api_method=ITEM_VIDEO)
     for num_iid in sandbox.catalogue.sample("video", 5):
         item = sandbox.catalogue.item(num_iid)
-        result = finder.lookup(num_iid)
+        result = lookup.lookup(num_iid)
         assert result.outcome == "video" and result.api_method == ITEM_VIDEO and result.request_id
         video = result.video
         assert video.num_iid == num_iid
@@ -30,11 +30,11 @@ def test_item_video_gives_the_catalogue_facts(sandbox, clock, tokens, sleeps, si
 
 @pytest.mark.parametrize("simplify", [False, True])
 def test_item_get_gives_url_and_mpic_duration(sandbox, clock, tokens, sleeps, simplify):
-    finder = VideoLookup(client_for(sandbox, clock, tokens, sleeps, simplify=simplify), api_method=ITEM_GET)
+    lookup = ItemLookup(client_for(sandbox, clock, tokens, sleeps, simplify=simplify), api_method=ITEM_GET)
     seen_with, seen_without = 0, 0
     for num_iid in sandbox.catalogue.sample("video", 20):
         item = sandbox.catalogue.item(num_iid)
-        result = finder.lookup(num_iid)
+        result = lookup.lookup(num_iid)
         assert result.outcome == "video" and result.api_method == ITEM_GET
         if item.mpic:
             seen_with += 1
@@ -51,9 +51,9 @@ def test_item_get_gives_url_and_mpic_duration(sandbox, clock, tokens, sleeps, si
     ("kind", "outcome"), [("no_video", "no_video"), ("not_found", "not_found"), ("deleted", "not_found")]
 )
 def test_items_without_video_are_outcomes_not_errors(sandbox, client, method, kind, outcome):
-    finder = VideoLookup(client, api_method=method)
+    lookup = ItemLookup(client, api_method=method)
     for num_iid in sandbox.catalogue.sample(kind, 3):
-        result = finder.lookup(num_iid)
+        result = lookup.lookup(num_iid)
         assert result.outcome == outcome and result.video is None
         if outcome == "not_found":
             assert result.detail.startswith("isv.item")
@@ -61,34 +61,34 @@ def test_items_without_video_are_outcomes_not_errors(sandbox, client, method, ki
 
 def test_auto_falls_back_to_item_get_once_and_remembers(clock, tmp_path, sleeps):
     with make_sandbox(clock, methods=frozenset({ITEM_GET})) as sb:
-        finder = VideoLookup(client_for(sb, clock, logged_in(sb, clock, tmp_path), sleeps), api_method="auto")
+        lookup = ItemLookup(client_for(sb, clock, logged_in(sb, clock, tmp_path), sleeps), api_method="auto")
         ids = sb.catalogue.sample("video", 4)
-        results = [finder.lookup(num_iid) for num_iid in ids]
+        results = [lookup.lookup(num_iid) for num_iid in ids]
         assert [r.outcome for r in results] == ["video"] * 4
         assert all(r.api_method == ITEM_GET for r in results)
-        assert finder.method == ITEM_GET
+        assert lookup.method == ITEM_GET
         assert by_method(sb) == {ITEM_VIDEO: 1, ITEM_GET: 4}
 
 
 def test_auto_falls_back_when_the_platform_has_no_item_video_api(clock, tmp_path, sleeps):
     with make_sandbox(clock, item_video_api=False) as sb:
-        finder = VideoLookup(client_for(sb, clock, logged_in(sb, clock, tmp_path), sleeps), api_method="auto")
-        assert finder.lookup(sb.catalogue.sample("video", 1)[0]).outcome == "video"
+        lookup = ItemLookup(client_for(sb, clock, logged_in(sb, clock, tmp_path), sleeps), api_method="auto")
+        assert lookup.lookup(sb.catalogue.sample("video", 1)[0]).outcome == "video"
         assert by_method(sb) == {ITEM_VIDEO: 1, ITEM_GET: 1}
 
 
 def test_a_fixed_method_does_not_fall_back(clock, tmp_path, sleeps):
     with make_sandbox(clock, methods=frozenset({ITEM_GET})) as sb:
-        finder = VideoLookup(client_for(sb, clock, logged_in(sb, clock, tmp_path), sleeps), api_method=ITEM_VIDEO)
+        lookup = ItemLookup(client_for(sb, clock, logged_in(sb, clock, tmp_path), sleeps), api_method=ITEM_VIDEO)
         with pytest.raises(E.MethodUnavailable) as caught:
-            finder.lookup(sb.catalogue.sample("video", 1)[0])
+            lookup.lookup(sb.catalogue.sample("video", 1)[0])
         assert caught.value.code == 11
 
 
 def test_duration_unit_seconds(sandbox, client):
     num_iid = sandbox.catalogue.sample("video", 1)[0]
-    in_ms = VideoLookup(client, api_method=ITEM_VIDEO).lookup(num_iid).video.duration
-    in_s = VideoLookup(client, api_method=ITEM_VIDEO, duration_unit="s").lookup(num_iid).video.duration
+    in_ms = ItemLookup(client, api_method=ITEM_VIDEO).lookup(num_iid).video.duration
+    in_s = ItemLookup(client, api_method=ITEM_VIDEO, duration_unit="s").lookup(num_iid).video.duration
     assert in_s == pytest.approx(in_ms * 1000)
 
 
@@ -113,16 +113,16 @@ class Canned:
     ],
 )
 def test_item_video_odd_shapes(payload, outcome, duration):
-    result = VideoLookup(Canned(payload), api_method=ITEM_VIDEO).lookup(1)
+    result = ItemLookup(Canned(payload), api_method=ITEM_VIDEO).lookup(1)
     assert result.outcome == outcome
     assert (result.video.duration if result.video else None) == duration
 
 
 def test_item_get_odd_shapes():
     single = {"item": {"videos": {"video": {"url": "http://x/b.mp4"}}, "mpic_video": {"video_duration": 9}}}
-    assert VideoLookup(Canned(single), api_method=ITEM_GET).lookup(1).video.duration == 9
+    assert ItemLookup(Canned(single), api_method=ITEM_GET).lookup(1).video.duration == 9
     mpic_only = {"item": {"mpic_video": {"video_id": 1, "video_duaration": 9}}}
-    result = VideoLookup(Canned(mpic_only), api_method=ITEM_GET).lookup(1)
+    result = ItemLookup(Canned(mpic_only), api_method=ITEM_GET).lookup(1)
     assert result.outcome == "no_video" and "without a playable URL" in result.detail
     with pytest.raises(E.BadResponseError):
-        VideoLookup(Canned({"request_id": "x"}), api_method=ITEM_GET).lookup(1)
+        ItemLookup(Canned({"request_id": "x"}), api_method=ITEM_GET).lookup(1)
