@@ -255,9 +255,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (a killed harvest, a cut download): not news
+
     def finish(self) -> None:
         try:
             super().finish()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the same client, gone before the last bytes could be flushed to it
         finally:
             self.server.unregister(self.connection)
 
