@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from helpers.cli import run, write_settings
-from helpers.damage import DAMAGES
+from helpers.damage import DAMAGES, overwrite_tables
 
 from taobao_video.sandbox import Sandbox
 from taobao_video.store.migrate import alembic_config
@@ -67,3 +69,73 @@ def test_check_without_a_catalog_is_a_configuration_error(
     config = write_settings(tmp_path, live)
     code, _, err = run(db(config, "check"), capsys, monkeypatch)
     assert code == 78 and "no catalog at" in err
+
+
+# ------------------------------------------------------------------------------------------------ rebuild
+
+
+def calls_spent(config: Path, ids: list[int], capsys: Any, monkeypatch: Any) -> int:
+    code, out, err = run(["--config", str(config), "harvest", "--json", *map(str, ids)], capsys, monkeypatch)
+    assert code == 0, err
+    return int(json.loads(out.splitlines()[-1])["api_calls"])
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_rebuild_from_the_files_then_verify_and_harvest_again_for_free(
+    harvested: tuple[Path, list[int]], damage: str, capsys: Any, monkeypatch: Any
+) -> None:
+    config, ids = harvested
+    folder = config.parent
+    file = folder / "catalog.sqlite3"
+    broken = folder / "videos" / f"{ids[-1]}.mp4"
+    broken.write_bytes(b"<html>not a video</html>" + broken.read_bytes()[25:])  # same size, not an MP4
+    DAMAGES[damage](file)
+    damaged = file.read_bytes()
+
+    code, out, err = run(db(config, "rebuild"), capsys, monkeypatch)
+    assert code == 0, err
+    assert f"lost: {broken}: the file is an HTML page, not an MP4" in out
+    assert "Recovered 5 videos (0 with their source URL)" in out and "1 file that failed verification" in out
+    backups = list(folder.glob("catalog.sqlite3.damaged-*Z"))
+    assert len(backups) == 1 and backups[0].read_bytes() == damaged and f"kept as {backups[0]}." in out
+
+    code, out, err = run(db(config, "check"), capsys, monkeypatch)
+    assert code == 0 and "rows: 5 videos, 5 items" in out, out + err
+    code, out, err = run(["--config", str(config), "catalog", "verify"], capsys, monkeypatch)
+    assert code == 0 and "checked 5: 5 good, 0 bad" in out, out + err
+    code, out, _ = run(["--config", str(config), "catalog", "list", "--format", "json"], capsys, monkeypatch)
+    rows = {row["num_iid"]: row for row in json.loads(out)}
+    assert sorted(rows) == sorted(ids[:-1])
+    assert all(row["api_method"] == "recovered" and row["duration"] > 0 for row in rows.values())
+    assert calls_spent(config, ids[:-1], capsys, monkeypatch) == 0
+
+
+def test_readable_rows_keep_urls_and_the_queue(
+    harvested: tuple[Path, list[int]], live: Sandbox, capsys: Any, monkeypatch: Any
+) -> None:
+    config, ids = harvested
+    waiting = live.catalogue.sample("video", 9)[6:]
+    code, _, err = run(["--config", str(config), "queue", "add", *map(str, waiting)], capsys, monkeypatch)
+    assert code == 0, err
+    file = config.parent / "catalog.sqlite3"
+    before = sqlite3.connect(file)
+    urls = dict(before.execute("SELECT num_iid, video_url FROM videos"))
+    before.close()
+    overwrite_tables(file, ("videos",))  # the items (with each video's URL) and the call log stay readable
+
+    code, out, err = run(db(config, "rebuild"), capsys, monkeypatch)
+    assert code == 0, err
+    assert "Recovered 6 videos (6 with their source URL), 3 queue items, 6 logged calls, 1 quota day" in out
+    after = sqlite3.connect(file)
+    assert dict(after.execute("SELECT num_iid, video_url FROM videos")) == urls
+    states = dict(after.execute("SELECT num_iid, state FROM items"))
+    after.close()
+    assert states == {**dict.fromkeys(ids, "done"), **dict.fromkeys(waiting, "pending")}
+    code, out, _ = run(["--config", str(config), "quota", "status", "--json"], capsys, monkeypatch)
+    assert code == 0 and json.loads(out)["used"] == 6, out  # the ledger survived: no day's quota spent twice
+
+
+def test_rebuild_refuses_postgresql(tmp_path: Path, live: Sandbox, capsys: Any, monkeypatch: Any) -> None:
+    config = write_settings(tmp_path, live, database_url="postgresql+psycopg://u@127.0.0.1:1/none")
+    code, _, err = run(db(config, "rebuild"), capsys, monkeypatch)
+    assert code == 2 and "SQLite catalog file" in err
