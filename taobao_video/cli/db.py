@@ -94,7 +94,7 @@ def _rebuild_summary(report: Any) -> str:
     )
     text += f"; lost: {', '.join(lost)}." if lost else "; nothing lost."
     if report.put_back:
-        text += f" {report.put_back:,} items whose file is gone will be downloaded again by the next run."
+        text += f" Put back to download again by the next run: {_count(report.put_back, 'item')} whose file is lost."
     if report.backup is not None:
         text += f" The damaged file is kept as {report.backup}."
     return text
