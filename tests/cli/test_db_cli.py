@@ -139,3 +139,14 @@ def test_rebuild_refuses_postgresql(tmp_path: Path, live: Sandbox, capsys: Any, 
     config = write_settings(tmp_path, live, database_url="postgresql+psycopg://u@127.0.0.1:1/none")
     code, _, err = run(db(config, "rebuild"), capsys, monkeypatch)
     assert code == 2 and "SQLite catalog file" in err
+
+
+def test_rebuild_json_says_the_same(harvested: tuple[Path, list[int]], capsys: Any, monkeypatch: Any) -> None:
+    config, ids = harvested
+    DAMAGES["not_a_database"](config.parent / "catalog.sqlite3")
+    code, out, err = run(db(config, "rebuild", "--json"), capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["videos"] == len(ids) and report["with_url"] == 0 and report["lost_files"] == []
+    assert report["unreadable"] == ["the whole file (file is not a database)"]
+    assert Path(report["backup"]).name.startswith("catalog.sqlite3.damaged-")
