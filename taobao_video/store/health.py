@@ -87,13 +87,31 @@ def _sqlite_integrity(file: Path, report: CatalogCheck) -> None:
         lines = [str(row[0]) for row in db.execute(f"PRAGMA integrity_check({MAX_INTEGRITY_LINES})")]
     except sqlite3.Error as exc:
         lines = [f"SQLite cannot read the file: {exc}"]
+        _per_table(db, report)
     finally:
         db.close()
     if lines == ["ok"]:
         report.found.append("integrity_check: ok")
         return
-    report.problems.extend(f"integrity_check: {line}" for line in lines)
+    report.problems[:0] = [f"integrity_check: {line}" for line in lines]
     report.damaged = True
+
+
+def _per_table(db: sqlite3.Connection, report: CatalogCheck) -> None:
+    """When the whole-file check gives up at the first unreadable page, say which tables are readable."""
+    try:
+        tables = [str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    except sqlite3.Error:
+        return  # the schema itself is unreadable: the whole-file message says all there is
+    for table in tables:
+        try:
+            lines = [str(row[0]) for row in db.execute(f'PRAGMA integrity_check("{table}")')]
+        except sqlite3.Error as exc:
+            lines = [str(exc)]
+        if lines == ["ok"]:
+            report.found.append(f"integrity_check: table {table}: ok")
+        else:
+            report.problems.extend(f"integrity_check: table {table}: {line}" for line in lines[:MAX_INTEGRITY_LINES])
 
 
 def _schema(engine: Engine, report: CatalogCheck) -> None:

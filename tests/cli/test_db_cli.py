@@ -150,3 +150,11 @@ def test_rebuild_json_says_the_same(harvested: tuple[Path, list[int]], capsys: A
     assert report["videos"] == len(ids) and report["with_url"] == 0 and report["lost_files"] == []
     assert report["unreadable"] == ["the whole file (file is not a database)"]
     assert Path(report["backup"]).name.startswith("catalog.sqlite3.damaged-")
+
+
+def test_check_names_the_damaged_table(harvested: tuple[Path, list[int]], capsys: Any, monkeypatch: Any) -> None:
+    config, _ = harvested
+    overwrite_tables(config.parent / "catalog.sqlite3", ("items",))
+    code, out, _ = run(db(config, "check"), capsys, monkeypatch)
+    assert code == 78
+    assert "integrity_check: table videos: ok" in out and "integrity_check: table items: " in out, out
