@@ -3,6 +3,7 @@
     TaobaoVideoError                      exit 1
     ├── UsageError                        exit 2   bad arguments or input
     ├── ConfigError                       exit 78  settings file or environment
+    │   └── CatalogDamaged                         the catalog's file is damaged: `db check`, then `db rebuild`
     ├── AuthError                         exit 77  no usable OAuth token; what to do is in the message
     │   └── OAuthError                             HTTP 400 {"error": …} from the token endpoint
     ├── LockHeldError                     exit 75  another run holds the catalog lock
@@ -75,6 +76,20 @@ class ConfigError(TaobaoVideoError):
         self.file, self.key, self.problem = file, key, problem
         where = ": ".join(part for part in (file, key) if part)
         super().__init__(f"{where}: {problem}" if where else problem)
+
+
+class CatalogDamaged(ConfigError):
+    """The database reports damage (SQLite: malformed, not a database, an I/O error): nothing a rerun fixes.
+
+    ``where`` names the catalog (its file, or its URL with the password masked), ``reason`` is the database's own
+    words.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where, self.reason = where, reason
+        super().__init__(
+            f"the catalog {where} is damaged ({reason}): run `taobao-video db check`, then `taobao-video db rebuild`"
+        )
 
 
 class AuthError(TaobaoVideoError):

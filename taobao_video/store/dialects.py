@@ -4,7 +4,8 @@ The rest of ``store/`` (the repository, the queue, the item state machine, the c
 queries) writes portable SQL through SQLAlchemy; what cannot be portable lives here:
 
 - engines: SQLite's pragmas and pool, PostgreSQL's pool; a missing driver or an unreachable server as a
-  :class:`~taobao_video.errors.ConfigError` (exit 78) naming the catalog with its password masked;
+  :class:`~taobao_video.errors.ConfigError` (exit 78) naming the catalog with its password masked; a damaged
+  SQLite file as :class:`~taobao_video.errors.CatalogDamaged` (exit 78), on whichever statement meets it;
 - :class:`UtcDateTime`: SQLite has no time zones, so UTC is stored naive there;
 - :func:`lock_for_writing`, :func:`lock_after_writing`: SQLite's one database write lock, PostgreSQL's advisory
   locks; :func:`one_run_at_a_time`: whether runs need the per-catalog run lock (SQLite) or claim work instead;
@@ -44,7 +45,8 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 from sqlalchemy.sql.expression import FromClause, TableClause
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from taobao_video.errors import ConfigError
+from taobao_video.errors import CatalogDamaged, ConfigError
+from taobao_video.store.damage import damage_reason
 
 BUSY_TIMEOUT_S = (
     30  # SQLite: how long a writer waits for the write lock; both: how long a thread waits for a connection
@@ -125,6 +127,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _sqlite_damage(context: Any) -> None:
+    # One place for every statement of every command: a damaged file becomes one line naming it and the way out,
+    # not SQLAlchemy's traceback. Raising here replaces the error SQLAlchemy would raise (its handle_error event).
+    reason = damage_reason(context.original_exception)
+    if reason is not None:
+        engine = context.engine
+        file = sqlite_file(engine.url) if engine is not None else None
+        raise CatalogDamaged(str(file) if file is not None else "in memory", reason) from None
+
+
 def create_catalog_engine(url: str | URL) -> Engine:
     """An engine for the catalog at ``url``, configured for many threads (SQLite: WAL, busy timeout).
 
@@ -167,6 +179,7 @@ def _sqlite_engine(parsed: URL) -> Engine:
         options.update(pool_size=8, max_overflow=64, pool_timeout=BUSY_TIMEOUT_S)
     engine = create_engine(parsed, **options)
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "handle_error", _sqlite_damage)
     return engine
 
 

@@ -1,21 +1,33 @@
 """The catalog's schema version: the Alembic migrations shipped in ``taobao_video/store/migrations``, applied.
 
-:meth:`Catalog.open` runs :func:`migrate` on every open; ``taobao-video db upgrade`` runs :func:`upgrade`. Alembic
+:meth:`Catalog.open` runs :func:`migrate` on every open; ``taobao-video db upgrade`` runs :func:`upgrade`. Before a
+migration changes a SQLite file at an older revision, :func:`backup_before_upgrade` copies it beside itself. Alembic
 is imported inside the functions that need it: the read-only commands check :data:`SCHEMA_REVISION` with one
 query instead (:func:`stored_revision`), since loading Alembic's scripts would cost them more than their query.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from taobao_video.errors import ConfigError
-from taobao_video.store.dialects import check_reachable, create_catalog_engine, lock_for_writing, masked
+from taobao_video.errors import CatalogDamaged, ConfigError
+from taobao_video.store.damage import damage_reason
+from taobao_video.store.dialects import (
+    check_reachable,
+    create_catalog_engine,
+    lock_for_writing,
+    masked,
+    sqlite_file,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -80,6 +92,7 @@ def migrate(engine: Engine) -> str:
     where = masked(engine.url)
     with engine.begin() as connection:
         lock_for_writing(connection, _MIGRATION_LOCK)
+        backup_before_upgrade(connection, head)
         config.attributes["connection"] = connection
         try:
             command.upgrade(config, "head")
@@ -89,6 +102,40 @@ def migrate(engine: Engine) -> str:
                 "was it created by a newer taobao-video?"
             ) from None
     return head
+
+
+def backup_before_upgrade(connection: Connection, head: str) -> Path | None:
+    """Copy a SQLite catalog that has tables at an older revision to ``<file>.before-<head>-<UTC time>`` before a
+    migration changes it (a migration that fails halfway, or a newer version the user wants to leave, then has a
+    way back). Run it under the migration lock; returns the copy, or None when there is nothing to keep."""
+    from alembic.runtime.migration import MigrationContext
+
+    file = sqlite_file(connection.engine.url)
+    if file is None or not file.is_file():
+        return None
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None or current == head:
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = file.with_name(f"{file.name}.before-{head}-{stamp}")
+    # SQLite's backup API copies a consistent snapshot page by page, WAL included, while we hold the write lock.
+    try:
+        source = sqlite3.connect(f"file:{quote(str(file.resolve()))}?mode=ro", uri=True)
+        try:
+            copy = sqlite3.connect(target)
+            try:
+                source.backup(copy)
+            finally:
+                copy.close()
+        finally:
+            source.close()
+    except (sqlite3.Error, OSError) as exc:
+        target.unlink(missing_ok=True)
+        reason = damage_reason(exc) if isinstance(exc, sqlite3.Error) else None
+        if reason is not None and "disk i/o" not in reason.lower():
+            raise CatalogDamaged(str(file), reason) from None
+        raise ConfigError(f"cannot copy the catalog {file} to {target.name} before upgrading it: {exc}") from None
+    return target
 
 
 def upgrade(url: str | URL | Engine) -> str:

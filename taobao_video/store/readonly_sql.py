@@ -22,7 +22,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from taobao_video.errors import ConfigError, UsageError
+from taobao_video.errors import CatalogDamaged, ConfigError, UsageError
+from taobao_video.store.damage import damage_reason
 
 _FETCH = 1000
 
@@ -100,6 +101,7 @@ class _Guarded(sqlite3.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guard = _Guard()
+        self.where = ""  # the file, for a message when it turns out to be damaged
 
 
 @contextlib.contextmanager
@@ -126,8 +128,12 @@ def read_only_connection(url: str) -> Iterator[Any]:
         connection = sqlite3.connect(
             f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, factory=_Guarded
         )
+        connection.where = str(path)
         try:
-            connection.execute("PRAGMA query_only=1")
+            try:
+                connection.execute("PRAGMA query_only=1")
+            except sqlite3.Error as exc:
+                raise _sql_error(connection, exc) from None
             connection.set_authorizer(connection.guard)
             yield connection
         finally:
@@ -193,6 +199,8 @@ def _sql_error(connection: Any, exc: Exception) -> Exception:
             f"refused: {guard.refused}: catalog sql is read-only "
             "(SELECT, WITH … SELECT, EXPLAIN and reporting PRAGMAs such as table_info)"
         )
+    if isinstance(exc, sqlite3.Error) and (reason := damage_reason(exc)) is not None:
+        return CatalogDamaged(getattr(connection, "where", "") or "file", reason)
     if isinstance(exc, sqlite3.Error | sqlite3.Warning) and "one statement" in str(exc):
         return SqlError("give one statement at a time (catalog sql runs a single query)")
     if isinstance(exc, (sqlite3.Error, *_driver_errors())):

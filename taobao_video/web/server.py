@@ -17,7 +17,8 @@ digits and have a ``videos`` row; the row's ``video_path`` is resolved (symlinks
 videos folder, so a hostile row (``../settings.toml``, an absolute path, a symlink out) is refused like an unknown
 id. Requests naming a Host other than the loopback names are refused while bound to loopback (a web page cannot
 reach the API through DNS rebinding). Errors are JSON ``{"error": ..., "status": ...}``, 4xx for a bad request
-and 500 for a failure of the server itself (one line on stderr), never a traceback.
+and 500 for a failure of the server itself (one line on stderr), never a traceback; 503 naming the file and
+the fix (`db check`, `db rebuild`) when the catalog is damaged.
 
 The server never touches the network itself: covers are the CDN's ``cover_url``, loaded by the browser (without a
 referrer), and the page falls back to a frame of the local video when there is none or it fails to load.
@@ -47,7 +48,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from taobao_video.errors import TaobaoVideoError, UsageError
+from taobao_video.errors import CatalogDamaged, TaobaoVideoError, UsageError
 from taobao_video.model import MAX_NUM_IID
 from taobao_video.store.filters import QueryError, VideoQuery, local_zone
 from taobao_video.store.query import jsonable, list_page
@@ -151,6 +152,9 @@ class CatalogSite:
                 return json_reply(self._stats())
             if match := _VIDEO_PATH.fullmatch(path):
                 return self._video(int(match[1]), headers)
+        except CatalogDamaged as exc:  # not the server's fault, nor the request's: the file needs `db rebuild`
+            self._log(f"{verb} {path}: {exc}")
+            return error_reply(503, str(exc))
         except TaobaoVideoError as exc:
             return error_reply(400 if exc.exit_code == 2 else 500, str(exc))
         return error_reply(404, f"no such page: {path}")
