@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from taobao_video.errors import (
     ApiError,
     AuthError,
+    CatalogDamaged,
     ConfigError,
     DownloadError,
     LockHeldError,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ApiError",
     "AuthError",
+    "CatalogDamaged",
     "ConfigError",
     "DownloadError",
     "LockHeldError",
