@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -225,7 +225,10 @@ def _print_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
     titles = {"size_bytes": "size", "downloaded_at": "downloaded (local)", "duration": "duration (s)"}
     table = Table(box=None, header_style="bold")
     for name in shown:
-        table.add_column(titles.get(name, name), justify="right" if name in ("duration", "size_bytes") else "left")
+        justify: Literal["left", "right"] = "right" if name in ("duration", "size_bytes") else "left"
+        # On a narrow terminal the id keeps its width (one cut to 52142439… is of no use); the rest may fold.
+        table.add_column(titles.get(name, name), justify=justify, no_wrap=name == "num_iid", overflow="fold")
+    id_width = 0
     count = 0
     for row in rows:
         cells = []
@@ -242,7 +245,9 @@ def _print_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
             else:
                 cells.append(" ".join(str(value).split())[:80])
         table.add_row(*cells)
+        id_width = max(id_width, len(cells[0]))
         count += 1
+    table.columns[0].min_width = id_width
     console = Console()
     if count:
         console.print(table)
