@@ -218,7 +218,7 @@ def _print_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from taobao_video.store.report import format_bytes
+    from taobao_video.model import format_bytes
 
     shown = [name for name in ("num_iid", "duration", "size_bytes", "downloaded_at", "video_path") if name in columns]
     shown += [name for name in ("state", "error_kind", "last_error") if name in columns]
