@@ -146,6 +146,8 @@ class RunOutput:
         self.out.flush()
 
     def _note(self, event: dict[str, Any]) -> None:
+        if event["event"] == "stop" and event.get("reason") == StopReason.FATAL:
+            return  # the error itself is the run's last line (cli/main.py): said once, where "see below" points
         if event["event"] == "stop":
             text = stop_note(event, self.quota_tz)
         else:
