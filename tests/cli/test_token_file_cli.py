@@ -32,3 +32,12 @@ def test_a_bad_token_file_is_one_line_and_exit_77(live, tmp_path, capsys, monkey
     assert "Traceback" not in out + err and "Error:" not in err.replace("taobao-video:", "")
     assert path in out + err and "taobao-video auth login" in out + err
     assert "mode 755" not in out + err
+
+
+def test_auth_status_json_stays_json_for_a_bad_token_file(live, tmp_path, capsys, monkeypatch):
+    config = write_settings(tmp_path, live)
+    path = _spoil(tmp_path, "[]")
+    code, out, err = run(["--config", str(config), "auth", "status", "--json"], capsys, monkeypatch)
+    report = json.loads(out)
+    assert code == 77 and report["authorised"] is False and report["token_file"] == path
+    assert "taobao-video auth login" in report["error"] and not err
