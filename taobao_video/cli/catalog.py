@@ -303,8 +303,9 @@ def catalog_export(ctx: click.Context, fmt: str | None, output: str | None, **pa
         try:
             count = _export(fmt, target, query.columns, rows)
         except OSError as exc:
-            where = output or "stdout"
-            raise TaobaoVideoError(f"cannot write {where}: {exc.strerror or exc}; nothing was written") from None
+            why = exc.strerror or str(exc)
+            where = f"{output}: {why}; nothing was written" if output else f"stdout: {why}"
+            raise TaobaoVideoError(f"cannot write {where}") from None
     if target is not None:
         click.echo(f"wrote {count} rows to {output}", err=True)
     if bad:
