@@ -139,3 +139,14 @@ def test_xlsx_to_a_pipe(known) -> None:
     assert done.returncode == 0, done.stderr
     book = openpyxl.load_workbook(io.BytesIO(done.stdout), read_only=True)
     assert len(list(book.worksheets[0].iter_rows(values_only=True))) == 8
+
+
+def test_more_rows_than_a_sheet_holds_is_refused_and_nothing_is_left(known, capsys, monkeypatch) -> None:
+    from taobao_video.cli import formats
+
+    monkeypatch.setattr(formats, "XLSX_MAX_ROWS", 3)
+    target = known.parent / "videos.xlsx"
+    code, out, err = run(export(known, "-o", str(target)), capsys, monkeypatch)
+    assert code == 2 and "do not fit one xlsx sheet" in err and "csv" in err
+    _one_clean_line(out, err)
+    assert not target.exists() and not [p for p in known.parent.iterdir() if p.name.startswith(".videos.xlsx.")]
