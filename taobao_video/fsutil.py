@@ -42,6 +42,28 @@ def atomic_text_file(path: Path, *, mode: int) -> Iterator[TextIO]:
     fsync_dir(path.parent)
 
 
+@contextlib.contextmanager
+def atomic_path(path: Path, *, mode: int) -> Iterator[Path]:
+    """A temp file's path beside ``path`` for a writer that wants a file name (XlsxWriter); at the end of the block
+    the file is fsynced, given ``mode`` and renamed over ``path``. If the block raises, ``path`` is left as it was.
+    The folder must exist."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename durable: the new directory entry is only on disk once the folder is synced."""
     if not hasattr(os, "O_DIRECTORY"):  # Windows cannot open a folder; NTFS journals the rename

@@ -1,4 +1,5 @@
-"""The domain vocabulary, written once: item states, outcomes, stop and failure reasons, limits, clock helpers.
+"""The domain vocabulary, written once: item states, outcomes, stop and failure reasons, limits, clock helpers,
+and the one way sizes are written for people.
 
 Standard library only, so the CLI's fast paths, the catalog, the jobs and the web page all import it without
 pulling in anything heavy, and none of them keeps a copy.
@@ -14,6 +15,20 @@ from zoneinfo import ZoneInfo
 
 MAX_NUM_IID = 2**63 - 1  # the catalog stores ids as BIGINT
 MIN_PRIORITY, MAX_PRIORITY = -(2**31), 2**31 - 1  # queue priorities are INTEGER
+
+# -- sizes -----------------------------------------------------------------------------------------------------
+
+
+def format_bytes(count: int | float) -> str:
+    """1536 → '1.5 KiB': every size shown to people (item lines, summaries, tables, the progress bar) in binary
+    units, one spelling; the JSON keeps the exact number of bytes."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
 
 # -- time ------------------------------------------------------------------------------------------------------
 

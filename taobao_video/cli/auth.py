@@ -117,12 +117,20 @@ def auth_status(ctx: click.Context, as_json: bool, app_name: str | None) -> None
 
 def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) -> bool:
     """Print one app's token status; True when it is usable."""
+    from taobao_video.errors import AuthError
     from taobao_video.top.tokens import TokenStore
 
     path = settings.token_file(name)
-    token = TokenStore(path).load()
-    now = datetime.now(UTC)
     report: dict[str, Any] = {"app": name} if labelled else {}
+    try:
+        token = TokenStore(path).load()
+    except AuthError as exc:  # a token file that cannot be used: said in one line, the other apps still shown
+        report |= {"authorised": False, "token_file": str(path), "error": str(exc)}
+        click.echo(
+            json.dumps(report, ensure_ascii=False) if as_json else f"{'App ' + name + ': ' if labelled else ''}{exc}"
+        )
+        return False
+    now = datetime.now(UTC)
     if token is None:
         report |= {"authorised": False, "token_file": str(path)}
     else:

@@ -18,13 +18,13 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
 from taobao_video.cli.catalog_views import catalog_show, catalog_stats, catalog_verify
 from taobao_video.cli.common import catalog_settings, open_for_reading
-from taobao_video.errors import EXIT_USAGE
+from taobao_video.errors import EXIT_USAGE, TaobaoVideoError
 from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
@@ -218,14 +218,17 @@ def _print_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from taobao_video.store.report import format_bytes
+    from taobao_video.model import format_bytes
 
     shown = [name for name in ("num_iid", "duration", "size_bytes", "downloaded_at", "video_path") if name in columns]
     shown += [name for name in ("state", "error_kind", "last_error") if name in columns]
     titles = {"size_bytes": "size", "downloaded_at": "downloaded (local)", "duration": "duration (s)"}
     table = Table(box=None, header_style="bold")
     for name in shown:
-        table.add_column(titles.get(name, name), justify="right" if name in ("duration", "size_bytes") else "left")
+        justify: Literal["left", "right"] = "right" if name in ("duration", "size_bytes") else "left"
+        # On a narrow terminal the id keeps its width (one cut to 52142439… is of no use); the rest may fold.
+        table.add_column(titles.get(name, name), justify=justify, no_wrap=name == "num_iid", overflow="fold")
+    id_width = 0
     count = 0
     for row in rows:
         cells = []
@@ -242,7 +245,9 @@ def _print_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
             else:
                 cells.append(" ".join(str(value).split())[:80])
         table.add_row(*cells)
+        id_width = max(id_width, len(cells[0]))
         count += 1
+    table.columns[0].min_width = id_width
     console = Console()
     if count:
         console.print(table)
@@ -259,46 +264,87 @@ def _print_table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> int:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(("csv", "json", "jsonl")),
-    help="csv, json (a mapping {num_iid: {video_path, duration, …}}) or jsonl; default: from the --output "
-    "name's extension, else json.",
+    type=click.Choice(("csv", "json", "jsonl", "xlsx")),
+    help="csv, json (a mapping {num_iid: {video_path, duration, …}}), jsonl or xlsx (one sheet, the csv's "
+    "columns); default: from the --output name's extension (an unknown one is refused), else json.",
 )
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False), help="Write here (atomically: all or nothing); default stdout."
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write here (atomically: all or nothing; its folder must exist); default stdout.",
 )
 @click.pass_context
 def catalog_export(ctx: click.Context, fmt: str | None, output: str | None, **params: Any) -> None:
-    """Write the catalog (or the rows the filters pick) as csv, json or jsonl.
+    """Write the catalog (or the rows the filters pick) as csv, json, jsonl or xlsx.
 
     The json form is a lookup file: an object keyed by num_iid (as text), each value the other
-    columns. A file named by --output appears complete or not at all (temp file, fsync, rename).
+    columns. A file named by --output appears complete or not at all (temp file, fsync, rename);
+    when it cannot be written (no such folder, no permission, disk full) that is one line and exit 1.
 
     \b
     Examples:
       taobao-video catalog export --format json --output videos.json
       taobao-video catalog export -o videos.csv --min-duration 5
+      taobao-video catalog export -o videos.xlsx
       taobao-video catalog export --format jsonl | gzip > videos.jsonl.gz
     """
-    from taobao_video.cli.formats import write_csv, write_jsonl, write_mapping
-    from taobao_video.fsutil import atomic_text_file
+    from taobao_video.cli.formats import export_format
     from taobao_video.store.query import iter_rows
 
-    if fmt is None:
-        suffix = Path(output).suffix.lower().lstrip(".") if output else ""
-        fmt = suffix if suffix in ("csv", "json", "jsonl") else "json"
+    fmt = export_format(fmt, output)
+    target = None if output is None else _export_target(output)
+    if target is None and fmt == "xlsx" and sys.stdout.isatty():
+        raise click.UsageError("an xlsx is not for a terminal: give --output FILE.xlsx (or redirect stdout)")
     query, bad = _build_query(ctx, params, limit=params["limit"])
-    writer = {"csv": write_csv, "json": write_mapping, "jsonl": write_jsonl}[fmt]
     settings = catalog_settings(ctx)
     with open_for_reading(settings) as store:
         rows = ([row[name] for name in query.columns] for row in iter_rows(store, query, base_dir=settings.base_dir))
-        if output is None:
-            writer(sys.stdout, query.columns, rows)
-        else:
-            with atomic_text_file(Path(output), mode=0o644) as handle:
-                count = writer(handle, query.columns, rows)
-            click.echo(f"wrote {count} rows to {output}", err=True)
+        try:
+            count = _export(fmt, target, query.columns, rows)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            where = f"{output}: {why}; nothing was written" if output else f"stdout: {why}"
+            raise TaobaoVideoError(f"cannot write {where}") from None
+    if target is not None:
+        click.echo(f"wrote {count} rows to {output}", err=True)
     if bad:
         ctx.exit(EXIT_USAGE)
+
+
+def _export_target(output: str) -> Path:
+    """The --output path, refused (exit 1) when its folder does not exist: a typo'd folder is not created."""
+    path = Path(output)
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise TaobaoVideoError(f"cannot write {output}: the folder {folder} {what} (create it first)")
+    return path
+
+
+def _export(fmt: str, target: Path | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Rows to ``target`` (atomically) or stdout in ``fmt``; returns how many."""
+    import shutil
+    import tempfile
+
+    from taobao_video.cli.formats import write_csv, write_jsonl, write_mapping, write_xlsx
+    from taobao_video.fsutil import atomic_path, atomic_text_file
+
+    if fmt == "xlsx":
+        if target is not None:
+            with atomic_path(target, mode=0o644) as tmp:
+                return write_xlsx(tmp, columns, rows)
+        with tempfile.TemporaryDirectory() as folder:
+            count = write_xlsx(Path(folder) / "videos.xlsx", columns, rows)
+            with (Path(folder) / "videos.xlsx").open("rb") as handle:
+                shutil.copyfileobj(handle, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            return count
+    writer = {"csv": write_csv, "json": write_mapping, "jsonl": write_jsonl}[fmt]
+    if target is None:
+        return writer(sys.stdout, columns, rows)
+    with atomic_text_file(target, mode=0o644) as handle:
+        return writer(handle, columns, rows)
 
 
 # -- sql ------------------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def catalog_show(ctx: click.Context, num_iid: str, as_json: bool) -> None:
 
 
 def _print_show(report: dict[str, Any], base_dir: Path) -> None:
-    from taobao_video.store.report import format_bytes
+    from taobao_video.model import format_bytes
 
     click.echo(f"num_iid:      {report['num_iid']}")
     click.echo(f"state:        {report['state'] or '- (no item row)'}")
@@ -128,7 +128,8 @@ def catalog_stats(ctx: click.Context, days: int, as_json: bool) -> None:
 
 
 def _print_stats(report: dict[str, Any], quota_zone: str) -> None:
-    from taobao_video.store.report import format_bytes, histogram_label, sparkline
+    from taobao_video.model import format_bytes
+    from taobao_video.store.report import histogram_label, sparkline
 
     items = report["items"]
     click.echo(f"Items:    {items['total']}  " + ", ".join(f"{state} {items[state]}" for state in STATES))

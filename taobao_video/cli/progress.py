@@ -10,12 +10,29 @@ from types import TracebackType
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from rich import filesize
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
-from taobao_video.model import BEIJING, zone_label
+from taobao_video.model import BEIJING, StopReason, format_bytes, zone_label
+
+# Why a run stopped, in words: the stop note and the lines of the ids it deferred say it the same way.
+STOP_WORDS = {
+    StopReason.QUOTA: "today's quota is spent",
+    StopReason.MAX_CALLS: "this run's --max-calls is used up",
+    StopReason.RATE_LIMITED: "the platform's frequency limit",
+    StopReason.UNREACHABLE: "the gateway is unreachable",
+    StopReason.SIGNAL: "stopped on request",
+    StopReason.FATAL: "authorisation or settings need you — see below",
+}
 
 
 class BytesColumn(ProgressColumn):
@@ -24,7 +41,7 @@ class BytesColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         done = int(task.fields.get("bytes", 0))
         speed = done / task.elapsed if task.elapsed else 0.0
-        return Text(f"{filesize.decimal(done)} • {filesize.decimal(int(speed))}/s", style="progress.download")
+        return Text(f"{format_bytes(done)} • {format_bytes(speed)}/s", style="progress.download")
 
 
 class RunOutput:
@@ -61,6 +78,8 @@ class RunOutput:
             MofNCompleteColumn(),
             TextColumn("items •"),
             BytesColumn(),
+            TextColumn("• ETA"),
+            TimeRemainingColumn(),
             console=Console(file=self.err),
             transient=False,
         )
@@ -127,7 +146,12 @@ class RunOutput:
         self.out.flush()
 
     def _note(self, event: dict[str, Any]) -> None:
-        text = f"note: {event.get('detail') or event.get('reason')}"
+        if event["event"] == "stop" and event.get("reason") == StopReason.FATAL:
+            return  # the error itself is the run's last line (cli/main.py): said once, where "see below" points
+        if event["event"] == "stop":
+            text = stop_note(event, self.quota_tz)
+        else:
+            text = f"warning: {event.get('detail') or event.get('reason')}"
         if event.get("num_iid"):
             text = f"{event['num_iid']}: {text}"
         if self._progress is not None:
@@ -151,15 +175,43 @@ class RunOutput:
 def _item_line(event: dict[str, Any]) -> str:
     parts = [str(event["num_iid"]), event["outcome"]]
     if event["outcome"] == "downloaded":
-        parts.append(f"{event.get('bytes', 0) / 1e6:.1f} MB")
+        parts.append(format_bytes(event.get("bytes", 0)))
         if event.get("duration") is not None:
-            parts.append(f"{event['duration']:.1f} s")
+            parts.append(f"video {event['duration']:.1f} s")  # the video's length, not the download's time
         parts.append(str(event.get("video_path", "")))
+    elif event["outcome"] == "deferred" and event.get("detail"):
+        parts.append(f"({deferred_why(str(event['detail']))})")
     elif event.get("error_kind"):
         parts.append(f"{event['error_kind']}: {event.get('detail', '')}")
     elif event.get("detail"):
         parts.append(str(event["detail"]))
     return "  ".join(parts)
+
+
+def deferred_why(detail: str) -> str:
+    """Why an id was deferred, in words: a stop reason's, or the detail as it came."""
+    try:
+        reason = StopReason(detail)
+    except ValueError:
+        return detail
+    return f"stopped: {STOP_WORDS.get(reason, reason.value)}"
+
+
+def stop_note(event: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
+    """The line a run prints when it stops taking new work, from its ``stop`` event."""
+    detail = event.get("detail") or ""
+    try:
+        reason: StopReason | None = StopReason(str(event.get("reason")))
+    except ValueError:
+        reason = None
+    if reason is StopReason.QUOTA:
+        resets = event.get("resets_at")
+        moment = datetime.fromisoformat(resets) if resets else None
+        return f"stopped: {STOP_WORDS[reason]}; the rest waits for {_reset_text(moment, quota_tz)}"
+    if reason is StopReason.FATAL:
+        return f"stopped: {detail or 'authorisation or settings need you'}"
+    words = STOP_WORDS.get(reason, "") if reason is not None else ""
+    return "stopped: " + "; ".join(part for part in (words or str(event.get("reason") or ""), detail) if part)
 
 
 def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
@@ -169,7 +221,7 @@ def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
         f"Done in {summary['seconds']:.1f} s: {summary['downloaded']} downloaded, {summary['skipped']} skipped, "
         f"{summary['no_video']} without video, {summary['not_found']} not found, {summary['failed']} failed, "
         f"{deferred} deferred; {summary['api_calls']} API calls "
-        f"({summary['quota_remaining']} left today), {summary['bytes'] / 1e6:.1f} MB fetched."
+        f"({summary['quota_remaining']} left today), {format_bytes(summary['bytes'])} fetched."
     ]
     stopped = summary.get("stopped")
     if stopped == "quota":

@@ -211,8 +211,13 @@ def queue_remove(ctx: click.Context, ids: tuple[str, ...], files: tuple[str, ...
     require_input(ids, files)
     tally = _Tally()
     with _sources(ids, files) as sources, _catalog(ctx) as catalog:
-        removed, kept = catalog.remove_items(_ids(sources, tally))
-    click.echo(f"removed {removed}, kept {kept} done ({tally.bad} lines not ids)")
+        result = catalog.remove_items(_ids(sources, tally))
+    kept = result.kept
+    line = f"removed {result.removed}, kept {kept} done, {result.unknown} not in the queue"
+    if result.unknown:
+        more = result.unknown - len(result.unknown_ids)
+        line += f" ({', '.join(map(str, result.unknown_ids))}{f' and {more} more' if more else ''})"
+    click.echo(line + (f"; {tally.bad} lines not ids" if tally.bad else ""))
     if kept:
         click.echo("Done items were kept: remove the videos with your own tools; the catalog keeps their rows.")
     _exit_for_input(ctx, tally, "remove")

@@ -1,5 +1,5 @@
 """The settings vocabulary, written once, stdlib only: variable and file names, the defaults the peek reads, the
-secret rule and the relative-SQLite rule.
+sections and keys a file may hold, the secret rule and the relative-SQLite rule.
 
 Both the full load (:mod:`~taobao_video.config.load`, which needs pydantic) and the read commands' cheap
 :mod:`~taobao_video.config.peek` import these, so the two cannot disagree about where the settings are, what
@@ -34,6 +34,59 @@ _SQLITE_FILE = re.compile(r"(sqlite(?:\+\w+)?):///(.*)", re.DOTALL)
 def app_env_suffix(name: str) -> str:
     """The suffix of an app's environment variables: ``TAOBAO_APP_SECRET_<SUFFIX>`` for app ``name``."""
     return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+# ------------------------------------------------------------------------------------ the sections and keys
+
+# What a settings file may hold, spelt out for the stdlib-only peek (config/models.py is pydantic): a test keeps
+# these equal to the models' fields, which the full load checks a file against.
+SETTINGS_KEYS: dict[str, frozenset[str]] = {
+    "taobao": frozenset(
+        (
+            "gateway_url oauth_url app_key app_secret sign_method api_method session_param oauth_grant redirect_uri "
+            "token_file token_refresh_margin_s simplify item_video_duration_unit item_get_fields timeout_s "
+            "max_retries max_ban_wait_s breaker_failures apps"
+        ).split()
+    ),
+    "quota": frozenset("daily_limit reserve timezone".split()),
+    "download": frozenset(
+        (
+            "dir workers timeout_s max_bytes allowed_hosts retries deadline_s min_speed_bytes_s speed_window_s "
+            "user_agent referer"
+        ).split()
+    ),
+    "harvest": frozenset("qps no_video_ttl_days duration_tolerance_s lock_file lease_s".split()),
+    "database": frozenset(("url",)),
+}
+APP_KEYS = frozenset("name app_key app_secret daily_limit reserve token_file".split())  # a [[taobao.apps]] entry
+
+
+def unknown_places(data: Mapping[Any, Any]) -> Iterator[tuple[str, ...]]:
+    """Every place in ``data`` (a parsed settings file) the full load rejects by its name or shape: an unknown
+    section or key (a typo), a key outside any section, a section or an app entry that is not a table. Secrets are
+    :func:`secret_places`' concern and left out."""
+    for name in _unknown(data, SETTINGS_KEYS):
+        yield (name,)
+    for name, table in data.items():
+        if name not in SETTINGS_KEYS or not isinstance(table, Mapping):
+            continue
+        for key in _unknown(table, SETTINGS_KEYS[name]):
+            yield (name, key)
+        apps = table.get("apps") if name == "taobao" else None
+        for entry in apps if isinstance(apps, list) else ():
+            if not isinstance(entry, Mapping):
+                yield (name, "apps")
+            else:
+                yield from ((name, "apps", key) for key in _unknown(entry, APP_KEYS))
+
+
+def _unknown(table: Mapping[Any, Any], known: Mapping[str, Any] | frozenset[str]) -> Iterator[str]:
+    """The keys of ``table`` not in ``known`` (secrets aside); for the sections, also those that are no table."""
+    for key, value in table.items():
+        if isinstance(key, str) and is_secret_key(key):
+            continue
+        if key not in known or (known is SETTINGS_KEYS and not isinstance(value, Mapping)):
+            yield str(key)
 
 
 # ------------------------------------------------------------------------------------------ the secret rule

@@ -12,6 +12,8 @@ answers None whenever the full rules could matter:
 * any ``TAOBAO_VIDEO__…`` override in the environment;
 * a secret anywhere in the file (a key named like a secret or token, a URL with a password): the full load
   refuses such a file, so a read command must refuse it too;
+* an unknown section or key anywhere (a typo: ``[quota] timezon``, ``[download] workerz``), or a section that
+  is not a table: the full load refuses it with a "did you mean", and a read command must not pass it silently;
 * a ``[database] url`` or ``[quota] timezone`` that is not plainly valid.
 
 On None the caller runs :func:`~taobao_video.config.load.load_settings`, which gives the exact error. A test
@@ -38,6 +40,7 @@ from taobao_video.config.names import (
     known_time_zone,
     secret_places,
     sqlite_url_in,
+    unknown_places,
 )
 
 
@@ -65,7 +68,7 @@ def peek(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
         data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))
     except (OSError, RuntimeError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
-    if any(secret_places(data)):
+    if any(secret_places(data)) or any(unknown_places(data)):
         return None
     database, quota = data.get("database", {}), data.get("quota", {})
     if not isinstance(database, dict) or not isinstance(quota, dict):

@@ -24,8 +24,6 @@ def run_daily(job: Harvester, *, max_calls: int | None = None) -> DailyReport:
 
     report = job.run_queue(calls_left=calls_left)
     stats = job.catalog.queue_stats()
-    status = job.apps.status()
+    status = job.apps.status()  # summed over the apps; --max-calls caps this run only, not the days ahead
     per_day = status.daily_limit - status.reserve
-    if max_calls is not None:
-        per_day = min(per_day, max_calls)
     return DailyReport(report, pending=stats["pending"], awaiting_download=stats["resolved"], calls_per_day=per_day)

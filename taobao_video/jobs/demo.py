@@ -15,6 +15,7 @@ from taobao_video.config.models import Settings
 from taobao_video.errors import TransportError, UsageError
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.jobs import runner
+from taobao_video.model import format_bytes
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 from taobao_video.top.oauth import RedirectError, new_state, wait_for_redirect
 
@@ -167,7 +168,8 @@ def catalog_table(settings: Settings, ids: list[int]) -> str:
         video, item = videos.get(num_iid), items.get(num_iid)
         if video is not None:
             duration = f"{video.duration:.1f} s" if video.duration is not None else "?"
-            lines.append(f"{num_iid:<14}{'done':<11}{duration:>9}{video.size_bytes / 1e3:>8.0f} kB  {video.video_path}")
+            size = format_bytes(video.size_bytes)
+            lines.append(f"{num_iid:<14}{'done':<11}{duration:>9}{size:>11}  {video.video_path}")
         else:
             state = item.state.value if item is not None else "?"
             lines.append(f"{num_iid:<14}{state:<11}")

@@ -76,6 +76,15 @@ class HarvestReport:
         return EXIT_FAILED if self.failed else EXIT_OK
 
 
+def days_to_drain(pending: int, calls_per_day: int) -> int | None:
+    """Quota days the ``pending`` ids need at ``calls_per_day``: the real daily capacity (every app's daily limit
+    less its reserve), not one run's ``--max-calls``, which says nothing about tomorrow's run. None when no call
+    is allowed per day."""
+    if pending == 0:
+        return 0
+    return math.ceil(pending / calls_per_day) if calls_per_day > 0 else None
+
+
 @dataclass
 class DailyReport:
     """The harvest's report plus where the queue stands afterwards."""
@@ -83,7 +92,7 @@ class DailyReport:
     harvest: HarvestReport
     pending: int
     awaiting_download: int
-    calls_per_day: int
+    calls_per_day: int  # every app's daily limit less its reserve: what a day can look up
 
     @property
     def remaining(self) -> int:
@@ -91,10 +100,9 @@ class DailyReport:
 
     @property
     def days_left(self) -> int | None:
-        """Quota days still needed for the pending ids at this pace (None when no call is allowed per day)."""
-        if self.pending == 0:
-            return 0
-        return math.ceil(self.pending / self.calls_per_day) if self.calls_per_day > 0 else None
+        """Quota days still needed for the pending ids (see :func:`days_to_drain`); the text and the JSON both
+        say this number."""
+        return days_to_drain(self.pending, self.calls_per_day)
 
     @property
     def exit_code(self) -> int:

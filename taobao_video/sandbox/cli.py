@@ -126,18 +126,36 @@ def _bytes(text: str) -> int:
 
 
 def banner(emulator: Sandbox, app_key: str, app_secret: str) -> str:
-    """What ``serve`` prints: the URL, then settings.toml and environment lines that point at it."""
+    """What ``serve`` prints: the URL, then settings.toml and environment lines that work as they are.
+
+    The CDN is this loopback address, so ``allowed_hosts`` must name it (else the first harvest spends its calls
+    and then refuses every download as ``host_not_allowed``); the grant is one the sandbox accepts without a
+    browser when it can.
+    """
     secret = app_secret if app_secret == SANDBOX_SECRET else "<the value you passed with --app-secret>"
+    config = emulator.config
+    app = config.apps[0]
+    then: tuple[str, ...] = ()
+    if not config.require_session:
+        grant = "none"
+    elif app.client_credentials:
+        grant = "client_credentials"
+    else:
+        grant, then = "authorization_code", ("# then: taobao-video auth login",)
     return "\n".join(
         (
-            f"sandbox: {emulator.url}  (seed {emulator.config.seed}; Ctrl-C or SIGTERM stops it)",
+            f"sandbox: {emulator.url}  (seed {config.seed}; Ctrl-C or SIGTERM stops it)",
             "# settings.toml",
             "[taobao]",
             f'gateway_url = "{emulator.gateway_url}"',
             f'oauth_url = "{emulator.oauth_url}"',
             f'app_key = "{app_key}"',
+            f'oauth_grant = "{grant}"',
+            "[download]",
+            f'allowed_hosts = ["{HOST}"]  # the sandbox CDN',
             "# environment",
             f"export TAOBAO_APP_KEY={app_key}",
             f"export TAOBAO_APP_SECRET={secret}",
+            *then,
         )
     )

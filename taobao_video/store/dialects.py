@@ -5,7 +5,8 @@ queries) writes portable SQL through SQLAlchemy; what cannot be portable lives h
 
 - engines: SQLite's pragmas and pool, PostgreSQL's pool; a missing driver or an unreachable server as a
   :class:`~taobao_video.errors.ConfigError` (exit 78) naming the catalog with its password masked; a damaged
-  SQLite file as :class:`~taobao_video.errors.CatalogDamaged` (exit 78), on whichever statement meets it;
+  SQLite file as :class:`~taobao_video.errors.CatalogDamaged` (exit 78), on whichever statement meets it; a SQLite
+  catalog in a folder nobody may write (read-only media) opened read-only and immutable, so it can be read;
 - :class:`UtcDateTime`: SQLite has no time zones, so UTC is stored naive there;
 - :func:`lock_for_writing`, :func:`lock_after_writing`: SQLite's one database write lock, PostgreSQL's advisory
   locks; :func:`one_run_at_a_time`: whether runs need the per-catalog run lock (SQLite) or claim work instead;
@@ -15,10 +16,13 @@ queries) writes portable SQL through SQLAlchemy; what cannot be portable lives h
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     BigInteger,
@@ -175,12 +179,44 @@ def _sqlite_engine(parsed: URL) -> Engine:
     if file is None:
         options["poolclass"] = StaticPool  # one in-memory database shared by every thread
     else:
-        file.parent.mkdir(parents=True, exist_ok=True)
         options.update(pool_size=8, max_overflow=64, pool_timeout=BUSY_TIMEOUT_S)
+    if file is not None and on_read_only_media(file):
+        uri = sqlite_read_only_uri(file)
+        options["creator"] = lambda: sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        engine = create_engine(parsed, **options)
+        event.listen(engine, "connect", _sqlite_read_only_pragmas)
+        return engine
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, **options)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "handle_error", _sqlite_damage)
     return engine
+
+
+def on_read_only_media(file: Path) -> bool:
+    """A catalog file in a folder this process may not write (a read-only mount, a DVD, a snapshot)."""
+    return file.is_file() and not os.access(file.parent, os.W_OK)
+
+
+def sqlite_read_only_uri(file: Path) -> str:
+    """The URI that opens ``file`` without writing anything, not even a side file.
+
+    ``mode=ro`` always; on read-only media also ``immutable=1``: a WAL database wants its ``-shm`` file, which
+    cannot be created there, so SQLite would refuse to open it at all. Immutable means nobody writes it
+    meanwhile, which a folder no one may write makes true.
+    """
+    immutable = "&immutable=1" if on_read_only_media(file) else ""
+    return f"file:{quote(str(file.resolve()))}?mode=ro{immutable}"
+
+
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=1")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    finally:
+        cursor.close()
 
 
 def check_reachable(engine: Engine) -> None:

@@ -19,13 +19,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from taobao_video.model import STATE_NAMES, WAITING_STATES, ItemState
 from taobao_video.store.common import READ_CHUNK, chunks, count_arg, num_iid_arg, priority_arg, retry_on_race, slices
 from taobao_video.store.dialects import insert_rows, lock_for_writing, require_aware, select_by_ids
-from taobao_video.store.records import EnqueueResult, ItemRow
+from taobao_video.store.records import EnqueueResult, ItemRow, RemoveResult
 from taobao_video.store.schema import ITEM_ROW_COLUMNS, QUEUE_ORDER, Item, Video, item_row
 
 # Ids per enqueue/add_items transaction. Ids in a user's (random) order each land on a random page of the
 # primary-key index, and every commit writes the pages it touched: on a 2-vCPU VM a million such ids took 33 s in
 # batches of 5,000, 18 s of 20,000, 11-17 s of 50,000 (a batch holds about 20 MB of Python objects at most).
 ADD_BATCH = 50_000
+UNKNOWN_SHOWN = 10  # ids `queue remove` names when some were not in the queue (a file may hold a million)
 QUEUE_LOCK = 7307163802  # a PostgreSQL advisory lock key: any constant of our own
 _WAITING = tuple(state.value for state in WAITING_STATES)
 
@@ -149,23 +150,28 @@ class CatalogQueue:
 
     # ---- removing
 
-    def remove_items(self, ids: Iterable[int]) -> tuple[int, int]:
-        """Delete these ids from the queue; returns (removed, kept). Unknown ids count in neither.
+    def remove_items(self, ids: Iterable[int]) -> RemoveResult:
+        """Delete these ids from the queue; says how many were removed, kept and not in the queue at all.
 
         Items with a downloaded video (state ``done``, or a ``videos`` row after a failed forced re-download) are
         kept: their files stay on disk and the catalog keeps describing them.
         """
-        removed = kept = 0
+        removed = kept = unknown = 0
+        shown: list[int] = []
         downloaded = or_(
             Item.state == ItemState.DONE.value, exists().where(Video.num_iid == Item.num_iid).correlate(Item)
         )
         for batch in chunks(ids, ADD_BATCH):
             with self._engine.begin() as connection:
-                for chunk in slices(batch, READ_CHUNK):
+                for chunk in slices(list(dict.fromkeys(batch)), READ_CHUNK):
                     mine = Item.num_iid.in_(chunk)
-                    removed += connection.execute(delete(Item).where(mine, not_(downloaded))).rowcount
-                    kept += int(connection.scalar(select(func.count()).select_from(Item).where(mine)) or 0)
-        return removed, kept
+                    present = set(connection.scalars(select(Item.num_iid).where(mine)))
+                    gone = connection.execute(delete(Item).where(mine, not_(downloaded))).rowcount
+                    removed, kept = removed + gone, kept + len(present) - gone
+                    missing = [num_iid for num_iid in chunk if num_iid not in present]
+                    unknown += len(missing)
+                    shown += missing[: UNKNOWN_SHOWN - len(shown)]
+        return RemoveResult(removed, kept, unknown, tuple(shown))
 
 
 def _queue_places(connection: Connection, ids: list[int]) -> dict[int, tuple[str, int]]:

@@ -20,7 +20,6 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from taobao_video.errors import CatalogDamaged, ConfigError, UsageError
 from taobao_video.store.damage import damage_reason
@@ -114,7 +113,7 @@ def read_only_connection(url: str) -> Iterator[Any]:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from taobao_video.store.dialects import BUSY_TIMEOUT_S, masked, sqlite_file
+    from taobao_video.store.dialects import BUSY_TIMEOUT_S, masked, sqlite_file, sqlite_read_only_uri
 
     try:
         parsed = make_url(url)
@@ -125,9 +124,7 @@ def read_only_connection(url: str) -> Iterator[Any]:
     if path is not None:
         if not path.is_file():
             raise ConfigError(f"no catalog at {path} yet: harvest something first, or run `taobao-video db upgrade`")
-        connection = sqlite3.connect(
-            f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, factory=_Guarded
-        )
+        connection = sqlite3.connect(sqlite_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_S, factory=_Guarded)
         connection.where = str(path)
         try:
             try:

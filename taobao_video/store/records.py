@@ -53,6 +53,16 @@ class ItemRow:
 
 
 @dataclasses.dataclass(frozen=True)
+class RemoveResult:
+    """What :meth:`Catalog.remove_items` did, each id given counted once per batch it appears in."""
+
+    removed: int = 0  # taken out of the queue
+    kept: int = 0  # downloaded: kept, with its video and row
+    unknown: int = 0  # not in the queue at all
+    unknown_ids: tuple[int, ...] = ()  # the first few of those, to show
+
+
+@dataclasses.dataclass(frozen=True)
 class EnqueueResult:
     """What :meth:`Catalog.enqueue` did; every id given is counted once, repeats included."""
 

@@ -199,16 +199,6 @@ def _quota_days(connection: Connection, *, now: datetime, tz: tzinfo, days: int)
     return [jsonable(row) for row in rows]
 
 
-def format_bytes(count: int) -> str:
-    """1536 → '1.5 KiB': for people; the JSON keeps the exact number."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def histogram_label(bucket: dict[str, Any]) -> str:
     if bucket["from"] is None:
         return "unknown"

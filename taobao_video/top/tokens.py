@@ -90,10 +90,36 @@ class Token:
 
     @classmethod
     def from_json(cls, text: str) -> Token:
+        """Parse the token file's text; ``ValueError``/``TypeError`` naming the first problem when it is not a token."""
         data = json.loads(text)
-        for key in ("expires_at", "refresh_expires_at", "obtained_at"):
-            data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
-        return cls(**data)
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON object was expected, found {type(data).__name__}")
+        fields: dict[str, Any] = {}
+        for key in _STRING_FIELDS:
+            value = data.get(key, _DEFAULTS.get(key))
+            if not isinstance(value, str) or (key in _REQUIRED and not value):
+                raise TypeError(f"{key!r} is {'missing' if value is None else 'not a text'}")
+            fields[key] = value
+        for key in _TIME_FIELDS:
+            value = data.get(key)
+            if key in _REQUIRED and not value:
+                raise ValueError(f"{key!r} is missing")
+            fields[key] = _moment(key, value) if value else None
+        return cls(**fields)
+
+
+_REQUIRED = ("access_token", "expires_at")
+_STRING_FIELDS = ("access_token", "refresh_token", "token_type", "user_id", "user_nick", "grant")
+_TIME_FIELDS = ("expires_at", "refresh_expires_at", "obtained_at")
+_DEFAULTS = {"refresh_token": "", "token_type": "Bearer", "user_id": "", "user_nick": "", "grant": "authorization_code"}
+
+
+def _moment(key: str, value: Any) -> datetime:
+    """An ISO 8601 time from the token file; one without a zone is UTC (the file is always written in UTC)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{key!r} is not a time")
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class TokenStore:
@@ -103,10 +129,16 @@ class TokenStore:
         self.path = Path(path)
 
     def load(self) -> Token | None:
+        """The saved token, None when there is no file; ``AuthError`` naming the file and ``auth login`` when it
+        cannot be used (not a file, readable by others, unreadable, damaged or not a token's shape)."""
         try:
             info = self.path.stat()
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise self._unusable(f"cannot be read ({exc.strerror or exc})") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise self._unusable("is a folder, not a file" if stat.S_ISDIR(info.st_mode) else "is not a file")
         if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise AuthError(
                 f"refusing to use the token file {self.path}: it is readable by other users "
@@ -114,16 +146,27 @@ class TokenStore:
                 "or `taobao-video auth login` to get a new token"
             )
         try:
-            return Token.from_json(self.path.read_text(encoding="utf-8"))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise AuthError(
-                f"the token file {self.path} is damaged ({type(exc).__name__}); "
-                "run `taobao-video auth login` to replace it"
-            ) from None
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise self._unusable("is damaged (not UTF-8 text)") from None
+        except OSError as exc:
+            raise self._unusable(f"cannot be read ({exc.strerror or exc})") from None
+        try:
+            return Token.from_json(text)
+        except json.JSONDecodeError:
+            raise self._unusable("is damaged (not JSON)") from None
+        except (ValueError, TypeError) as exc:
+            raise self._unusable(f"is damaged ({exc})") from None
+
+    def _unusable(self, why: str) -> AuthError:
+        return AuthError(f"the token file {self.path} {why}: run `taobao-video auth login` to replace it")
 
     def save(self, token: Token) -> None:
         """Write atomically with mode 0600 (see ``fsutil.atomic_write_text``)."""
-        atomic_write_text(self.path, token.to_json(), mode=0o600)
+        try:
+            atomic_write_text(self.path, token.to_json(), mode=0o600)
+        except OSError as exc:
+            raise AuthError(f"cannot save the token file {self.path} ({exc.strerror or exc})") from None
 
     def delete(self) -> bool:
         try:

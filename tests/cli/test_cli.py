@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,6 @@ def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     assert downloaded and all((folder / line.split()[-1]).is_file() for line in downloaded)
     assert "Second run: 8 skipped, 0 API calls, 0 bytes downloaded." in out
     assert oct((folder / "token.json").stat().st_mode & 0o777) == "0o600"
+    assert "KiB" in out and not re.search(r"\d (MB|kB|KB)\b", out)  # one size formatter, binary units
+    table = out[out.index("num_iid       state") :]
+    assert re.search(r"\d+\.\d KiB  ", table), table

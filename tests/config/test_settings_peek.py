@@ -168,7 +168,7 @@ def toml_inline(value: Any) -> str:
 
 @given(placed=st.dictionaries(SECTIONS, TABLES, max_size=3), top=st.dictionaries(KEYS, SCALARS, max_size=2))
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_peek_steps_aside_exactly_when_the_full_load_refuses_a_secret(
+def test_peek_steps_aside_exactly_when_the_full_load_refuses_a_secret_or_a_name(
     tmp_path: Path, placed: dict[str, dict[str, Any]], top: dict[str, Any]
 ) -> None:
     document: dict[str, Any] = {**top, "database": {"url": "sqlite:///c.db"}, "quota": {"timezone": "UTC"}}
@@ -179,9 +179,41 @@ def test_peek_steps_aside_exactly_when_the_full_load_refuses_a_secret(
     path.write_text("".join(f"{json.dumps(key)} = {toml_inline(value)}\n" for key, value in document.items()))
     try:
         load_settings(path, env={})
-        refused = False
+        refused = secret = False
     except ConfigError as error:
-        refused = "secrets must not be stored in the settings file" in str(error)
+        secret = "secrets must not be stored in the settings file" in str(error)
+        refused = secret or any(why in str(error) for why in ("unknown key", "unknown section", "must be a table"))
     event(f"refused: {refused}")
     assert (peek(path, env={}) is None) == refused, path.read_text()
-    assert refused == any(names.secret_places(document))
+    assert secret == any(names.secret_places(document))
+    assert refused == (secret or any(names.unknown_places(document)))
+
+
+# ----------------------------------------------------------------- typos: a read command must not pass them
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "[quota]\ntimezon = 'UTC'\n",
+        "[download]\nworkerz = 4\n",
+        "[databse]\nurl = 'sqlite:///c.db'\n",
+        "[harvest]\nqps = 2.0\nlease = 5\n",
+        "[taobao]\n[[taobao.apps]]\nname = 'a'\ndaily_limt = 5\n",
+        "[taobao]\napps = [5]\n",
+        "download = 5\n",
+    ],
+)
+def test_a_typo_anywhere_makes_the_peek_step_aside(tmp_path: Path, extra: str) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(extra + "[database]\nurl = 'sqlite:///c.db'\n" if "[database]" not in extra else extra)
+    with pytest.raises(ConfigError):
+        load_settings(path, env={})
+    assert peek(path, env={}) is None
+
+
+def test_the_peek_knows_the_keys_the_models_know() -> None:
+    from taobao_video.config.models import SECTIONS, AppSettings
+
+    assert names.SETTINGS_KEYS == {name: frozenset(model.model_fields) for name, model in SECTIONS.items()}
+    assert frozenset(AppSettings.model_fields) == names.APP_KEYS

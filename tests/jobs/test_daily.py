@@ -138,7 +138,7 @@ def test_max_calls_caps_a_run(clock, tmp_path, catalog_url):
         enqueue(settings, clock, sb.catalogue.sample_mixed(20))
         report = daily(settings, clock, max_calls=7)
         assert sb.stats()["gateway"]["calls"] == 7 and report.exit_code == 75
-        assert report.pending == 13 and report.days_left == 2
+        assert report.pending == 13 and report.days_left == 1 and report.calls_per_day == 1000  # not --max-calls
 
 
 def test_downloads_proceed_with_no_call_left(clock, tmp_path, catalog_url):

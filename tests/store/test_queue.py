@@ -31,7 +31,7 @@ from taobao_video.store import queue as queue_module
 from taobao_video.store.catalog import Catalog, engine_of
 from taobao_video.store.dialects import UtcDateTime, create_catalog_engine
 from taobao_video.store.migrate import alembic_config, current_revision, head_revision
-from taobao_video.store.records import EnqueueResult, VideoRow
+from taobao_video.store.records import EnqueueResult, RemoveResult, VideoRow
 from taobao_video.store.schema import Base
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -294,10 +294,12 @@ def test_remove_items_keeps_what_has_a_video(cat: Catalog) -> None:
     one_of_each_state(cat)
     cat.record_video(video_row(7), now=NOW)
     cat.mark_failed(7, error_kind="network", error="reset", now=LATER)  # a forced re-download that failed
-    assert cat.remove_items([1, 2, 3, 4, 5, 6, 7, 404]) == (5, 2)
+    assert cat.remove_items([1, 2, 3, 4, 5, 6, 7, 404]) == RemoveResult(5, 2, 1, (404,))
     assert set(cat.items(range(1, 8))) == {3, 7}
     assert cat.video(3) is not None and cat.video(7) is not None
-    assert cat.remove_items([]) == (0, 0)
+    assert cat.remove_items([]) == RemoveResult()
+    gone = cat.remove_items([1, *range(1000, 1030), 1000])
+    assert (gone.removed, gone.unknown, gone.unknown_ids) == (0, 31, (1, *range(1000, 1009)))
 
 
 def test_retry_failed_puts_items_back_where_they_cost_least(cat: Catalog) -> None:
@@ -554,12 +556,24 @@ def test_cli_remove_and_retry_failed(
     code, out, _ = run(["queue", "remove", "1", "3", "x"], settings_file, capsys, monkeypatch)
     assert code == 2
     assert out.splitlines() == [
-        "removed 1, kept 1 done (1 lines not ids)",
+        "removed 1, kept 1 done, 0 not in the queue; 1 lines not ids",
         "Done items were kept: remove the videos with your own tools; the catalog keeps their rows.",
     ]
     with opened(settings_file) as cat:
         assert cat.items([6])[6].state is ItemState.RESOLVED
         assert set(cat.items(range(1, 7))) == {2, 3, 4, 5, 6}
+
+
+def test_cli_remove_names_ids_not_in_the_queue(
+    settings_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with opened(settings_file) as cat:
+        one_of_each_state(cat)
+    code, out, _ = run(["queue", "remove", "99999"], settings_file, capsys, monkeypatch)
+    assert (code, out) == (0, "removed 0, kept 0 done, 1 not in the queue (99999)\n")
+    code, out, _ = run(["queue", "remove", *map(str, range(500, 520))], settings_file, capsys, monkeypatch)
+    shown = ", ".join(map(str, range(500, 510)))
+    assert out == f"removed 0, kept 0 done, 20 not in the queue ({shown} and 10 more)\n"
 
 
 def test_the_group_runs_on_its_own_with_clirunner(settings_file: Path) -> None:
