@@ -113,6 +113,8 @@ class CallCapReached(QuotaExhausted):
 class DownloadError(TaobaoVideoError):
     """A video download failed. ``reason`` is a short machine-readable code (e.g. ``not_mp4``, ``truncated``)."""
 
+    bytes_fetched: int = 0  # bytes this fetch transferred before it failed (kept in the .part when resumable)
+
     def __init__(self, reason: str, message: str, *, retryable: bool = False, url: str = "") -> None:
         self.reason, self.url = reason, url
         self.retryable = retryable

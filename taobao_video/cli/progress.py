@@ -190,12 +190,20 @@ def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
             "Run again later (exit 75)."
         )
     elif stopped == "signal":
-        lines.append(f"Stopped on request; {deferred} ids deferred, partial downloads kept for resuming.")
+        lines.append(
+            f"Stopped on request; {deferred} ids deferred, partial downloads{_partial(summary)} kept for resuming."
+        )
     if summary.get("held"):
         lines.append(f"{summary['held']} ids were left to other workers that are on them; run again later (exit 75).")
     if summary.get("bad_lines"):
         lines.append(f"{summary['bad_lines']} input lines were not ids (listed above).")
     return "\n".join(lines)
+
+
+def _partial(summary: dict[str, Any]) -> str:
+    """ " (N MB)": what the parked ``.part`` files of this run hold, when there are any."""
+    partial = summary.get("partial_bytes") or 0
+    return f" ({partial / 1e6:.1f} MB)" if partial else ""
 
 
 def queue_note(summary: dict[str, Any]) -> str:

@@ -5,12 +5,14 @@
 - :func:`accept`: status, Content-Type, encoding, Content-Range and size → an :class:`Answer` to write, or the
   verdict that the server would not continue our ``.part`` (:data:`RESTART`) or that it is already whole
   (:data:`COMPLETE`).
+- :func:`cut_off`: end a response's transfer from another thread (a run that stops must not wait for a stall).
 - :func:`network_error`: a network failure (translated by ``net.py``, per cause) as the DownloadError the job
   layer knows: ``stalled`` (no data in time), ``truncated`` (cut short) or ``network``; never with a query string.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -58,6 +60,20 @@ def new_download_session(workers: int) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def cut_off(response: requests.Response) -> None:
+    """Shut the socket under ``response`` down, so a read blocked on it (in another thread) returns at once.
+
+    ``shutdown``, not ``close``: closing a socket another thread is reading leaves that read waiting until its
+    timeout, and it frees a file descriptor the reader still uses."""
+    connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        try:  # the plain socket's shutdown: an SSLSocket's own would drop its TLS state under the reader's feet
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:  # already closed or never connected: nothing is waiting on it
+            pass
 
 
 def network_error(

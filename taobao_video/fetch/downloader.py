@@ -60,7 +60,7 @@ import requests
 
 from taobao_video import net
 from taobao_video.errors import DownloadError
-from taobao_video.fetch.cdn import COMPLETE, Answer, accept, new_download_session, open_url
+from taobao_video.fetch.cdn import COMPLETE, Answer, accept, cut_off, new_download_session, open_url
 from taobao_video.fetch.checks import content_error, host_allowed
 from taobao_video.fetch.media import MP4_HEAD
 from taobao_video.fetch.partfile import PartPaths, PartSource, discard
@@ -76,6 +76,7 @@ DEFAULT_USER_AGENT: Final = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 )
 SIDECAR_SUFFIX: Final = ".part.json"
+_BACKOFF_NAP_S: Final = 0.25  # how soon a stop ends a wait between attempts
 CONTENT_FAILURES: Final = frozenset({"not_mp4", "wrong_type", "too_large", "host_not_allowed", "bad_scheme"})
 
 
@@ -114,7 +115,7 @@ class Downloader:
         self._sleep, self._monotonic = sleep, monotonic
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self._writer = BodyWriter(max_bytes=max_bytes, chunk_size=chunk_size)
-        self._active: set[str] = set()
+        self._active: dict[str, Job] = {}
         self._active_lock = threading.Lock()
 
     @classmethod
@@ -173,24 +174,48 @@ class Downloader:
         """
         paths = self._paths(name)
         job = Job(url, num_iid, paths, expected_size, on_progress, should_stop)
-        with self._claim(paths.final):
+        with self._claim(job):
             try:
                 self.dest_dir.mkdir(parents=True, exist_ok=True)
                 retrying = net.retrying(
                     "download",
                     attempts=self.retries + 1,
-                    should_retry=lambda exc: isinstance(exc, DownloadError) and exc.retryable,
+                    # once the run is stopping, a failure (often the stop cutting the transfer off) is not retried
+                    should_retry=lambda exc: isinstance(exc, DownloadError) and exc.retryable and not job.stopping,
                     backoff_initial_s=self.backoff_initial_s,
                     backoff_max_s=self.backoff_max_s,
-                    sleep=self._sleep,
+                    sleep=lambda seconds: self._backoff(job, seconds),
                 )
                 return retrying(self._attempt, job)
             except DownloadError as exc:
                 if exc.reason in CONTENT_FAILURES:
                     discard(paths)
+                exc.bytes_fetched = job.bytes_fetched
                 raise
             except OSError as exc:
-                raise DownloadError("io_error", f"{paths.part}: {exc.strerror or exc}", url=job.public) from None
+                error = DownloadError("io_error", f"{paths.part}: {exc.strerror or exc}", url=job.public)
+                error.bytes_fetched = job.bytes_fetched
+                raise error from None
+
+    def abort(self) -> None:
+        """Cut off every transfer in flight (from any thread): their fetches raise DownloadStopped promptly if
+        their ``should_stop`` says so, their ``.part`` kept. A stalled read would otherwise hold a stopping run
+        for up to ``timeout_s``."""
+        with self._active_lock:
+            responses = [job.response for job in self._active.values() if job.response is not None]
+        for response in responses:
+            cut_off(response)
+
+    def _backoff(self, job: Job, seconds: float) -> None:
+        """Wait before a retry, in short naps while a stop may come, so a stop ends the wait."""
+        if job.should_stop is None:
+            self._sleep(seconds)
+            return
+        deadline = self._monotonic() + seconds
+        while (left := deadline - self._monotonic()) > 0:
+            job.check_stop()
+            self._sleep(min(left, _BACKOFF_NAP_S))
+        job.check_stop()
 
     # -- one attempt -------------------------------------------------------------------------------------------
 
@@ -205,7 +230,8 @@ class Downloader:
             response, final_url = open_url(
                 self.http, job.url, headers, timeout_s=self.timeout_s, check_url=self._check_url
             )
-            with response:
+            with response, job.reading(response):
+                job.check_stop()  # asked to stop while waiting for the answer: read nothing
                 answer = accept(
                     response,
                     final_url,
@@ -278,18 +304,19 @@ class Downloader:
         return PartPaths(final, final.with_name(name + ".part"), final.with_name(name + SIDECAR_SUFFIX))
 
     @contextmanager
-    def _claim(self, final: Path) -> Iterator[None]:
+    def _claim(self, job: Job) -> Iterator[None]:
         """One fetch per file at a time: two writers on one ``.part`` would interleave their bytes."""
+        final = job.paths.final
         key = str(final)
         with self._active_lock:
             if key in self._active:
                 raise DownloadError("busy", f"{final.name} is already being downloaded")
-            self._active.add(key)
+            self._active[key] = job
         try:
             yield
         finally:
             with self._active_lock:
-                self._active.discard(key)
+                self._active.pop(key, None)
 
 
 __all__ = [

@@ -1,4 +1,9 @@
-"""Ctrl-C and SIGTERM ask a run to stop gracefully; a second Ctrl-C stops at once."""
+"""Ctrl-C and SIGTERM ask a run to stop gracefully; a second one stops at once.
+
+The first sets the run's ``stop``: no new work, transfers in flight are cut off and parked (``Harvester``), the
+summary is written. The second raises KeyboardInterrupt wherever the main thread is; the CLI then exits 130
+without waiting for anything (what is on disk is safe at any instant: ``.part`` files resume, rows are last).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,11 @@ def graceful_stop(stop: threading.Event) -> Iterator[threading.Event]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
+        if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
         name = signal.Signals(signum).name
-        sys.stderr.write(f"\n{name}: finishing what is in flight, then stopping (Ctrl-C again to stop at once)\n")
+        sys.stderr.write(f"\n{name}: stopping; downloads in flight are parked (Ctrl-C again to stop at once)\n")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 _LOOKUP_BATCH_S = 10
 _MAX_LOOKUP_BATCH = 50
 _DOWNLOAD_RECHECK_S = 1.0  # while lookups go on, look for stored URLs to download no more often than this
+_CUT_OFF_EVERY_S = 0.1  # how often the stop watcher looks for a stop, and cuts off answers that arrive after it
 
 Event = dict[str, Any]
 
@@ -157,9 +158,19 @@ class Harvester:
         if self.exclusive:
             self.claims.clear_all()  # left by a run that was killed: the lock proves no other run is alive
         keeper = LeaseKeeper(self.claims, every=self.claims.lease.total_seconds() / 3, on_error=self._renewal_failed)
+        done = threading.Event()
+        threading.Thread(target=self._cut_off_on_stop, args=(done,), name="stop-watch", daemon=True).start()
         try:
-            with keeper, ThreadPoolExecutor(self.options.workers, thread_name_prefix="download") as pool:
-                self._work(source, pool)
+            pool = ThreadPoolExecutor(self.options.workers, thread_name_prefix="download")
+            try:
+                with keeper:
+                    self._work(source, pool)
+            except BaseException:  # a second Ctrl-C or a failure: leave, without waiting for the transfers
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            finally:
+                done.set()
+            pool.shutdown()
             for num_iid in source.untaken():
                 self._count(Outcome.DEFERRED, num_iid, detail=self.report.stopped or StopReason.SIGNAL)
             if self._deferred:
@@ -247,6 +258,13 @@ class Harvester:
         for num_iid, holder in held.items():
             self._count(Outcome.DEFERRED, num_iid, held=True, detail=f"another worker ({holder.worker}) is on it")
 
+    def _cut_off_on_stop(self, done: threading.Event) -> None:
+        """Beside the run: once a stop is asked, cut off the transfers in flight (again and again, for answers
+        that arrive meanwhile), so a stalled CDN cannot hold the stop for a read timeout and its retries."""
+        while not done.wait(_CUT_OFF_EVERY_S):
+            if self.stop.is_set():
+                self.downloader.abort()
+
     def _renewal_failed(self, exc: Exception) -> None:
         self.on_event({"event": "warning", "detail": f"renewing this worker's claims failed, retrying: {exc}"})
 
@@ -328,7 +346,10 @@ class Harvester:
                 should_stop=self.stop.is_set,
             )
             duration = self._checked_duration(job, result.path)
-        except DownloadStopped:
+        except DownloadStopped as exc:
+            with self._lock:
+                self.report.bytes += exc.bytes_fetched
+                self.report.partial_bytes += exc.bytes_fetched
             self._count(Outcome.DEFERRED, job.num_iid, detail="stopped mid-download; partial file kept")
             return
         except UrlExpired as exc:
@@ -342,6 +363,8 @@ class Harvester:
                 self._count(Outcome.FAILED, job.num_iid, error_kind=FailureKind.URL_EXPIRED, detail=str(exc))
             return
         except DownloadError as exc:
+            with self._lock:
+                self.report.bytes += exc.bytes_fetched
             self.catalog.mark_failed(job.num_iid, error_kind=exc.reason, error=str(exc), now=self.clock())
             self._count(Outcome.FAILED, job.num_iid, error_kind=exc.reason, detail=str(exc))
             return

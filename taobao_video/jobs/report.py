@@ -29,7 +29,8 @@ class HarvestReport:
     deferred: int = 0
     api_calls: int = 0
     quota_remaining: int | None = None
-    bytes: int = 0
+    bytes: int = 0  # fetched this run, partial downloads included
+    partial_bytes: int = 0  # of ``bytes``, what went to .part files parked for the next run (a stop, a full disk)
     seconds: float = 0.0
     stopped: StopReason | None = None
     quota_resets_at: datetime | None = None
