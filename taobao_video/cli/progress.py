@@ -189,6 +189,11 @@ def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
             f"Stopped: the gateway is unreachable since {when}; {deferred} ids deferred, nothing lost. "
             "Run again later (exit 75)."
         )
+    elif stopped == "disk_full":
+        lines.append(
+            f"Stopped: {summary.get('error') or 'disk full'}; {deferred} ids deferred, partial downloads"
+            f"{_partial(summary)} kept, nothing lost. Free some space and run again (exit 75)."
+        )
     elif stopped == "signal":
         lines.append(
             f"Stopped on request; {deferred} ids deferred, partial downloads{_partial(summary)} kept for resuming."

@@ -33,6 +33,7 @@ url_expired (UrlExpired), forbidden, gone,     no          kept
 http_4xx, bad_status, bad_redirect,
 too_many_redirects, io_error, busy
 stopped (DownloadStopped)                      no          kept (the run is stopping)
+DiskFull (not a DownloadError: ENOSPC, EDQUOT) no          kept, unless too short to resume
 not_mp4, wrong_type, too_large,                no          deleted, with its sidecar
 host_not_allowed, bad_scheme
 =============================================  ==========  ============================================
@@ -51,7 +52,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
@@ -59,11 +60,12 @@ from urllib.parse import urlsplit
 import requests
 
 from taobao_video import net
-from taobao_video.errors import DownloadError
+from taobao_video.errors import DiskFull, DownloadError
 from taobao_video.fetch.cdn import COMPLETE, Answer, accept, cut_off, new_download_session, open_url
 from taobao_video.fetch.checks import content_error, host_allowed
 from taobao_video.fetch.media import MP4_HEAD
 from taobao_video.fetch.partfile import PartPaths, PartSource, discard
+from taobao_video.fetch.space import disk_full, is_disk_full
 from taobao_video.fetch.stream import BodyWriter, DownloadResult, Job, Pace, finish_complete
 
 if TYPE_CHECKING:
@@ -169,8 +171,9 @@ class Downloader:
         ``expected_size`` is a hint: it must match a ``.part``'s record for that to be resumed, and it is the
         expected length when the server states none. ``on_progress(n)`` is called with each chunk's size (from
         this thread). ``should_stop()`` is polled between chunks; True parks the ``.part`` and raises
-        DownloadStopped. Raises DownloadError (see the module docstring for reasons); ValueError for a
-        ``name`` that is not a plain file name.
+        DownloadStopped. Raises DownloadError (see the module docstring for reasons), DiskFull when a write
+        meets a full disk (ENOSPC, EDQUOT; the ``.part`` kept); ValueError for a ``name`` that is not a plain
+        file name.
         """
         paths = self._paths(name)
         job = Job(url, num_iid, paths, expected_size, on_progress, should_stop)
@@ -193,9 +196,19 @@ class Downloader:
                 exc.bytes_fetched = job.bytes_fetched
                 raise
             except OSError as exc:
-                error = DownloadError("io_error", f"{paths.part}: {exc.strerror or exc}", url=job.public)
+                error = self._write_error(job, exc)
                 error.bytes_fetched = job.bytes_fetched
                 raise error from None
+
+    def _write_error(self, job: Job, exc: OSError) -> DownloadError | DiskFull:
+        """A file error as the job layer knows it: DiskFull (the run stops; a ``.part`` worth resuming is kept)
+        or ``io_error``."""
+        if not is_disk_full(exc):
+            return DownloadError("io_error", f"{job.paths.part}: {exc.strerror or exc}", url=job.public)
+        with suppress(OSError):
+            if job.paths.part.stat().st_size < MP4_HEAD:  # too short to be resumed: not worth its space
+                discard(job.paths)
+        return disk_full(self.dest_dir)
 
     def abort(self) -> None:
         """Cut off every transfer in flight (from any thread): their fetches raise DownloadStopped promptly if

@@ -6,7 +6,9 @@ is complete, verified and renamed into place.
 
 The run stops taking lookups when the quota is spent, on a frequency ban too long to wait, when the gateway cannot
 be reached, on an error that needs the user (authorisation, configuration: the report carries it), or when ``stop``
-is set (Ctrl-C, SIGTERM): what was not done is counted as deferred and stays in the catalog for the next run.
+is set (Ctrl-C, SIGTERM): what was not done is counted as deferred and stays in the catalog for the next run. Once
+``stop`` is set, transfers in flight are cut off and parked. A full disk (or less free space than
+``min_free_bytes`` before a lookup) sets ``stop`` too: no call is spent on a video that could not be stored.
 
 Several harvesters may share the catalog: a run claims each id before it works on it (``store/claims.py``), a batch
 at a time (``sources.py``), keeps its claims alive while it works and releases what it leaves, so no id is looked up
@@ -29,6 +31,7 @@ from typing import Any
 
 from taobao_video.errors import (
     CallCapReached,
+    DiskFull,
     DownloadError,
     DownloadStopped,
     GatewayUnreachable,
@@ -40,6 +43,7 @@ from taobao_video.errors import (
 )
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.fetch.media import mp4_duration
+from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
@@ -68,6 +72,7 @@ class HarvestOptions:
     qps: float = 2.0
     duration_tolerance_s: float = 1.5
     workers: int = 8
+    min_free_bytes: int = 0  # no lookup while the videos folder has less free space than this
 
 
 class Harvester:
@@ -279,7 +284,10 @@ class Harvester:
     def _resolve(self, num_iid: int, pool: ThreadPoolExecutor) -> None:
         self._pace()
         try:
+            check_room(self.downloader.dest_dir, self.options.min_free_bytes)
             result = self.apps.lookup(num_iid)
+        except DiskFull as exc:
+            self._disk_full(exc, num_iid)
         except CallCapReached:
             self._halt(StopReason.MAX_CALLS, num_iid)
         except (QuotaExhausted, QuotaExceeded) as exc:  # the pool has already recorded which app is spent
@@ -304,9 +312,12 @@ class Harvester:
                 self._count(Outcome(result.outcome), result.num_iid, detail=result.detail)
 
     def _halt(self, why: StopReason, num_iid: int, *, resets_at: datetime | None = None, detail: str = "") -> None:
-        if self.report.stopped is None:
-            self.report.stopped = why
-            self.report.quota_resets_at = resets_at
+        with self._lock:  # a download thread may halt the run (a full disk) while the lookups do
+            first = self.report.stopped is None
+            if first:
+                self.report.stopped = why
+                self.report.quota_resets_at = resets_at
+        if first:
             self.on_event(
                 {
                     "event": "stop",
@@ -316,6 +327,14 @@ class Harvester:
                 }
             )
         self._count(Outcome.DEFERRED, num_iid, detail=why)
+
+    def _disk_full(self, exc: DiskFull, num_iid: int) -> None:
+        """No room for videos: stop as Ctrl-C would (no more lookups, transfers parked); the report carries the
+        error, whose exit code (75) is the run's."""
+        with self._lock:
+            self.report.error = self.report.error or exc
+        self.stop.set()
+        self._halt(StopReason.DISK_FULL, num_iid, detail=str(exc))
 
     # -- downloads --------------------------------------------------------------------------------------------
 
@@ -347,10 +366,12 @@ class Harvester:
             )
             duration = self._checked_duration(job, result.path)
         except DownloadStopped as exc:
-            with self._lock:
-                self.report.bytes += exc.bytes_fetched
-                self.report.partial_bytes += exc.bytes_fetched
+            self._parked(exc.bytes_fetched)
             self._count(Outcome.DEFERRED, job.num_iid, detail="stopped mid-download; partial file kept")
+            return
+        except DiskFull as exc:
+            self._parked(exc.bytes_fetched)
+            self._disk_full(exc, job.num_iid)
             return
         except UrlExpired as exc:
             self.catalog.mark_failed(job.num_iid, error_kind=FailureKind.URL_EXPIRED, error=str(exc), now=self.clock())
@@ -385,6 +406,12 @@ class Harvester:
         with self._lock:
             self.report.bytes += result.bytes_fetched
         self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
+
+    def _parked(self, count: int) -> None:
+        """Bytes of a download parked in its ``.part``: fetched by this run, finished by a later one."""
+        with self._lock:
+            self.report.bytes += count
+            self.report.partial_bytes += count
 
     def _checked_duration(self, job: Job, path: Path) -> float | None:
         """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""

@@ -17,8 +17,8 @@ from taobao_video.model import Outcome, StopReason
 
 @dataclass
 class HarvestReport:
-    """The run summary. ``error`` is the error that stopped the run and needs the user (authorisation,
-    configuration): the run still reports what it did before it, and the exit code is the error's."""
+    """The run summary. ``error`` is the error that stopped the run: one that needs the user (authorisation,
+    configuration) or a full disk; the run still reports what it did before it, and the exit code is the error's."""
 
     requested: int = 0
     downloaded: int = 0
