@@ -10,9 +10,17 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TypeVar
+
+T = TypeVar("T")
+_POLL_S = 0.1
+
+
+class Abandoned(Exception):
+    """The run was stopped while :func:`unless_stopped` waited: the call goes on (or times out) unwatched."""
 
 
 @contextmanager
@@ -35,3 +43,31 @@ def graceful_stop(stop: threading.Event) -> Iterator[threading.Event]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def unless_stopped(call: Callable[[], T], stop: threading.Event) -> T:
+    """``call()`` on a helper thread, waited for until it returns (its result or its exception) or ``stop`` is set,
+    which raises Abandoned within a tenth of a second.
+
+    For a blocking network call a stopping run must not wait for: a stalled gateway holds its socket for the read
+    timeout and its retries. The helper is a daemon, so it never holds the process's exit either."""
+    outcome: list[tuple[bool, object]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="unless-stopped", daemon=True).start()
+    while not done.wait(_POLL_S):
+        if stop.is_set():
+            raise Abandoned
+    ok, value = outcome[0]
+    if not ok:
+        assert isinstance(value, BaseException)
+        raise value
+    return value  # type: ignore[return-value]

@@ -45,6 +45,7 @@ from taobao_video.fetch.downloader import Downloader
 from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
+from taobao_video.jobs.interrupt import Abandoned, unless_stopped
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
@@ -285,7 +286,9 @@ class Harvester:
         self._pace()
         try:
             check_room(self.downloader.dest_dir, self.options.min_free_bytes)
-            result = self.apps.lookup(num_iid)
+            result = unless_stopped(lambda: self.apps.lookup(num_iid), self.stop)  # a stop never waits on the gateway
+        except Abandoned:  # the call may have reached the platform: the ledger keeps it counted
+            self._count(Outcome.DEFERRED, num_iid, detail="stopped while waiting for the gateway")
         except DiskFull as exc:
             self._disk_full(exc, num_iid)
         except CallCapReached:

@@ -26,6 +26,18 @@ from taobao_video.sandbox.faults import Fault
 pytestmark = pytest.mark.timeout(120)
 
 STOP_WITHIN_S = 2.0
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_child_left() -> Iterator[None]:
+    """A failed test must not leave its child running against a stalled sandbox."""
+    yield
+    while STARTED:
+        child = STARTED.pop()
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
 
 
 @pytest.fixture
@@ -57,7 +69,9 @@ def start_harvest(config: Path, ids: list[int], out: Path, *, cli: str = "") -> 
     program = ["-c", cli] if cli else ["-m", "taobao_video"]
     with out.open("wb") as stdout, out.with_suffix(".err").open("wb") as stderr:
         args = [sys.executable, *program, "--config", str(config), "harvest", "--json", *map(str, ids)]
-        return subprocess.Popen(args, env=env, stdout=stdout, stderr=stderr)
+        child = subprocess.Popen(args, env=env, stdout=stdout, stderr=stderr)
+    STARTED.append(child)
+    return child
 
 
 def parts(folder: Path) -> dict[str, int]:
@@ -166,3 +180,31 @@ def test_a_second_ctrl_c_exits_130_at_once_and_loses_nothing(stalling, tmp_path)
     parked = parts(tmp_path)
     assert len(parked) >= 4
     rerun_resumes(stalling, config, ids, tmp_path, parked)
+
+
+def test_a_ctrl_c_while_the_gateway_stalls_ends_the_run_within_2_seconds(tmp_path):
+    config = SandboxConfig(
+        seed=9, apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),), faults=(Fault("stall", "gateway", seconds=120),)
+    )
+    with Sandbox(config) as sb:
+        ids = sb.catalogue.sample("video", 5)
+        settings = write_settings(tmp_path, sb)
+        out = tmp_path / "run.jsonl"
+        process = start_harvest(settings, ids, out)
+        deadline = time.monotonic() + 30
+        while sb.stats()["gateway"]["calls"] < 1:  # the first lookup is sent, and its answer never comes
+            assert process.poll() is None and time.monotonic() < deadline, out.with_suffix(".err").read_text()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        took = ended_within(process, signalled)
+        err = out.with_suffix(".err").read_text()
+        assert process.returncode == 75 and took < STOP_WITHIN_S, (took, err)
+        done = summary(out)
+        assert done["stopped"] == "signal" and done["deferred"] == len(ids) and "Traceback" not in err
+
+        sb.clear_faults()
+        rerun = tmp_path / "rerun.jsonl"
+        assert start_harvest(settings, ids, rerun).wait(timeout=60) == 0, rerun.with_suffix(".err").read_text()
+        assert summary(rerun)["downloaded"] == len(ids)
