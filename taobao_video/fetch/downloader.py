@@ -61,7 +61,15 @@ import requests
 
 from taobao_video import net
 from taobao_video.errors import DiskFull, DownloadError
-from taobao_video.fetch.cdn import COMPLETE, Answer, accept, cut_off, new_download_session, open_url
+from taobao_video.fetch.cdn import (
+    COMPLETE,
+    Answer,
+    CuttableAdapter,
+    accept,
+    cut_off,
+    new_download_session,
+    open_url,
+)
 from taobao_video.fetch.checks import content_error, host_allowed
 from taobao_video.fetch.media import MP4_HEAD
 from taobao_video.fetch.partfile import PartPaths, PartSource, discard
@@ -218,6 +226,9 @@ class Downloader:
             responses = [job.response for job in self._active.values() if job.response is not None]
         for response in responses:
             cut_off(response)
+        for adapter in set(self.http.adapters.values()):
+            if isinstance(adapter, CuttableAdapter):  # requests still waiting for their headers
+                adapter.cut_off_all()
 
     def _backoff(self, job: Job, seconds: float) -> None:
         """Wait before a retry, in short naps while a stop may come, so a stop ends the wait."""
@@ -240,9 +251,13 @@ class Downloader:
         for _ in range(2):
             offset, source = self._resumable(job)
             headers = self._request_headers(offset, source)
-            response, final_url = open_url(
-                self.http, job.url, headers, timeout_s=self.timeout_s, check_url=self._check_url
-            )
+            try:
+                response, final_url = open_url(
+                    self.http, job.url, headers, timeout_s=self.timeout_s, check_url=self._check_url
+                )
+            except DownloadError:
+                job.check_stop()  # the stop cut the request off before its answer: parked, not failed
+                raise
             with response, job.reading(response):
                 job.check_stop()  # asked to stop while waiting for the answer: read nothing
                 answer = accept(

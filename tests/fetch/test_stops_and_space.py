@@ -7,6 +7,7 @@ a real full file system."""
 from __future__ import annotations
 
 import errno
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -81,6 +82,33 @@ def test_abort_cuts_a_stalled_read_off_at_once_and_nothing_is_retried(sb, make_d
     assert failure[0].bytes_fetched == sum(received) > 0
     assert sb.stats()["cdn"]["requests"] == 1  # no retry once stopping
     assert (tmp_path / "videos" / f"{num_iid}.mp4.part").stat().st_size == sum(received)
+
+
+def test_abort_cuts_off_a_request_still_waiting_for_its_headers(make_dl):
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts the connection; nobody ever answers
+    dl, stop = make_dl(), threading.Event()
+    failure: list[BaseException] = []
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/v.mp4"
+
+    def download() -> None:
+        try:
+            dl.fetch(url, num_iid=1, name="1.mp4", should_stop=stop.is_set)
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=download)
+    try:
+        worker.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        stop.set()
+        dl.abort()
+        worker.join(5)
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert not worker.is_alive() and took < 1.0, f"the silent CDN held the stop for {took:.1f} s"
+    assert isinstance(failure[0], DownloadStopped)
 
 
 def test_a_stop_ends_the_wait_between_attempts(sb, make_dl):
