@@ -154,3 +154,28 @@ def test_too_little_free_space_is_disk_full_before_any_call(live, tmp_path, caps
     assert code == 75 and "taobao-video: disk full: " in err and f"MB free on {tmp_path / 'videos'}" in err
     assert "download.min_free_mb asks for" in err and "Traceback" not in err
     assert live.stats()["gateway"]["calls"] == 0 and out == ""
+
+
+def test_the_summary_says_disk_full_and_counts_the_partial_bytes():
+    from taobao_video.cli.progress import summary_text
+
+    summary = {
+        "downloaded": 2,
+        "skipped": 0,
+        "no_video": 0,
+        "not_found": 0,
+        "failed": 0,
+        "deferred": 10,
+        "api_calls": 5,
+        "quota_remaining": 995,
+        "bytes": 3_400_000,
+        "partial_bytes": 1_600_000,
+        "seconds": 1.5,
+        "stopped": "disk_full",
+        "error": "disk full: 0.0 MB free on /mnt/videos",
+    }
+    text = summary_text(summary)
+    assert "3.4 MB fetched" in text
+    assert "Stopped: disk full: 0.0 MB free on /mnt/videos; 10 ids deferred, partial downloads (1.6 MB) kept" in text
+    assert "(exit 75)" in text
+    assert "partial downloads (1.6 MB) kept for resuming" in summary_text({**summary, "stopped": "signal"})
