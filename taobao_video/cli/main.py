@@ -76,9 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, print library errors as one line and exit with their code."""
     try:
         code = cli.main(args=argv, prog_name="taobao-video", standalone_mode=False)
-    except click.exceptions.Abort:  # click's word for a KeyboardInterrupt (a second Ctrl-C) or an aborted prompt
+    except click.exceptions.Abort as exc:  # click's word for a KeyboardInterrupt (a second Ctrl-C) or an EOF
         click.echo("Aborted.", err=True)
-        _exit_now(EXIT_INTERRUPTED)
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _exit_now(EXIT_INTERRUPTED)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
