@@ -16,7 +16,8 @@ from typing import Final
 
 from taobao_video.errors import ConfigError, DiskFull
 
-FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+# EDQUOT: the user's quota on the file system is spent (Windows has no such code)
+FULL_ERRNOS: Final = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
 _KEY: Final = "download.dir"
 
 

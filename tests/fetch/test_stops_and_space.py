@@ -205,3 +205,8 @@ def test_preflight_wants_room(tmp_path, monkeypatch):
         space.preflight(tmp_path, 64_000_000)
     space.preflight(tmp_path, 2_000_000)
     assert list(tmp_path.iterdir()) == []  # the write test left nothing
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_enospc_and_edquot_are_a_full_disk(code):
+    assert space.is_disk_full(OSError(code, "full")) and not space.is_disk_full(OSError(errno.EACCES, "denied"))
