@@ -13,6 +13,7 @@
     │   ├── UrlExpired                             403 on a signed URL: look the item up again
     │   └── DownloadStopped                        the run is stopping; the .part file is kept for resuming
     ├── GatewayUnreachable                exit 75  the circuit breaker is open: nothing more is sent this run
+    ├── DiskFull                          exit 75  no room for videos (ENOSPC, EDQUOT, below download.min_free_mb)
     ├── TransportError                    no usable answer; ``cause`` and ``retryable`` per cause (net.py)
     │   └── NotSent                                the request provably never left this machine: never counted
     ├── BadResponseError                  the gateway answered something that is not a TOP answer
@@ -128,6 +129,8 @@ class CallCapReached(QuotaExhausted):
 class DownloadError(TaobaoVideoError):
     """A video download failed. ``reason`` is a short machine-readable code (e.g. ``not_mp4``, ``truncated``)."""
 
+    bytes_fetched: int = 0  # bytes this fetch transferred before it failed (kept in the .part when resumable)
+
     def __init__(self, reason: str, message: str, *, retryable: bool = False, url: str = "") -> None:
         self.reason, self.url = reason, url
         self.retryable = retryable
@@ -190,6 +193,25 @@ class GatewayUnreachable(TaobaoVideoError):
         self.since, self.cause = since, cause
         when = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         super().__init__(f"gateway unreachable since {when}: {cause}; nothing lost, run again later")
+
+
+class DiskFull(TaobaoVideoError):
+    """The videos folder's file system is full (ENOSPC, EDQUOT) or has less free space than a run needs. Nothing
+    is lost: what is not done (``.part`` files included) waits for a run after space is freed."""
+
+    exit_code = EXIT_TEMPFAIL
+    retryable = False
+    bytes_fetched: int = 0  # a download's bytes before the disk filled (kept in its .part)
+
+    def __init__(self, path: str, free_bytes: int, *, needed_bytes: int | None = None) -> None:
+        self.path, self.free_bytes, self.needed_bytes = path, free_bytes, needed_bytes
+        text = f"disk full: {free_bytes / 1e6:.1f} MB free on {path}"
+        if needed_bytes is not None:
+            text += f" (download.min_free_mb asks for {needed_bytes / 1e6:.0f} MB)"
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle (a report is copied) rebuild from the fields
+        return type(self), (self.path, self.free_bytes), {**self.__dict__}
 
 
 class BadResponseError(TaobaoVideoError):

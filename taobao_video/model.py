@@ -102,6 +102,7 @@ class StopReason(enum.StrEnum):
     RATE_LIMITED = "rate_limited"  # a frequency ban longer than taobao.max_ban_wait_s
     UNREACHABLE = "gateway_unreachable"  # the circuit breaker opened: the gateway cannot be reached
     SIGNAL = "signal"  # Ctrl-C or SIGTERM
+    DISK_FULL = "disk_full"  # the videos folder's file system is full (or below download.min_free_mb)
     FATAL = "fatal"  # an error that needs the user: authorisation or configuration
 
     @property

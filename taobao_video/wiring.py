@@ -170,6 +170,7 @@ def harvester(
         qps=h.qps,
         duration_tolerance_s=h.duration_tolerance_s,
         workers=workers,
+        min_free_bytes=min_free_bytes(settings),
     )
     return Harvester(
         catalog=catalog,
@@ -183,3 +184,8 @@ def harvester(
         sleep=sleep,
         **hooks,
     )
+
+
+def min_free_bytes(settings: Settings) -> int:
+    """``download.min_free_mb`` in bytes."""
+    return int(settings.download.min_free_mb * 10**6)

@@ -8,6 +8,7 @@ builds library objects, makes one call, renders the result; the exit code comes 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -75,8 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, print library errors as one line and exit with their code."""
     try:
         code = cli.main(args=argv, prog_name="taobao-video", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click's word for a KeyboardInterrupt (a second Ctrl-C) or an EOF
         click.echo("Aborted.", err=True)
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _exit_now(EXIT_INTERRUPTED)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
@@ -86,5 +89,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_now(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without waiting for threads still blocked on the network (the interpreter would join them): after a
+    second Ctrl-C, nothing on disk needs them (``.part`` files resume, a row is written last)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -31,6 +31,7 @@ STOP_WORDS = {
     StopReason.RATE_LIMITED: "the platform's frequency limit",
     StopReason.UNREACHABLE: "the gateway is unreachable",
     StopReason.SIGNAL: "stopped on request",
+    StopReason.DISK_FULL: "the videos folder's disk is full",
     StopReason.FATAL: "authorisation or settings need you — see below",
 }
 
@@ -241,13 +242,26 @@ def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
             f"Stopped: the gateway is unreachable since {when}; {deferred} ids deferred, nothing lost. "
             "Run again later (exit 75)."
         )
+    elif stopped == "disk_full":
+        lines.append(
+            f"Stopped: {summary.get('error') or 'disk full'}; {deferred} ids deferred, partial downloads"
+            f"{_partial(summary)} kept, nothing lost. Free some space and run again (exit 75)."
+        )
     elif stopped == "signal":
-        lines.append(f"Stopped on request; {deferred} ids deferred, partial downloads kept for resuming.")
+        lines.append(
+            f"Stopped on request; {deferred} ids deferred, partial downloads{_partial(summary)} kept for resuming."
+        )
     if summary.get("held"):
         lines.append(f"{summary['held']} ids were left to other workers that are on them; run again later (exit 75).")
     if summary.get("bad_lines"):
         lines.append(f"{summary['bad_lines']} input lines were not ids (listed above).")
     return "\n".join(lines)
+
+
+def _partial(summary: dict[str, Any]) -> str:
+    """ " (N MB)": what the parked ``.part`` files of this run hold, when there are any."""
+    partial = summary.get("partial_bytes") or 0
+    return f" ({partial / 1e6:.1f} MB)" if partial else ""
 
 
 def queue_note(summary: dict[str, Any]) -> str:

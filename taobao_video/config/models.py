@@ -201,6 +201,9 @@ class DownloadSettings(_Section):
     deadline_s: float = Field(900.0, gt=0, allow_inf_nan=False)
     min_speed_bytes_s: int = Field(4096, ge=0)
     speed_window_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    # A run looks nothing up unless the videos folder has this much free space (checked before the first call
+    # and before each lookup), so no call is spent on a video that could not be stored.
+    min_free_mb: float = Field(64.0, ge=0, allow_inf_nan=False)
     user_agent: str = (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
     )

@@ -5,18 +5,24 @@
 - :func:`accept`: status, Content-Type, encoding, Content-Range and size → an :class:`Answer` to write, or the
   verdict that the server would not continue our ``.part`` (:data:`RESTART`) or that it is already whole
   (:data:`COMPLETE`).
+- :func:`cut_off`, :class:`CuttableAdapter`: end transfers from another thread (a run that stops must not wait
+  for a stall, before or after the headers).
 - :func:`network_error`: a network failure (translated by ``net.py``, per cause) as the DownloadError the job
   layer knows: ``stalled`` (no data in time), ``truncated`` (cut short) or ``network``; never with a query string.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urljoin
 
 import requests
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from taobao_video import net
 from taobao_video.errors import DownloadError
@@ -51,13 +57,71 @@ class Answer:
     content_type: str
 
 
+class CuttableAdapter(requests.adapters.HTTPAdapter):
+    """An adapter that knows its connections in use, so a stopping run can cut them off from another thread
+    (:meth:`cut_off_all`) even before an answer's headers arrived (a CDN that accepts and then says nothing)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._busy: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._busy_lock = threading.Lock()
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": self._tracking(HTTPConnectionPool),
+            "https": self._tracking(HTTPSConnectionPool),
+        }
+
+    def _tracking(self, base: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+        adapter = self
+
+        class Tracking(base):  # type: ignore[valid-type,misc]
+            def _get_conn(self, timeout: float | None = None) -> Any:
+                conn = super()._get_conn(timeout)
+                with adapter._busy_lock:
+                    adapter._busy.add(conn)
+                return conn
+
+            def _put_conn(self, conn: Any) -> None:
+                if conn is not None:  # urllib3 puts None back for a connection it dropped
+                    with adapter._busy_lock:
+                        adapter._busy.discard(conn)
+                super()._put_conn(conn)
+
+        return Tracking
+
+    def cut_off_all(self) -> None:
+        """Shut down the sockets of every connection in use."""
+        with self._busy_lock:
+            busy = list(self._busy)
+        for conn in busy:
+            _shut_down(getattr(conn, "sock", None))
+
+
 def new_download_session(workers: int) -> requests.Session:
     """A Session whose pool keeps one connection per worker, so parallel downloads reuse connections."""
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=max(10, workers), pool_maxsize=workers, max_retries=0)
+    adapter = CuttableAdapter(pool_connections=max(10, workers), pool_maxsize=workers, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def cut_off(response: requests.Response) -> None:
+    """Shut the socket under ``response`` down, so a read blocked on it (in another thread) returns at once."""
+    connection = getattr(response.raw, "connection", None) or getattr(response.raw, "_connection", None)
+    _shut_down(getattr(connection, "sock", None))
+
+
+def _shut_down(sock: object) -> None:
+    """``shutdown``, not ``close``: closing a socket another thread is reading leaves that read waiting until its
+    timeout, and it frees a file descriptor the reader still uses."""
+    if isinstance(sock, socket.socket):
+        try:  # the plain socket's shutdown: an SSLSocket's own would drop its TLS state under the reader's feet
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:  # already closed or never connected: nothing is waiting on it
+            pass
 
 
 def network_error(

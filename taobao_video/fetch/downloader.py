@@ -33,6 +33,7 @@ url_expired (UrlExpired), forbidden, gone,     no          kept
 http_4xx, bad_status, bad_redirect,
 too_many_redirects, io_error, busy
 stopped (DownloadStopped)                      no          kept (the run is stopping)
+DiskFull (not a DownloadError: ENOSPC, EDQUOT) no          kept, unless too short to resume
 not_mp4, wrong_type, too_large,                no          deleted, with its sidecar
 host_not_allowed, bad_scheme
 =============================================  ==========  ============================================
@@ -51,7 +52,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
@@ -59,11 +60,20 @@ from urllib.parse import urlsplit
 import requests
 
 from taobao_video import net
-from taobao_video.errors import DownloadError
-from taobao_video.fetch.cdn import COMPLETE, Answer, accept, new_download_session, open_url
+from taobao_video.errors import DiskFull, DownloadError
+from taobao_video.fetch.cdn import (
+    COMPLETE,
+    Answer,
+    CuttableAdapter,
+    accept,
+    cut_off,
+    new_download_session,
+    open_url,
+)
 from taobao_video.fetch.checks import content_error, host_allowed
 from taobao_video.fetch.media import MP4_HEAD
 from taobao_video.fetch.partfile import PartPaths, PartSource, discard
+from taobao_video.fetch.space import disk_full, is_disk_full
 from taobao_video.fetch.stream import BodyWriter, DownloadResult, Job, Pace, finish_complete
 
 if TYPE_CHECKING:
@@ -76,6 +86,7 @@ DEFAULT_USER_AGENT: Final = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 )
 SIDECAR_SUFFIX: Final = ".part.json"
+_BACKOFF_NAP_S: Final = 0.25  # how soon a stop ends a wait between attempts
 CONTENT_FAILURES: Final = frozenset({"not_mp4", "wrong_type", "too_large", "host_not_allowed", "bad_scheme"})
 
 
@@ -114,7 +125,7 @@ class Downloader:
         self._sleep, self._monotonic = sleep, monotonic
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self._writer = BodyWriter(max_bytes=max_bytes, chunk_size=chunk_size)
-        self._active: set[str] = set()
+        self._active: dict[str, Job] = {}
         self._active_lock = threading.Lock()
 
     @classmethod
@@ -168,29 +179,67 @@ class Downloader:
         ``expected_size`` is a hint: it must match a ``.part``'s record for that to be resumed, and it is the
         expected length when the server states none. ``on_progress(n)`` is called with each chunk's size (from
         this thread). ``should_stop()`` is polled between chunks; True parks the ``.part`` and raises
-        DownloadStopped. Raises DownloadError (see the module docstring for reasons); ValueError for a
-        ``name`` that is not a plain file name.
+        DownloadStopped. Raises DownloadError (see the module docstring for reasons), DiskFull when a write
+        meets a full disk (ENOSPC, EDQUOT; the ``.part`` kept); ValueError for a ``name`` that is not a plain
+        file name.
         """
         paths = self._paths(name)
         job = Job(url, num_iid, paths, expected_size, on_progress, should_stop)
-        with self._claim(paths.final):
+        with self._claim(job):
             try:
                 self.dest_dir.mkdir(parents=True, exist_ok=True)
                 retrying = net.retrying(
                     "download",
                     attempts=self.retries + 1,
-                    should_retry=lambda exc: isinstance(exc, DownloadError) and exc.retryable,
+                    # once the run is stopping, a failure (often the stop cutting the transfer off) is not retried
+                    should_retry=lambda exc: isinstance(exc, DownloadError) and exc.retryable and not job.stopping,
                     backoff_initial_s=self.backoff_initial_s,
                     backoff_max_s=self.backoff_max_s,
-                    sleep=self._sleep,
+                    sleep=lambda seconds: self._backoff(job, seconds),
                 )
                 return retrying(self._attempt, job)
             except DownloadError as exc:
                 if exc.reason in CONTENT_FAILURES:
                     discard(paths)
+                exc.bytes_fetched = job.bytes_fetched
                 raise
             except OSError as exc:
-                raise DownloadError("io_error", f"{paths.part}: {exc.strerror or exc}", url=job.public) from None
+                error = self._write_error(job, exc)
+                error.bytes_fetched = job.bytes_fetched
+                raise error from None
+
+    def _write_error(self, job: Job, exc: OSError) -> DownloadError | DiskFull:
+        """A file error as the job layer knows it: DiskFull (the run stops; a ``.part`` worth resuming is kept)
+        or ``io_error``."""
+        if not is_disk_full(exc):
+            return DownloadError("io_error", f"{job.paths.part}: {exc.strerror or exc}", url=job.public)
+        with suppress(OSError):
+            if job.paths.part.stat().st_size < MP4_HEAD:  # too short to be resumed: not worth its space
+                discard(job.paths)
+        return disk_full(self.dest_dir)
+
+    def abort(self) -> None:
+        """Cut off every transfer in flight (from any thread): their fetches raise DownloadStopped promptly if
+        their ``should_stop`` says so, their ``.part`` kept. A stalled read would otherwise hold a stopping run
+        for up to ``timeout_s``."""
+        with self._active_lock:
+            responses = [job.response for job in self._active.values() if job.response is not None]
+        for response in responses:
+            cut_off(response)
+        for adapter in set(self.http.adapters.values()):
+            if isinstance(adapter, CuttableAdapter):  # requests still waiting for their headers
+                adapter.cut_off_all()
+
+    def _backoff(self, job: Job, seconds: float) -> None:
+        """Wait before a retry, in short naps while a stop may come, so a stop ends the wait."""
+        if job.should_stop is None:
+            self._sleep(seconds)
+            return
+        deadline = self._monotonic() + seconds
+        while (left := deadline - self._monotonic()) > 0:
+            job.check_stop()
+            self._sleep(min(left, _BACKOFF_NAP_S))
+        job.check_stop()
 
     # -- one attempt -------------------------------------------------------------------------------------------
 
@@ -202,10 +251,15 @@ class Downloader:
         for _ in range(2):
             offset, source = self._resumable(job)
             headers = self._request_headers(offset, source)
-            response, final_url = open_url(
-                self.http, job.url, headers, timeout_s=self.timeout_s, check_url=self._check_url
-            )
-            with response:
+            try:
+                response, final_url = open_url(
+                    self.http, job.url, headers, timeout_s=self.timeout_s, check_url=self._check_url
+                )
+            except DownloadError:
+                job.check_stop()  # the stop cut the request off before its answer: parked, not failed
+                raise
+            with response, job.reading(response):
+                job.check_stop()  # asked to stop while waiting for the answer: read nothing
                 answer = accept(
                     response,
                     final_url,
@@ -278,18 +332,19 @@ class Downloader:
         return PartPaths(final, final.with_name(name + ".part"), final.with_name(name + SIDECAR_SUFFIX))
 
     @contextmanager
-    def _claim(self, final: Path) -> Iterator[None]:
+    def _claim(self, job: Job) -> Iterator[None]:
         """One fetch per file at a time: two writers on one ``.part`` would interleave their bytes."""
+        final = job.paths.final
         key = str(final)
         with self._active_lock:
             if key in self._active:
                 raise DownloadError("busy", f"{final.name} is already being downloaded")
-            self._active.add(key)
+            self._active[key] = job
         try:
             yield
         finally:
             with self._active_lock:
-                self._active.discard(key)
+                self._active.pop(key, None)
 
 
 __all__ = [

@@ -36,8 +36,12 @@ class PartSource:
     def save(self, path: Path) -> None:
         """Write atomically: a torn sidecar would make the .part look foreign (harmless, but a waste)."""
         temp = path.with_name(path.name + ".tmp")
-        temp.write_text(json.dumps(asdict(self), separators=(",", ":")), encoding="utf-8")
-        os.replace(temp, path)
+        try:
+            temp.write_text(json.dumps(asdict(self), separators=(",", ":")), encoding="utf-8")
+            os.replace(temp, path)
+        except BaseException:  # a full disk fails the write: leave no empty .tmp behind
+            temp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path) -> PartSource | None:

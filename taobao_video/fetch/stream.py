@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -54,14 +55,31 @@ class Job:
     should_stop: Callable[[], bool] | None
     resumed_from: int | None = None
     bytes_fetched: int = 0
+    response: requests.Response | None = None  # the answer being read, for Downloader.abort to cut off
 
     @property
     def public(self) -> str:
         return public_url(self.url)
 
+    @property
+    def stopping(self) -> bool:
+        return self.should_stop is not None and self.should_stop()
+
     def check_stop(self) -> None:
-        if self.should_stop is not None and self.should_stop():
-            raise DownloadStopped(f"{self.public}: stopped; partial file kept for the next run", url=self.public)
+        if self.stopping:
+            raise self.stopped()
+
+    @contextmanager
+    def reading(self, response: requests.Response) -> Iterator[None]:
+        """While the block reads ``response``, :meth:`Downloader.abort` may cut it off."""
+        self.response = response
+        try:
+            yield
+        finally:
+            self.response = None
+
+    def stopped(self) -> DownloadStopped:
+        return DownloadStopped(f"{self.public}: stopped; partial file kept for the next run", url=self.public)
 
 
 class Pace:
@@ -107,8 +125,13 @@ class BodyWriter:
         with open(job.paths.part, "r+b" if answer.start else "wb") as file:
             file.seek(answer.start)
             file.truncate()
-            received = answer.start + self._pump(job, answer, file, hasher, pace)
-            _verify_length(job, answer, received)
+            try:
+                received = answer.start + self._pump(job, answer, file, hasher, pace)
+                _verify_length(job, answer, received)
+            except DownloadError:
+                if job.stopping:  # the stop cut the transfer off: whatever it broke, the .part is parked
+                    raise job.stopped() from None
+                raise
             file.flush()
             os.fsync(file.fileno())
         return finalise(job, answer.final_url, received, hasher.hexdigest(), answer.etag, answer.content_type)

@@ -6,7 +6,9 @@ is complete, verified and renamed into place.
 
 The run stops taking lookups when the quota is spent, on a frequency ban too long to wait, when the gateway cannot
 be reached, on an error that needs the user (authorisation, configuration: the report carries it), or when ``stop``
-is set (Ctrl-C, SIGTERM): what was not done is counted as deferred and stays in the catalog for the next run.
+is set (Ctrl-C, SIGTERM): what was not done is counted as deferred and stays in the catalog for the next run. Once
+``stop`` is set, transfers in flight are cut off and parked. A full disk (or less free space than
+``min_free_bytes`` before a lookup) sets ``stop`` too: no call is spent on a video that could not be stored.
 
 Several harvesters may share the catalog: a run claims each id before it works on it (``store/claims.py``), a batch
 at a time (``sources.py``), keeps its claims alive while it works and releases what it leaves, so no id is looked up
@@ -29,6 +31,7 @@ from typing import Any
 
 from taobao_video.errors import (
     CallCapReached,
+    DiskFull,
     DownloadError,
     DownloadStopped,
     GatewayUnreachable,
@@ -40,7 +43,9 @@ from taobao_video.errors import (
 )
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.fetch.media import mp4_duration
+from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
+from taobao_video.jobs.interrupt import Abandoned, unless_stopped
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
@@ -57,6 +62,7 @@ log = logging.getLogger(__name__)
 _LOOKUP_BATCH_S = 10
 _MAX_LOOKUP_BATCH = 50
 _DOWNLOAD_RECHECK_S = 1.0  # while lookups go on, look for stored URLs to download no more often than this
+_CUT_OFF_EVERY_S = 0.1  # how often the stop watcher looks for a stop, and cuts off answers that arrive after it
 
 Event = dict[str, Any]
 
@@ -67,6 +73,7 @@ class HarvestOptions:
     qps: float = 2.0
     duration_tolerance_s: float = 1.5
     workers: int = 8
+    min_free_bytes: int = 0  # no lookup while the videos folder has less free space than this
 
 
 class Harvester:
@@ -157,9 +164,19 @@ class Harvester:
         if self.exclusive:
             self.claims.clear_all()  # left by a run that was killed: the lock proves no other run is alive
         keeper = LeaseKeeper(self.claims, every=self.claims.lease.total_seconds() / 3, on_error=self._renewal_failed)
+        done = threading.Event()
+        threading.Thread(target=self._cut_off_on_stop, args=(done,), name="stop-watch", daemon=True).start()
         try:
-            with keeper, ThreadPoolExecutor(self.options.workers, thread_name_prefix="download") as pool:
-                self._work(source, pool)
+            pool = ThreadPoolExecutor(self.options.workers, thread_name_prefix="download")
+            try:
+                with keeper:
+                    self._work(source, pool)
+            except BaseException:  # a second Ctrl-C or a failure: leave, without waiting for the transfers
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            finally:
+                done.set()
+            pool.shutdown()
             for num_iid in source.untaken():
                 self._count(Outcome.DEFERRED, num_iid, detail=self.report.stopped or StopReason.SIGNAL)
             if self._deferred:
@@ -247,6 +264,13 @@ class Harvester:
         for num_iid, holder in held.items():
             self._count(Outcome.DEFERRED, num_iid, held=True, detail=f"another worker ({holder.worker}) is on it")
 
+    def _cut_off_on_stop(self, done: threading.Event) -> None:
+        """Beside the run: once a stop is asked, cut off the transfers in flight (again and again, for answers
+        that arrive meanwhile), so a stalled CDN cannot hold the stop for a read timeout and its retries."""
+        while not done.wait(_CUT_OFF_EVERY_S):
+            if self.stop.is_set():
+                self.downloader.abort()
+
     def _renewal_failed(self, exc: Exception) -> None:
         self.on_event({"event": "warning", "detail": f"renewing this worker's claims failed, retrying: {exc}"})
 
@@ -261,7 +285,12 @@ class Harvester:
     def _resolve(self, num_iid: int, pool: ThreadPoolExecutor) -> None:
         self._pace()
         try:
-            result = self.apps.lookup(num_iid)
+            check_room(self.downloader.dest_dir, self.options.min_free_bytes)
+            result = unless_stopped(lambda: self.apps.lookup(num_iid), self.stop)  # a stop never waits on the gateway
+        except Abandoned:  # the call may have reached the platform: the ledger keeps it counted
+            self._count(Outcome.DEFERRED, num_iid, detail="stopped while waiting for the gateway")
+        except DiskFull as exc:
+            self._disk_full(exc, num_iid)
         except CallCapReached:
             self._halt(StopReason.MAX_CALLS, num_iid)
         except (QuotaExhausted, QuotaExceeded) as exc:  # the pool has already recorded which app is spent
@@ -286,9 +315,12 @@ class Harvester:
                 self._count(Outcome(result.outcome), result.num_iid, detail=result.detail)
 
     def _halt(self, why: StopReason, num_iid: int, *, resets_at: datetime | None = None, detail: str = "") -> None:
-        if self.report.stopped is None:
-            self.report.stopped = why
-            self.report.quota_resets_at = resets_at
+        with self._lock:  # a download thread may halt the run (a full disk) while the lookups do
+            first = self.report.stopped is None
+            if first:
+                self.report.stopped = why
+                self.report.quota_resets_at = resets_at
+        if first:
             self.on_event(
                 {
                     "event": "stop",
@@ -298,6 +330,14 @@ class Harvester:
                 }
             )
         self._count(Outcome.DEFERRED, num_iid, detail=why)
+
+    def _disk_full(self, exc: DiskFull, num_iid: int) -> None:
+        """No room for videos: stop as Ctrl-C would (no more lookups, transfers parked); the report carries the
+        error, whose exit code (75) is the run's."""
+        with self._lock:
+            self.report.error = self.report.error or exc
+        self.stop.set()
+        self._halt(StopReason.DISK_FULL, num_iid, detail=str(exc))
 
     # -- downloads --------------------------------------------------------------------------------------------
 
@@ -328,8 +368,13 @@ class Harvester:
                 should_stop=self.stop.is_set,
             )
             duration = self._checked_duration(job, result.path)
-        except DownloadStopped:
+        except DownloadStopped as exc:
+            self._parked(exc.bytes_fetched)
             self._count(Outcome.DEFERRED, job.num_iid, detail="stopped mid-download; partial file kept")
+            return
+        except DiskFull as exc:
+            self._parked(exc.bytes_fetched)
+            self._disk_full(exc, job.num_iid)
             return
         except UrlExpired as exc:
             self.catalog.mark_failed(job.num_iid, error_kind=FailureKind.URL_EXPIRED, error=str(exc), now=self.clock())
@@ -342,6 +387,8 @@ class Harvester:
                 self._count(Outcome.FAILED, job.num_iid, error_kind=FailureKind.URL_EXPIRED, detail=str(exc))
             return
         except DownloadError as exc:
+            with self._lock:
+                self.report.bytes += exc.bytes_fetched
             self.catalog.mark_failed(job.num_iid, error_kind=exc.reason, error=str(exc), now=self.clock())
             self._count(Outcome.FAILED, job.num_iid, error_kind=exc.reason, detail=str(exc))
             return
@@ -362,6 +409,12 @@ class Harvester:
         with self._lock:
             self.report.bytes += result.bytes_fetched
         self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
+
+    def _parked(self, count: int) -> None:
+        """Bytes of a download parked in its ``.part``: fetched by this run, finished by a later one."""
+        with self._lock:
+            self.report.bytes += count
+            self.report.partial_bytes += count
 
     def _checked_duration(self, job: Job, path: Path) -> float | None:
         """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""

@@ -17,8 +17,8 @@ from taobao_video.model import Outcome, StopReason
 
 @dataclass
 class HarvestReport:
-    """The run summary. ``error`` is the error that stopped the run and needs the user (authorisation,
-    configuration): the run still reports what it did before it, and the exit code is the error's."""
+    """The run summary. ``error`` is the error that stopped the run: one that needs the user (authorisation,
+    configuration) or a full disk; the run still reports what it did before it, and the exit code is the error's."""
 
     requested: int = 0
     downloaded: int = 0
@@ -29,7 +29,8 @@ class HarvestReport:
     deferred: int = 0
     api_calls: int = 0
     quota_remaining: int | None = None
-    bytes: int = 0
+    bytes: int = 0  # fetched this run, partial downloads included
+    partial_bytes: int = 0  # of ``bytes``, what went to .part files parked for the next run (a stop, a full disk)
     seconds: float = 0.0
     stopped: StopReason | None = None
     quota_resets_at: datetime | None = None

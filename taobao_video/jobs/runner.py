@@ -4,8 +4,9 @@ The harness takes, in this order: the run lock when the catalog needs one (SQLit
 none, workers share the queue through claims), Ctrl-C/SIGTERM as a request to stop gracefully (on the main thread
 only; a library caller on another thread passes its own ``stop`` event), and the catalog. Each run then tells its
 listener everything through ``on_event`` (the records ``--json`` prints, the ``summary`` last) and returns its
-report. An error that needs the user and ends a harvest early is carried by the report, not raised, so what the run
-did before it is still reported; errors before any work starts (settings, token, lock) are raised.
+report. An error that needs the user (or a full disk) and ends a harvest early is carried by the report, not raised,
+so what the run did before it is still reported; errors before any work starts (settings, token, lock, a videos
+folder that cannot take files: ``fetch/space.preflight``) are raised.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from taobao_video import wiring
 from taobao_video.config.models import Settings
+from taobao_video.fetch.space import preflight
 from taobao_video.jobs.daily import run_daily
 from taobao_video.jobs.interrupt import graceful_stop
 from taobao_video.jobs.lock import run_lock
@@ -73,6 +75,7 @@ def harvest(
 ) -> HarvestReport:
     """Harvest ``ids`` now: plan, look up what needs it, download, record. ``bad_lines`` counts input lines the
     caller could not read as ids (they make the exit code 2 when nothing worse happened)."""
+    preflight(settings.download.dir, wiring.min_free_bytes(settings))
     with open_run(settings, purpose="harvest", stop=stop) as run:
         job = wiring.harvester(
             settings,
@@ -100,6 +103,7 @@ def daily(
     stop: threading.Event | None = None,
 ) -> DailyReport:
     """Work through the queue with what is left of today's quota (at most ``max_calls`` calls)."""
+    preflight(settings.download.dir, wiring.min_free_bytes(settings))
     with open_run(settings, purpose="daily", stop=stop) as run:
         job = wiring.harvester(
             settings,
