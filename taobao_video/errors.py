@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from taobao_video.model import format_bytes
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -205,9 +207,9 @@ class DiskFull(TaobaoVideoError):
 
     def __init__(self, path: str, free_bytes: int, *, needed_bytes: int | None = None) -> None:
         self.path, self.free_bytes, self.needed_bytes = path, free_bytes, needed_bytes
-        text = f"disk full: {free_bytes / 1e6:.1f} MB free on {path}"
+        text = f"disk full: {format_bytes(free_bytes)} free on {path}"
         if needed_bytes is not None:
-            text += f" (download.min_free_mb asks for {needed_bytes / 1e6:.0f} MB)"
+            text += f" (download.min_free_mb asks for {needed_bytes / 1e6:g} MB)"
         super().__init__(text)
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle (a report is copied) rebuild from the fields

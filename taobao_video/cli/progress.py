@@ -259,9 +259,9 @@ def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
 
 
 def _partial(summary: dict[str, Any]) -> str:
-    """ " (N MB)": what the parked ``.part`` files of this run hold, when there are any."""
+    """ " (1.5 MiB)": what the parked ``.part`` files of this run hold, when there are any."""
     partial = summary.get("partial_bytes") or 0
-    return f" ({partial / 1e6:.1f} MB)" if partial else ""
+    return f" ({format_bytes(partial)})" if partial else ""
 
 
 def queue_note(summary: dict[str, Any]) -> str:

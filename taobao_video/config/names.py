@@ -52,7 +52,7 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
     "download": frozenset(
         (
             "dir workers timeout_s max_bytes allowed_hosts retries deadline_s min_speed_bytes_s speed_window_s "
-            "user_agent referer"
+            "user_agent referer min_free_mb"
         ).split()
     ),
     "harvest": frozenset("qps no_video_ttl_days duration_tolerance_s lock_file lease_s".split()),

@@ -15,32 +15,13 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import run, write_settings
+from helpers.disk import mount_tmpfs, unmount
 
-from conftest import APP_KEY, CANARY_SECRET, IN_CI
+from conftest import APP_KEY, CANARY_SECRET
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 
 # The in-process sandbox's own report of a client that hung up (socketserver prints it): not the command's output.
 SANDBOX_NOISE = re.compile(r"-{40}\nException occurred during processing of request.*?\n-{40}\n", re.DOTALL)
-MOUNT_HINT = "run the tests as root (or with CAP_SYS_ADMIN) to test a real full file system"
-
-
-def mount_tmpfs(where: Path, options: str) -> None:
-    """Mount a tmpfs at ``where``; skip (fail under CI) when this machine does not let us."""
-    where.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
-        problem = done.stderr.decode(errors="replace").strip() if done.returncode else ""
-    except OSError as exc:
-        problem = str(exc)
-    if problem:
-        reason = f"cannot mount a tmpfs ({problem}): {MOUNT_HINT}"
-        if IN_CI:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-
-
-def unmount(where: Path) -> None:
-    subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
 
 
 @pytest.fixture
@@ -93,7 +74,7 @@ def test_a_disk_that_fills_up_stops_the_run_and_the_next_resumes(
     err = SANDBOX_NOISE.sub("", err)
 
     assert code == 75, err
-    assert "Traceback" not in err and "taobao-video: disk full: " in err and f"MB free on {small_disk}" in err
+    assert "Traceback" not in err and "taobao-video: disk full: " in err and f" free on {small_disk}" in err
     assert summary["stopped"] == "disk_full" and summary["error"].startswith("disk full: ")
     assert summary["api_calls"] <= 6 and summary["api_calls"] == sb.stats()["gateway"]["calls"]
     assert summary["failed"] == 0 and summary["downloaded"] + summary["deferred"] == len(ids)
@@ -151,7 +132,7 @@ def test_too_little_free_space_is_disk_full_before_any_call(live, tmp_path, caps
     config = settings_with(tmp_path, live, f"min_free_mb = {int(free_mb * 10) + 1000}")
     ids = live.catalogue.sample("video", 3)
     code, out, err = run(["--config", str(config), "harvest", "--json", *map(str, ids)], capsys, monkeypatch)
-    assert code == 75 and "taobao-video: disk full: " in err and f"MB free on {tmp_path / 'videos'}" in err
+    assert code == 75 and "taobao-video: disk full: " in err and f" free on {tmp_path / 'videos'}" in err
     assert "download.min_free_mb asks for" in err and "Traceback" not in err
     assert live.stats()["gateway"]["calls"] == 0 and out == ""
 
@@ -172,10 +153,10 @@ def test_the_summary_says_disk_full_and_counts_the_partial_bytes():
         "partial_bytes": 1_600_000,
         "seconds": 1.5,
         "stopped": "disk_full",
-        "error": "disk full: 0.0 MB free on /mnt/videos",
+        "error": "disk full: 0 B free on /mnt/videos",
     }
     text = summary_text(summary)
-    assert "3.4 MB fetched" in text
-    assert "Stopped: disk full: 0.0 MB free on /mnt/videos; 10 ids deferred, partial downloads (1.6 MB) kept" in text
+    assert "3.2 MiB fetched" in text
+    assert "Stopped: disk full: 0 B free on /mnt/videos; 10 ids deferred, partial downloads (1.5 MiB) kept" in text
     assert "(exit 75)" in text
-    assert "partial downloads (1.6 MB) kept for resuming" in summary_text({**summary, "stopped": "signal"})
+    assert "partial downloads (1.5 MiB) kept for resuming" in summary_text({**summary, "stopped": "signal"})

@@ -137,7 +137,7 @@ def test_enospc_writing_the_part_is_disk_full_and_the_part_resumes(sb, make_dl, 
     with pytest.raises(DiskFull) as full:
         fetch(make_dl(), sb, num_iid)
     folder = tmp_path / "videos"
-    assert str(full.value).startswith("disk full: ") and f"MB free on {folder}" in str(full.value)
+    assert str(full.value).startswith("disk full: ") and f" free on {folder}" in str(full.value)
     assert full.value.exit_code == 75 and full.value.bytes_fetched >= room
     assert sb.stats()["cdn"]["requests"] == 1  # a full disk is not retried
     assert leftovers(folder, ".tmp") == [] and (folder / f"{num_iid}.mp4.part").stat().st_size == room
@@ -201,7 +201,7 @@ def test_preflight_refuses_a_folder_it_cannot_write(tmp_path, monkeypatch):
 
 def test_preflight_wants_room(tmp_path, monkeypatch):
     monkeypatch.setattr(space, "free_bytes", lambda folder: 3_000_000)
-    with pytest.raises(DiskFull, match=r"disk full: 3.0 MB free on .* \(download.min_free_mb asks for 64 MB\)"):
+    with pytest.raises(DiskFull, match=r"disk full: 2.9 MiB free on .* \(download.min_free_mb asks for 64 MB\)"):
         space.preflight(tmp_path, 64_000_000)
     space.preflight(tmp_path, 2_000_000)
     assert list(tmp_path.iterdir()) == []  # the write test left nothing

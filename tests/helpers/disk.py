@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import errno
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from conftest import IN_CI
 
 
 class SmallDisk:
@@ -47,3 +52,25 @@ class FillingFile:
 
     def __exit__(self, *exc: object) -> None:
         self._real.close()
+
+
+MOUNT_HINT = "run the tests as root (or with CAP_SYS_ADMIN) to test a real full file system"
+
+
+def mount_tmpfs(where: Path, options: str) -> None:
+    """Mount a tmpfs at ``where``; skip (fail under CI) when this machine does not let us."""
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+        problem = done.stderr.decode(errors="replace").strip() if done.returncode else ""
+    except OSError as exc:
+        problem = str(exc)
+    if problem:
+        reason = f"cannot mount a tmpfs ({problem}): {MOUNT_HINT}"
+        if IN_CI:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
+def unmount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
