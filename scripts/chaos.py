@@ -6,14 +6,14 @@ round that nothing was lost or broken.
 
 Everything runs on loopback: the bundled sandbox (gateway, OAuth, CDN) in this process, ``taobao-video harvest``
 as a child process, as a user runs it. Each round harvests every id so far plus ``--ids-per-round`` new ones (so
-there is always new work to disturb), and draws one disturbance:
+there is always new work to disturb) under one disturbance, each about as often as the others:
 
     kill          SIGKILL the harvest at a random moment
     interrupt     SIGINT (Ctrl-C) at a random moment
     cdn_stall     the CDN stalls mid-body on some downloads
     cdn_fail      the CDN answers 500, resets or truncates some downloads
     gateway_down  the gateway is unreachable for the whole round (nothing listens on its port)
-    disk_full     the videos folder (a tmpfs when run as root) has about 300 kB left
+    disk_full     the videos folder (a tmpfs when run as root) has about 1.5 MB left (download.min_free_mb = 1)
     corrupt_file  a downloaded video is overwritten in the middle; `catalog verify --fix` must catch it first
     calm          nothing goes wrong
 
@@ -74,6 +74,7 @@ def write_settings(folder: Path, sb: Sandbox, videos: Path, *, gateway_url: str 
         "workers = 4\n"
         "timeout_s = 2\n"
         "retries = 1\n"
+        "min_free_mb = 1\n"  # the chaos tmpfs is small on purpose
         "[harvest]\n"
         "qps = 50\n"
         'lock_file = "harvest.lock"\n'
@@ -216,9 +217,9 @@ def disturbed_round(number: int, kind: str, rng: random.Random, *, run: Run, kil
     filler, extra = None, ""
     signal_after: tuple[int, float] | None = None
     if kind == "kill":
-        signal_after = (signal.SIGKILL, rng.uniform(0.2, 3.0))
+        signal_after = (signal.SIGKILL, rng.uniform(0.3, 1.2))  # a round's harvest takes about a second
     elif kind == "interrupt":
-        signal_after = (signal.SIGINT, rng.uniform(0.2, 3.0))
+        signal_after = (signal.SIGINT, rng.uniform(0.3, 1.2))
     elif kind == "cdn_stall":
         run.sb.set_faults([Fault("stall", "cdn", rate=0.3, seconds=10)])
     elif kind == "cdn_fail":
@@ -226,7 +227,7 @@ def disturbed_round(number: int, kind: str, rng: random.Random, *, run: Run, kil
     elif kind == "gateway_down":
         write_settings(run.folder, run.sb, run.videos, gateway_url=f"http://127.0.0.1:{free_port()}/router/rest")
     elif kind == "disk_full":
-        filler = fill_disk(run.videos, 300_000)
+        filler = fill_disk(run.videos, 1_500_000)
     elif kind == "corrupt_file":
         damaged = corrupt_one(run.folder, rng)
         fixed = cli(run.config, "catalog", "verify", "--fix", "--json")
@@ -274,8 +275,10 @@ def main() -> int:
             f"chaos: {args.rounds} rounds over {len(ids)} ids, seed {args.seed}, videos on "
             f"{'a 64 MiB tmpfs' if tmpfs else 'a plain folder (disk_full rounds skipped: not root)'}"
         )
-        for number in range(1, args.rounds + 1):
-            kind = rng.choice(DISTURBANCES if tmpfs else tuple(d for d in DISTURBANCES if d != "disk_full"))
+        kinds = [d for d in DISTURBANCES if tmpfs or d != "disk_full"]
+        deck = kinds * -(-args.rounds // len(kinds))  # every disturbance about as often as the others, in random order
+        rng.shuffle(deck)
+        for number, kind in enumerate(deck[: args.rounds], start=1):
             faults[kind] += 1
             kills += kind == "kill"
             ids_file.write_text("\n".join(map(str, ids[: number * args.ids_per_round])) + "\n")
