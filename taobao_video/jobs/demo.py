@@ -152,7 +152,7 @@ def write_query_settings(base: Path) -> Path:
         path,
         f"{DEMO_MARK} so that `catalog` and `serve` can read the demo's catalog.\n"
         "# The sandbox it was harvested from has stopped: harvest commands need real settings.\n"
-        '[download]\ndir = "videos"\n\n[database]\nurl = "sqlite:///catalog.sqlite3"\n',
+        '[download]\ndir = "videos"\n\n[harvest]\nlock_file = "harvest.lock"\n\n[database]\nurl = "sqlite:///catalog.sqlite3"\n',
         mode=0o644,
     )
     return path
