@@ -14,6 +14,7 @@ array) and jsonl (one object per line) carry every column under the ``videos`` c
 from __future__ import annotations
 
 import gc
+import itertools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -186,7 +187,10 @@ def catalog_list(ctx: click.Context, fmt: str | None, **params: Any) -> None:
     query, bad = _build_query(ctx, params, limit=limit)
     settings = catalog_settings(ctx)
     with open_for_reading(settings) as store:
-        rows = iter_rows(store, query, base_dir=settings.base_dir)
+        # The first row is read before anything is printed: a catalog that fails (damaged, say) leaves stdout empty.
+        fetched = iter_rows(store, query, base_dir=settings.base_dir)
+        first = next(fetched, None)
+        rows = itertools.chain([] if first is None else [first], fetched)
         if fmt == "table":
             shown = _print_table(query.columns, rows)
             if params["limit"] is None and shown == TABLE_ROWS:

@@ -64,6 +64,8 @@ def test_every_command_is_one_line_and_exit_78(
         assert len(lines) == 1, said
         assert str(file) in lines[0] and "is damaged" in lines[0], said
         assert "taobao-video db check" in lines[0] and "taobao-video db rebuild" in lines[0], said
+        if args[:2] == ["catalog", "list"]:
+            assert out == "", f"{said}: no half listing (a csv header) on stdout: {out!r}"
     assert file.read_bytes() == kept  # nothing wrote over the evidence
 
 
