@@ -190,6 +190,13 @@ def check(folder: Path, config: Path, sb: Sandbox, videos: Path, kills: int) -> 
     return broken
 
 
+def quota_line(folder: Path, sb: Sandbox, kills: int) -> str:
+    with sqlite3.connect(folder / "catalog.sqlite3") as db:
+        ledger = db.execute("SELECT coalesce(sum(used), 0) FROM quota_days").fetchone()[0]
+    counted = sum(sb.stats()["quota"].get(APP_KEY, {}).values())
+    return f"quota: the ledger counted {ledger} calls, the sandbox {counted} ({kills} SIGKILLs)"
+
+
 def catalog_state(folder: Path) -> tuple[dict[int, tuple[str, int, str]], dict[int, str]]:
     with sqlite3.connect(folder / "catalog.sqlite3") as db:
         videos = {
@@ -290,6 +297,7 @@ def main() -> int:
         if code != 0:
             failures.append(f"the final calm harvests did not finish (exit {code}): {err.strip()[-300:]}")
         failures += [f"final: {line}" for line in check(folder, config, sb, videos, kills)]
+        print(quota_line(folder, sb, kills))
         disturbed = catalog_state(folder)
         with sandbox(args.seed) as calm_sb:
             calm = work / "calm"
