@@ -189,3 +189,23 @@ def harvester(
 def min_free_bytes(settings: Settings) -> int:
     """``download.min_free_mb`` in bytes."""
     return int(settings.download.min_free_mb * 10**6)
+
+
+def token_warnings(settings: Settings, *, now: datetime | None = None) -> list[str]:
+    """Every app whose authorisation runs out for good within ``taobao.token_warn_days``, as one line each (a missing
+    or unreadable token file is not a warning: the commands that need it say so)."""
+    from taobao_video.errors import AuthError
+    from taobao_video.top.tokens import expiry_warning
+
+    now = now or utc_now()
+    specs = settings.apps(with_secrets=False)
+    lines = []
+    for spec in specs:
+        try:
+            token = TokenStore(spec.token_file).load()
+        except AuthError:
+            continue
+        warning = None if token is None else expiry_warning(token, now=now, warn_days=settings.taobao.token_warn_days)
+        if warning is not None:
+            lines.append(f"app {spec.name}: {warning}" if len(specs) > 1 else warning)
+    return lines

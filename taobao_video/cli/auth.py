@@ -118,7 +118,7 @@ def auth_status(ctx: click.Context, as_json: bool, app_name: str | None) -> None
 def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) -> bool:
     """Print one app's token status; True when it is usable."""
     from taobao_video.errors import AuthError
-    from taobao_video.top.tokens import TokenStore
+    from taobao_video.top.tokens import TokenStore, expiry_warning
 
     path = settings.token_file(name)
     report: dict[str, Any] = {"app": name} if labelled else {}
@@ -131,6 +131,7 @@ def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) ->
         )
         return False
     now = datetime.now(UTC)
+    warning = None if token is None else expiry_warning(token, now=now, warn_days=settings.taobao.token_warn_days)
     if token is None:
         report |= {"authorised": False, "token_file": str(path)}
     else:
@@ -143,6 +144,7 @@ def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) ->
             "expires_in_s": int((token.expires_at - now).total_seconds()),
             "refreshable_until": token.refresh_expires_at.isoformat() if token.refresh_expires_at else None,
             "token_file": str(path),
+            "warning": warning,
         }
     login = "taobao-video auth login" + (f" --app {name}" if labelled else "")
     if as_json:
@@ -158,6 +160,8 @@ def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) ->
         refresh = when(token.refresh_expires_at) if token.refresh_expires_at else "not refreshable"
         click.echo(f"Refresh until: {refresh}")
         click.echo(f"Token file:    {path}")
+        if warning is not None:
+            click.echo(f"Warning:       {warning}")
     return bool(report["authorised"])
 
 

@@ -33,11 +33,13 @@ def quota_status(ctx: click.Context, as_json: bool) -> None:
         pool = wiring.quota_pool(settings, catalog)
         statuses = pool.statuses()
         total = pool.status()
+    warnings = wiring.token_warnings(settings)
     tz_name = settings.quota.timezone
     several = len(statuses) > 1
     report = _quota_report(total, tz_name)
     if several:
         report["apps"] = {name: _quota_report(status, tz_name) for name, status in statuses.items()}
+    report["warnings"] = warnings
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -55,6 +57,8 @@ def quota_status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"Resets at:  {reset_quota_tz} {tz_name} ({when(total.resets_at)} local)")
     banned = when(total.banned_until) if total.banned_until else "no"
     click.echo(f"Platform ban until: {banned}")
+    for warning in warnings:
+        click.echo(f"Warning: {warning}")
 
 
 def _quota_report(status: Any, tz_name: str) -> dict[str, Any]:

@@ -98,6 +98,8 @@ class TaobaoSettings(_Section):
     redirect_uri: str = "http://127.0.0.1:8765/callback"
     token_file: Path = Path("data/token.json")
     token_refresh_margin_s: int = Field(300, ge=0)
+    # Warn this many days before the authorisation runs out for good (auth status, quota status, every daily).
+    token_warn_days: int = Field(3, ge=0, le=365)
     simplify: bool = False
     item_video_duration_unit: Literal["ms", "s"] = "ms"
     item_get_fields: str = "num_iid,title,pic_url,video,mpic_video"

@@ -44,8 +44,8 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
     "taobao": frozenset(
         (
             "gateway_url oauth_url app_key app_secret sign_method api_method session_param oauth_grant redirect_uri "
-            "token_file token_refresh_margin_s simplify item_video_duration_unit item_get_fields timeout_s "
-            "max_retries max_ban_wait_s breaker_failures apps"
+            "token_file token_refresh_margin_s token_warn_days simplify item_video_duration_unit item_get_fields "
+            "timeout_s max_retries max_ban_wait_s breaker_failures apps"
         ).split()
     ),
     "quota": frozenset("daily_limit reserve timezone".split()),

@@ -102,7 +102,10 @@ def daily(
     on_bytes: Callable[[int], None] = lambda count: None,
     stop: threading.Event | None = None,
 ) -> DailyReport:
-    """Work through the queue with what is left of today's quota (at most ``max_calls`` calls)."""
+    """Work through the queue with what is left of today's quota (at most ``max_calls`` calls). The scheduled run
+    is where an authorisation about to run out must be noticed: it says so first, as a ``warning`` event."""
+    for warning in wiring.token_warnings(settings):
+        on_event({"event": "warning", "detail": warning})
     preflight(settings.download.dir, wiring.min_free_bytes(settings))
     with open_run(settings, purpose="daily", stop=stop) as run:
         job = wiring.harvester(

@@ -122,6 +122,30 @@ def _moment(key: str, value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def expiry_warning(token: Token, *, now: datetime, warn_days: int) -> str | None:
+    """What to say when the authorisation runs out for good within ``warn_days``, else None.
+
+    A session token that can still be refreshed is renewed by the tool itself; what needs the user is the end of the
+    refresh window (or, for a token without one, the end of the session): after it only ``auth login`` helps.
+    """
+    if warn_days <= 0:
+        return None
+    window = timedelta(days=warn_days)
+    refreshable = bool(token.refresh_token) and token.refresh_expires_at is not None and token.refresh_expires_at > now
+    ends, what = (token.refresh_expires_at, "refresh token") if refreshable else (token.expires_at, "session token")
+    assert ends is not None
+    if ends <= now:
+        return None  # already over: the callers say "expired" themselves
+    if ends - now > window:
+        return None
+    left = ends - now
+    span = f"{left.days} days" if left.days >= 2 else f"{left.total_seconds() / 3600:.0f} hours"
+    return (
+        f"the {what} expires in {span} ({ends:%Y-%m-%d %H:%M} UTC); after that only `taobao-video auth login` "
+        "renews the authorisation: run it before then"
+    )
+
+
 class TokenStore:
     """The token file: atomic writes, mode 0600, and refusal to use a file others can read."""
 
