@@ -51,7 +51,7 @@ class RunOutput:
     def __init__(
         self, mode: str, *, quota_tz: ZoneInfo = BEIJING, out: IO[str] | None = None, err: IO[str] | None = None
     ) -> None:
-        self.mode = mode  # "json" | "plain" | "rich" | "quiet"
+        self.mode = mode  # "json" | "plain" | "rich" | "summary" (--quiet: the summary and warnings) | "quiet"
         self.quota_tz = quota_tz  # the zone the quota day is counted in: resets are shown in it
         self.out = out or sys.stdout
         self.err = err or sys.stderr
@@ -61,9 +61,11 @@ class RunOutput:
         self._lock = threading.Lock()
 
     @classmethod
-    def choose(cls, as_json: bool, *, quota_tz: ZoneInfo = BEIJING) -> RunOutput:
+    def choose(cls, as_json: bool, *, quiet: bool = False, quota_tz: ZoneInfo = BEIJING) -> RunOutput:
         if as_json:
             return cls("json", quota_tz=quota_tz)
+        if quiet:
+            return cls("summary", quota_tz=quota_tz)
         return cls("rich" if sys.stderr.isatty() else "plain", quota_tz=quota_tz)
 
     def __enter__(self) -> RunOutput:
@@ -106,6 +108,8 @@ class RunOutput:
             return
         if self.mode == "json":
             self._json(event)
+        elif self.mode == "summary" and event["event"] not in ("summary", "warning"):
+            return
         elif event["event"] == "plan":
             self._plan(event)
         elif event["event"] == "item":

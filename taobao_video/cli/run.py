@@ -28,9 +28,16 @@ def _finish(ctx: click.Context, error: Exception | None, code: int) -> None:
 @click.option("--force", is_flag=True, help="Download again ids already in the catalog.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Parallel downloads (default: download.workers).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line; the last is the summary.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary (and warnings): for cron logs.")
 @click.pass_context
 def harvest(
-    ctx: click.Context, ids: tuple[str, ...], files: tuple[str, ...], force: bool, workers: int | None, as_json: bool
+    ctx: click.Context,
+    ids: tuple[str, ...],
+    files: tuple[str, ...],
+    force: bool,
+    workers: int | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Download the main-image videos of IDS (numbers or item URLs; '-' reads stdin).
 
@@ -55,7 +62,7 @@ def harvest(
         click.echo("taobao-video: no valid ids to harvest", err=True)
         ctx.exit(EXIT_USAGE)
     settings = settings_of(ctx)
-    with RunOutput.choose(as_json, quota_tz=settings.quota.tz) as output:
+    with RunOutput.choose(as_json, quiet=quiet, quota_tz=settings.quota.tz) as output:
         report = api.harvest(
             parsed.ids,
             settings=settings,
@@ -72,8 +79,9 @@ def harvest(
 @click.option("--max-calls", type=click.IntRange(0), help="Spend at most this many API calls in this run.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Parallel downloads (default: download.workers).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line; the last is the summary.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary (and warnings): for cron logs.")
 @click.pass_context
-def daily(ctx: click.Context, max_calls: int | None, workers: int | None, as_json: bool) -> None:
+def daily(ctx: click.Context, max_calls: int | None, workers: int | None, as_json: bool, quiet: bool) -> None:
     """Work through the queue with what is left of today's API quota (the scheduled run).
 
     Downloads ids looked up earlier first (no call needed), then looks up queued ids in priority and
@@ -90,7 +98,7 @@ def daily(ctx: click.Context, max_calls: int | None, workers: int | None, as_jso
     from taobao_video.cli.progress import RunOutput
 
     settings = settings_of(ctx)
-    with RunOutput.choose(as_json, quota_tz=settings.quota.tz) as output:
+    with RunOutput.choose(as_json, quiet=quiet, quota_tz=settings.quota.tz) as output:
         report = api.daily(
             settings=settings, max_calls=max_calls, workers=workers, on_event=output.event, on_bytes=output.add_bytes
         )

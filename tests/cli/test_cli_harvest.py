@@ -201,3 +201,15 @@ def test_lookup_is_metered_and_remembered(live, tmp_path, capsys, monkeypatch):
     summary = json.loads(out.splitlines()[-1])
     assert (summary["downloaded"], summary["skipped"], summary["api_calls"]) == (1, 2, 0)
     assert live.stats()["gateway"]["calls"] == 0
+
+
+def test_quiet_prints_only_the_summary_for_cron(live, tmp_path, capsys, monkeypatch):
+    config = write_settings(tmp_path, live)
+    ids = live.catalogue.sample_mixed(6)
+    code, out, err = run(["--config", str(config), "harvest", "--quiet", *map(str, ids)], capsys, monkeypatch)
+    assert code == 0, err
+    assert out.startswith("Done in ") and len(out.strip().splitlines()) == 1, out
+    assert str(ids[0]) not in out + err and "to look up" not in err, "no plan line, no item lines"
+    code, out, _ = run(["--config", str(config), "harvest", "-q", "--json", *map(str, ids)], capsys, monkeypatch)
+    assert [json.loads(line)["event"] for line in out.splitlines()][-1] == "summary", "--json stays as it is"
+    assert len(out.splitlines()) == 2 + len(ids)
