@@ -254,6 +254,18 @@ class DatabaseSettings(_Section):
             yield name, mask_url_password(value) if name == "url" and isinstance(value, str) else value
 
 
+class MetricsSettings(_Section):
+    """``[metrics]``: Prometheus text-format metrics rewritten at the end of every run (node_exporter's textfile
+    collector reads them); empty: none."""
+
+    textfile: Path | None = None
+
+    @field_validator("textfile", mode="before")
+    @classmethod
+    def _check_textfile(cls, value: Any, info: ValidationInfo) -> Path | None:
+        return None if value in (None, "") else resolve_path(value, info)
+
+
 DEFAULT_APP = "default"
 
 
@@ -284,6 +296,7 @@ class Settings(_Frozen):
     download: DownloadSettings
     harvest: HarvestSettings
     database: DatabaseSettings
+    metrics: MetricsSettings
 
     @model_validator(mode="after")
     def _check_app_quotas(self) -> Settings:

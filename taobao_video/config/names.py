@@ -57,6 +57,7 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
     ),
     "harvest": frozenset("qps no_video_ttl_days duration_tolerance_s lock_file lease_s".split()),
     "database": frozenset(("url",)),
+    "metrics": frozenset(("textfile",)),
 }
 APP_KEYS = frozenset("name app_key app_secret daily_limit reserve token_file".split())  # a [[taobao.apps]] entry
 

@@ -15,10 +15,12 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from taobao_video import wiring
 from taobao_video.config.models import Settings
+from taobao_video.errors import TaobaoVideoError
 from taobao_video.fetch.space import preflight
 from taobao_video.jobs.daily import run_daily
 from taobao_video.jobs.interrupt import graceful_stop
@@ -75,6 +77,7 @@ def harvest(
 ) -> HarvestReport:
     """Harvest ``ids`` now: plan, look up what needs it, download, record. ``bad_lines`` counts input lines the
     caller could not read as ids (they make the exit code 2 when nothing worse happened)."""
+    started = utc_now()
     preflight(settings.download.dir, wiring.min_free_bytes(settings))
     with open_run(settings, purpose="harvest", stop=stop) as run:
         job = wiring.harvester(
@@ -89,7 +92,9 @@ def harvest(
         )
         report = job.run(list(ids))
     report.bad_lines = bad_lines
-    on_event({"event": "summary", **report.as_dict()})
+    summary = report.as_dict()
+    on_event({"event": "summary", **summary})
+    _write_metrics(settings, "harvest", started, report.exit_code, summary, on_event)
     return report
 
 
@@ -104,6 +109,7 @@ def daily(
 ) -> DailyReport:
     """Work through the queue with what is left of today's quota (at most ``max_calls`` calls). The scheduled run
     is where an authorisation about to run out must be noticed: it says so first, as a ``warning`` event."""
+    started = utc_now()
     for warning in wiring.token_warnings(settings):
         on_event({"event": "warning", "detail": warning})
     preflight(settings.download.dir, wiring.min_free_bytes(settings))
@@ -119,8 +125,28 @@ def daily(
             on_bytes=on_bytes,
         )
         report = run_daily(job, max_calls=max_calls)
-    on_event({"event": "summary", **report.as_dict()})
+    summary = report.as_dict()
+    on_event({"event": "summary", **summary})
+    _write_metrics(settings, "daily", started, report.exit_code, summary, on_event)
     return report
+
+
+def _write_metrics(
+    settings: Settings, command: str, started: datetime, exit_code: int, summary: Event, on_event: EventSink
+) -> None:
+    """Rewrite ``[metrics] textfile`` after a run; a failure to write it is a warning, never the run's failure."""
+    path = settings.metrics.textfile
+    if path is None:
+        return
+    from taobao_video.ops import metrics
+
+    record = metrics.RunRecord(command, started, utc_now(), exit_code, summary)
+    try:
+        with wiring.catalog(settings) as catalog:
+            text = metrics.render(settings, catalog, wiring.quota_pool(settings, catalog), run=record)
+        metrics.write_textfile(path, text)
+    except (OSError, TaobaoVideoError) as exc:
+        on_event({"event": "warning", "detail": f"the metrics file {path} was not written: {exc}"})
 
 
 def lookup(settings: Settings, ids: Iterable[int], *, on_event: EventSink = _ignore) -> list[LookupResult]:
