@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.cli import write_settings
 
 import taobao_video as tv
 from conftest import APP_KEY, CANARY_SECRET
 from taobao_video.cli.main import main
-from taobao_video.model import utc_now
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
-from taobao_video.top.tokens import Token, TokenStore
 
 REPO = Path(__file__).resolve().parents[1]
 # The README's examples name ids of the demo's catalogue (seed 2026): 521424390973 has a video, …74 is gone.
@@ -30,20 +29,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A settings folder pointing at a live sandbox with a token, as a user's would be; the working directory."""
     config = SandboxConfig(seed=SEED, apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),))
     with Sandbox(config) as sb:
-        (tmp_path / "settings.toml").write_text(
-            "[taobao]\n"
-            f'gateway_url = "{sb.gateway_url}"\n'
-            f'oauth_url = "{sb.oauth_url}"\n'
-            'token_file = "token.json"\n'
-            "[download]\n"
-            'dir = "videos"\n'
-            'allowed_hosts = ["127.0.0.1"]\n'
-            "[harvest]\n"
-            "qps = 50\n",
-            encoding="utf-8",
-        )
-        body = sb.issue_token(app_key=APP_KEY)
-        TokenStore(tmp_path / "token.json").save(Token.from_response(body, now=utc_now(), grant="authorization_code"))
+        write_settings(tmp_path, sb)
         monkeypatch.setenv("TAOBAO_APP_KEY", APP_KEY)
         monkeypatch.setenv("TAOBAO_APP_SECRET", CANARY_SECRET)
         monkeypatch.delenv("TAOBAO_VIDEO_CONFIG", raising=False)

@@ -11,14 +11,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
+from helpers.cli import run
 
 from conftest import APP_KEY, CANARY_SECRET, free_port_url
-from taobao_video.cli.main import main
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
 from taobao_video.top.tokens import Token, TokenStore
-
-ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 
 
 def write_settings(folder: Path, sb: Sandbox, *, gateway_url: str | None = None, qps: float = 1000) -> Path:
@@ -47,16 +44,6 @@ def write_settings(folder: Path, sb: Sandbox, *, gateway_url: str | None = None,
     body = sb.issue_token(app_key=APP_KEY)
     TokenStore(folder / "token.json").save(Token.from_response(body, now=datetime.now(UTC), grant="authorization_code"))
     return path
-
-
-def run(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("TAOBAO_VIDEO_CONFIG", raising=False)
-    with pytest.raises(SystemExit) as done:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def quota_used(config: Path, capsys, monkeypatch) -> int:

@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from helpers.cli import write_settings
+from helpers.cli import run, write_settings
 from helpers.pgserver import PgServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from conftest import APP_KEY, CANARY_SECRET
-from taobao_video.cli.main import main
+from conftest import CANARY_SECRET
 from taobao_video.errors import EXIT_CONFIG, ConfigError
 from taobao_video.sandbox import Sandbox
 from taobao_video.store import dialects as dialects_module
@@ -32,18 +31,7 @@ from taobao_video.store.records import VideoRow
 
 pytestmark = pytest.mark.slow
 
-ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("TAOBAO_VIDEO_CONFIG", raising=False)
-    with pytest.raises(SystemExit) as done:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def with_password(url: str, password: str) -> str:
