@@ -13,17 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from taobao_video.config.models import Settings
 from taobao_video.errors import AuthError
 from taobao_video.fsutil import atomic_write_text
-from taobao_video.model import STATE_NAMES, Outcome
-from taobao_video.store.catalog import Catalog
-from taobao_video.top.tokens import TokenStore
+from taobao_video.model import STATE_NAMES, Outcome, utc_now
+from taobao_video.top.tokens import TokenStore, authorisation_ends
+
+if TYPE_CHECKING:
+    from taobao_video.config.models import Settings
+    from taobao_video.store.catalog import Catalog
+    from taobao_video.top.apps import AppPool
 
 PREFIX = "taobao_video"
 LAST_SUCCESS = f"{PREFIX}_last_success_timestamp_seconds"
@@ -45,7 +48,7 @@ class RunRecord:
         return self.exit_code == 0 or (self.command == "daily" and self.exit_code == 75)
 
 
-def render(settings: Settings, catalog: Catalog, pool: Any, *, run: RunRecord | None = None) -> str:
+def render(settings: Settings, catalog: Catalog, pool: AppPool, *, run: RunRecord | None = None) -> str:
     """The metrics text: ``run``'s numbers when given, the state of ``catalog`` and the apps' quotas (``pool``,
     a ``top.apps.AppPool`` that reads the quota), and the last success per command carried over from the file."""
     registry = CollectorRegistry()
@@ -93,7 +96,7 @@ def _run(registry: CollectorRegistry, run: RunRecord) -> None:
     ).set(run.summary.get("api_calls", 0))
 
 
-def _state(registry: CollectorRegistry, settings: Settings, catalog: Catalog, pool: Any) -> None:
+def _state(registry: CollectorRegistry, settings: Settings, catalog: Catalog, pool: AppPool) -> None:
     queue = Gauge(f"{PREFIX}_queue_items", "Items in the catalog by state.", ["state"], registry=registry)
     counts = catalog.counts_by_state()
     for state in STATE_NAMES:
@@ -109,13 +112,14 @@ def _state(registry: CollectorRegistry, settings: Settings, catalog: Catalog, po
         ["app"],
         registry=registry,
     )
+    now = utc_now()
     for spec in settings.apps(with_secrets=False):
         try:
             token = TokenStore(spec.token_file).load()
         except AuthError:
             continue
         if token is not None:
-            ends = token.refresh_expires_at if token.refresh_token and token.refresh_expires_at else token.expires_at
+            ends, _ = authorisation_ends(token, now=now)
             expiry.labels(spec.name).set(ends.timestamp())
 
 

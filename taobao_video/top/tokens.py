@@ -122,6 +122,14 @@ def _moment(key: str, value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def authorisation_ends(token: Token, *, now: datetime) -> tuple[datetime, str]:
+    """When only ``auth login`` can renew this authorisation, and which token that is: the refresh token's end
+    while it can still refresh, else the session token's."""
+    if token.refresh_token and token.refresh_expires_at is not None and token.refresh_expires_at > now:
+        return token.refresh_expires_at, "refresh token"
+    return token.expires_at, "session token"
+
+
 def expiry_warning(token: Token, *, now: datetime, warn_days: int) -> str | None:
     """What to say when the authorisation runs out for good within ``warn_days``, else None.
 
@@ -131,9 +139,7 @@ def expiry_warning(token: Token, *, now: datetime, warn_days: int) -> str | None
     if warn_days <= 0:
         return None
     window = timedelta(days=warn_days)
-    refreshable = bool(token.refresh_token) and token.refresh_expires_at is not None and token.refresh_expires_at > now
-    ends, what = (token.refresh_expires_at, "refresh token") if refreshable else (token.expires_at, "session token")
-    assert ends is not None
+    ends, what = authorisation_ends(token, now=now)
     if ends <= now:
         return None  # already over: the callers say "expired" themselves
     if ends - now > window:
