@@ -25,6 +25,7 @@ from taobao_video.fetch.space import preflight
 from taobao_video.jobs.daily import run_daily
 from taobao_video.jobs.interrupt import graceful_stop
 from taobao_video.jobs.lock import run_lock
+from taobao_video.jobs.pipeline import Harvester
 from taobao_video.jobs.plan import record_lookup
 from taobao_video.jobs.report import DailyReport, HarvestReport
 from taobao_video.jobs.verify import BadFile, VerifyReport, verify
@@ -80,21 +81,12 @@ def harvest(
     started = utc_now()
     preflight(settings.download.dir, wiring.min_free_bytes(settings))
     with open_run(settings, purpose="harvest", stop=stop) as run:
-        job = wiring.harvester(
-            settings,
-            run.catalog,
-            force=force,
-            workers=workers,
-            exclusive=run.exclusive,
-            stop=run.stop,
-            on_event=on_event,
-            on_bytes=on_bytes,
-        )
+        job = _harvester(run, on_event, on_bytes, force=force, workers=workers)
         report = job.run(list(ids))
-    report.bad_lines = bad_lines
-    summary = report.as_dict()
+        report.bad_lines = bad_lines
+        summary = report.as_dict()
+        _write_metrics(run, "harvest", started, report.exit_code, summary, on_event)
     on_event({"event": "summary", **summary})
-    _write_metrics(settings, "harvest", started, report.exit_code, summary, on_event)
     return report
 
 
@@ -114,37 +106,41 @@ def daily(
         on_event({"event": "warning", "detail": warning})
     preflight(settings.download.dir, wiring.min_free_bytes(settings))
     with open_run(settings, purpose="daily", stop=stop) as run:
-        job = wiring.harvester(
-            settings,
-            run.catalog,
-            workers=workers,
-            max_calls=max_calls,
-            exclusive=run.exclusive,
-            stop=run.stop,
-            on_event=on_event,
-            on_bytes=on_bytes,
-        )
+        job = _harvester(run, on_event, on_bytes, workers=workers, max_calls=max_calls)
         report = run_daily(job, max_calls=max_calls)
-    summary = report.as_dict()
+        summary = report.as_dict()
+        _write_metrics(run, "daily", started, report.exit_code, summary, on_event)
     on_event({"event": "summary", **summary})
-    _write_metrics(settings, "daily", started, report.exit_code, summary, on_event)
     return report
 
 
+def _harvester(run: Run, on_event: EventSink, on_bytes: Callable[[int], None], **options: Any) -> Harvester:
+    """The harvester of a run in the harness: its catalog, its stop, whether it is alone on the catalog."""
+    return wiring.harvester(
+        run.settings,
+        run.catalog,
+        exclusive=run.exclusive,
+        stop=run.stop,
+        on_event=on_event,
+        on_bytes=on_bytes,
+        **options,
+    )
+
+
 def _write_metrics(
-    settings: Settings, command: str, started: datetime, exit_code: int, summary: Event, on_event: EventSink
+    run: Run, command: str, started: datetime, exit_code: int, summary: Event, on_event: EventSink
 ) -> None:
-    """Rewrite ``[metrics] textfile`` after a run; a failure to write it is a warning, never the run's failure."""
-    path = settings.metrics.textfile
+    """Rewrite ``[metrics] textfile`` at the end of a run, from the run's own catalog; a failure to write it is a
+    warning, never the run's failure."""
+    path = run.settings.metrics.textfile
     if path is None:
         return
     from taobao_video.ops import metrics
 
     record = metrics.RunRecord(command, started, utc_now(), exit_code, summary)
     try:
-        with wiring.catalog(settings) as catalog:
-            text = metrics.render(settings, catalog, wiring.quota_pool(settings, catalog), run=record)
-        metrics.write_textfile(path, text)
+        pool = wiring.quota_pool(run.settings, run.catalog)
+        metrics.write_textfile(path, metrics.render(run.settings, run.catalog, pool, run=record))
     except (OSError, TaobaoVideoError) as exc:
         on_event({"event": "warning", "detail": f"the metrics file {path} was not written: {exc}"})
 
