@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from taobao_video.errors import UsageError
-from taobao_video.ids import parse_id
+from taobao_video.ids import MAX_ID_DIGITS, parse_id
 
 if TYPE_CHECKING:
     from taobao_video.config.models import Settings
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from taobao_video.top.lookup import LookupResult
 
 Event = dict[str, Any]
+ID_LIMIT = 10**MAX_ID_DIGITS  # what parse_id accepts: positive, at most MAX_ID_DIGITS digits
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -120,6 +121,9 @@ def _num_iids(ids: Iterable[int | str]) -> list[int]:
     """Ids as the catalog takes them; a string may be a number or an item URL. UsageError names a bad one."""
     parsed = []
     for raw in ids:
+        if type(raw) is int and 0 < raw < ID_LIMIT:  # the CLI's ids, already parsed: no text round trip
+            parsed.append(raw)
+            continue
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
             raise UsageError(f"{raw!r} is not a num_iid (give ints, or strings of digits or item URLs)")
         try:
