@@ -110,7 +110,7 @@ def test_lock_held_exits_75_naming_the_holder(live, tmp_path, capsys, monkeypatc
 
 
 def test_quota_stop_exits_75_and_says_when(live, tmp_path, capsys, monkeypatch):
-    config = write_settings(tmp_path, live, quota="[quota]\ndaily_limit = 3\n")
+    config = write_settings(tmp_path, live, more_toml="[quota]\ndaily_limit = 3\n")
     ids = live.catalogue.sample_mixed(5)
     code, out, _ = run(["--config", str(config), "harvest", *map(str, ids)], capsys, monkeypatch)
     assert code == 75

@@ -9,7 +9,7 @@ from helpers.cli import run, write_settings
 
 
 def test_days_left_is_the_real_pace_not_max_calls_and_text_and_json_agree(live, tmp_path, capsys, monkeypatch):
-    config = write_settings(tmp_path, live, quota="[quota]\ndaily_limit = 1000\nreserve = 10\n")
+    config = write_settings(tmp_path, live, more_toml="[quota]\ndaily_limit = 1000\nreserve = 10\n")
     ids = live.catalogue.sample("video", 3) + live.catalogue.sample("no_video", 1)
     code, _, err = run(["--config", str(config), "queue", "add", *map(str, ids * 1)], capsys, monkeypatch)
     assert code == 0, err

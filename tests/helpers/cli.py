@@ -18,13 +18,17 @@ ENV = {"TAOBAO_APP_KEY": APP_KEY, "TAOBAO_APP_SECRET": CANARY_SECRET}
 
 
 def write_settings(
-    folder: Path, sb: Sandbox, *, database_url: str | None = "sqlite:///catalog.sqlite3", **extra: str
+    folder: Path,
+    sb: Sandbox,
+    *,
+    database_url: str | None = "sqlite:///catalog.sqlite3",
+    qps: str = "1000",
+    more_toml: str = "",
 ) -> Path:
-    """A settings file for the sandbox and a token beside it; ``database_url`` None leaves [database] out."""
+    """A settings file for the sandbox and a token beside it; ``database_url`` None leaves [database] out;
+    ``more_toml`` is appended as it is (further sections)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "settings.toml"
-    quota = extra.get("quota", "")
-    qps = extra.get("qps", "1000")
     path.write_text(
         "[taobao]\n"
         f'gateway_url = "{sb.gateway_url}"\n'
@@ -36,7 +40,7 @@ def write_settings(
         "workers = 4\n"
         "[harvest]\n"
         f"qps = {qps}\n"
-        'lock_file = "harvest.lock"\n' + (f'[database]\nurl = "{database_url}"\n' if database_url else "") + quota
+        'lock_file = "harvest.lock"\n' + (f'[database]\nurl = "{database_url}"\n' if database_url else "") + more_toml
     )
     body = sb.issue_token(app_key=APP_KEY)
     TokenStore(folder / "token.json").save(Token.from_response(body, now=datetime.now(UTC), grant="authorization_code"))

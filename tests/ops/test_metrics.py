@@ -24,7 +24,7 @@ def test_a_harvest_writes_metrics_equal_to_its_summary(live: Sandbox, tmp_path: 
     import json
 
     prom = tmp_path / "textfile" / "taobao_video.prom"
-    config = write_settings(tmp_path, live, quota=f'[metrics]\ntextfile = "{prom}"\n')
+    config = write_settings(tmp_path, live, more_toml=f'[metrics]\ntextfile = "{prom}"\n')
     ids = live.catalogue.sample_mixed(8)
     code, out, err = run(["--config", str(config), "harvest", "--json", *map(str, ids)], capsys, monkeypatch)
     assert code == 0, err
@@ -54,7 +54,7 @@ def test_a_harvest_writes_metrics_equal_to_its_summary(live: Sandbox, tmp_path: 
 def test_an_unwritable_textfile_is_a_warning_not_a_failure(live: Sandbox, tmp_path: Path, capsys, monkeypatch) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the metrics folder should be")
-    config = write_settings(tmp_path, live, quota=f'[metrics]\ntextfile = "{blocker / "taobao_video.prom"}"\n')
+    config = write_settings(tmp_path, live, more_toml=f'[metrics]\ntextfile = "{blocker / "taobao_video.prom"}"\n')
     ids = live.catalogue.sample("video", 2)
     code, _, err = run(["--config", str(config), "harvest", *map(str, ids)], capsys, monkeypatch)
     assert code == 0 and "the metrics file" in err and "was not written" in err and "Traceback" not in err
