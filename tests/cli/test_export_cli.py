@@ -15,23 +15,18 @@ from typing import Any
 
 import openpyxl
 import pytest
-from helpers.catalog import VIDEOS, build_known
+from helpers.catalog import VIDEOS, known_settings
 from helpers.cli import run
 from helpers.disk import mount_tmpfs, unmount
 
 from taobao_video import fsutil
-from taobao_video.store.catalog import Catalog
 
 ALL_IDS = sorted(spec[0] for spec in VIDEOS)
 
 
 @pytest.fixture
 def known(tmp_path: Path) -> Iterator[Path]:
-    with Catalog.open(f"sqlite:///{tmp_path / 'catalog.sqlite3'}") as cat:
-        build_known(cat, tmp_path)
-    path = tmp_path / "settings.toml"
-    path.write_text('[download]\ndir = "videos"\n[database]\nurl = "sqlite:///catalog.sqlite3"\n', encoding="utf-8")
-    yield path
+    yield known_settings(tmp_path)
 
 
 def export(config: Path, *args: str) -> list[str]:

@@ -6,19 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.catalog import build_known
+from helpers.catalog import known_settings
 from helpers.cli import run
-
-from taobao_video.store.catalog import Catalog
 
 
 @pytest.fixture
 def known(tmp_path: Path) -> Iterator[Path]:
-    with Catalog.open(f"sqlite:///{tmp_path / 'catalog.sqlite3'}") as cat:
-        build_known(cat, tmp_path)
-    path = tmp_path / "settings.toml"
-    path.write_text('[download]\ndir = "videos"\n[database]\nurl = "sqlite:///catalog.sqlite3"\n', encoding="utf-8")
-    yield path
+    yield known_settings(tmp_path)
 
 
 @pytest.mark.parametrize(

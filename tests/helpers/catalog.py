@@ -75,3 +75,12 @@ def build_known(cat: Catalog, base: Path) -> None:
     ledger = QuotaLedger(cat, app_key="K", daily_limit=1000, reserve=0, tz=SHANGHAI, clock=lambda: next(moments))
     for _ in range(3):
         ledger.reserve()
+
+
+def known_settings(base: Path) -> Path:
+    """The known catalog (``build_known``) in ``base`` and the smallest settings file that reads it."""
+    with Catalog.open(f"sqlite:///{base / 'catalog.sqlite3'}") as cat:
+        build_known(cat, base)
+    path = base / "settings.toml"
+    path.write_text('[download]\ndir = "videos"\n[database]\nurl = "sqlite:///catalog.sqlite3"\n', encoding="utf-8")
+    return path
