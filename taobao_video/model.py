@@ -65,13 +65,14 @@ class ItemState(enum.StrEnum):
     RESOLVED = "resolved"  # the API gave a video URL; not downloaded yet
     NO_VIDEO = "no_video"  # the item has no main-image video
     NOT_FOUND = "not_found"  # the item is gone
+    NOT_VISIBLE = "not_visible"  # the seller channel left it out: another shop's item, or unknown
     DONE = "done"  # downloaded, verified, in ``videos``
     FAILED = "failed"  # the last download or lookup failed; ``error_kind`` says how
 
 
 WAITING_STATES = (ItemState.PENDING, ItemState.RESOLVED, ItemState.FAILED)
 # The order listings, `queue stats` and the page show the states in: the queue's way from first to last.
-STATE_NAMES: tuple[str, ...] = ("pending", "resolved", "done", "no_video", "not_found", "failed")
+STATE_NAMES: tuple[str, ...] = ("pending", "resolved", "done", "no_video", "not_found", "not_visible", "failed")
 assert sorted(STATE_NAMES) == sorted(ItemState), "STATE_NAMES names every state once"
 
 

@@ -404,6 +404,9 @@ class Harvester:
             height=job.height,
             api_method=job.api_method,
             downloaded_at=self.clock(),
+            title=job.title,
+            nick=job.nick,
+            video_id=job.video_id,
         )
         self.catalog.record_video(row, now=row.downloaded_at)
         with self._lock:

@@ -29,6 +29,9 @@ class Job:
     width: int | None
     height: int | None
     api_method: str
+    title: str | None = None
+    nick: str | None = None
+    video_id: str | None = None
 
 
 @dataclass
@@ -82,9 +85,14 @@ def record_lookup(catalog: Catalog, result: LookupResult, *, now: datetime) -> J
             width=v.width,
             height=v.height,
             api_method=v.api_method,
+            title=v.title,
+            nick=v.nick,
+            video_id=v.video_id,
             now=now,
         )
-        return Job(v.num_iid, v.url, v.cover_url, v.duration, v.width, v.height, v.api_method)
+        return Job(
+            v.num_iid, v.url, v.cover_url, v.duration, v.width, v.height, v.api_method, v.title, v.nick, v.video_id
+        )
     if result.outcome == LookupOutcome.NO_VIDEO:
         catalog.mark_no_video(result.num_iid, api_method=result.api_method, now=now)
     else:
@@ -101,12 +109,30 @@ def _file_intact(path: Path, size: int) -> bool:
 
 def job_from_video(video: VideoRow) -> Job:
     return Job(
-        video.num_iid, video.video_url, video.cover_url, video.duration, video.width, video.height, video.api_method
+        video.num_iid,
+        video.video_url,
+        video.cover_url,
+        video.duration,
+        video.width,
+        video.height,
+        video.api_method,
+        video.title,
+        video.nick,
+        video.video_id,
     )
 
 
 def _job_from_item(item: ItemRow) -> Job:
     assert item.video_url is not None
     return Job(
-        item.num_iid, item.video_url, item.cover_url, item.api_duration, item.width, item.height, item.api_method or ""
+        item.num_iid,
+        item.video_url,
+        item.cover_url,
+        item.api_duration,
+        item.width,
+        item.height,
+        item.api_method or "",
+        item.title,
+        item.nick,
+        item.video_id,
     )

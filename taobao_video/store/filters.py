@@ -38,6 +38,18 @@ VIDEO_COLUMNS: tuple[str, ...] = (
     "height",
     "api_method",
     "downloaded_at",
+    "title",
+    "nick",
+    "video_id",
+    "cover_path",
+    "cover_width",
+    "cover_height",
+    "cover_error",
+    "codec",
+    "bitrate",
+    "fps",
+    "has_audio",
+    "container",
 )
 STATE_COLUMNS: tuple[str, ...] = ("state", "error_kind", "last_error")
 SORT_KEYS: tuple[str, ...] = ("num_iid", "duration", "downloaded_at", "size")

@@ -7,6 +7,7 @@ catalog has never seen is added in the state it is moved to, at the end of the q
     resolved          mark_resolved                  any            resolved   lookups   kept    cleared
     no_video          mark_no_video                  any            no_video   lookups   ended   cleared
     not_found         mark_not_found                 any            not_found  lookups   ended   cleared
+    not_visible       mark_not_visible               any            not_visible lookups  ended   cleared
     lookup_failed     mark_lookup_failed             any            failed     lookups   ended   cleared
     download_failed   mark_failed                    any            failed     attempts  ended   cleared
     downloaded        record_video                   any            done       -         ended   cleared
@@ -80,6 +81,7 @@ TRANSITIONS: dict[str, Transition] = {
     "resolved": Transition(ItemState.RESOLVED, "lookups"),
     "no_video": Transition(ItemState.NO_VIDEO, "lookups"),
     "not_found": Transition(ItemState.NOT_FOUND, "lookups"),
+    "not_visible": Transition(ItemState.NOT_VISIBLE, "lookups"),
     "lookup_failed": Transition(ItemState.FAILED, "lookups"),
     "download_failed": Transition(ItemState.FAILED, "attempts"),
     "downloaded": Transition(ItemState.DONE),
@@ -107,17 +109,34 @@ class ItemTransitions:
         height: int | None,
         api_method: str,
         now: datetime,
+        title: str | None = None,
+        nick: str | None = None,
+        video_id: str | None = None,
     ) -> None:
         """The API gave a video URL: state ``resolved``, one more lookup, errors cleared. A work claim on the item
         stays: whoever looked it up downloads it next."""
         learnt = {"video_url": video_url, "cover_url": cover_url, "api_duration": api_duration}
         learnt |= {"width": width, "height": height, "api_method": api_method}
+        learnt |= {"title": title, "nick": nick, "video_id": video_id}
         self._record(num_iid, "resolved", now, **learnt, checked_at=now, **_ERRORS_CLEARED)
 
     def mark_no_video(self, num_iid: int, *, api_method: str, now: datetime) -> None:
         """The item exists but has no main-image video."""
         gone = {"video_url": None, "api_duration": None, "width": None, "height": None}
         self._record(num_iid, "no_video", now, **gone, api_method=api_method, checked_at=now, **_ERRORS_CLEARED)
+
+    def mark_not_visible(self, num_iid: int, *, api_method: str, now: datetime) -> None:
+        """The seller channel left the id out of its answer: another shop's item, or an unknown one."""
+        self._record(
+            num_iid,
+            "not_visible",
+            now,
+            video_url=None,
+            api_method=api_method,
+            checked_at=now,
+            last_error=None,
+            error_kind=None,
+        )
 
     def mark_not_found(self, num_iid: int, *, detail: str, api_method: str, now: datetime) -> None:
         """The item is gone; ``detail`` (e.g. the sub_code) is kept in ``last_error``."""

@@ -26,6 +26,18 @@ class VideoRow:
     height: int | None
     api_method: str
     downloaded_at: datetime
+    title: str | None = None
+    nick: str | None = None
+    video_id: str | None = None
+    cover_path: str | None = None
+    cover_width: int | None = None
+    cover_height: int | None = None
+    cover_error: str | None = None
+    codec: str | None = None
+    bitrate: int | None = None
+    fps: float | None = None
+    has_audio: bool | None = None
+    container: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +62,9 @@ class ItemRow:
     checked_at: datetime | None
     seq: int
     deferred_at: datetime | None
+    title: str | None = None
+    nick: str | None = None
+    video_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

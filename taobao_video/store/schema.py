@@ -5,6 +5,7 @@ Tables (the README documents them for users):
     videos        one row per downloaded, verified video (design.md contract: the column names are fixed)
     items         each id's lookup and download state: the queue and what has been learnt about it
     calls         the call log: one row per gateway attempt, failed ones included
+    video_history the versions a refresh replaced (migration 0005)
     quota_days    the quota ledger: calls reserved per app key and quota day (see ``quota.py``)
     video_totals  running sums of ``videos`` per second of duration, kept by triggers (migration 0004)
 
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Float, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from taobao_video.model import ItemState
@@ -65,12 +66,25 @@ class Video(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     api_method: Mapped[str] = mapped_column(String(64))
     downloaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    title: Mapped[str | None] = mapped_column(Text)
+    nick: Mapped[str | None] = mapped_column(Text)  # the seller's nick, or its shop id
+    video_id: Mapped[str | None] = mapped_column(String(64))  # the platform's stored video: may back many items
+    cover_path: Mapped[str | None] = mapped_column(Text)  # relative like video_path; null: no cover on disk
+    cover_width: Mapped[int | None] = mapped_column(Integer)
+    cover_height: Mapped[int | None] = mapped_column(Integer)
+    cover_error: Mapped[str | None] = mapped_column(Text)  # the last cover failure (a cover never fails its video)
+    codec: Mapped[str | None] = mapped_column(String(32))  # the media probe's reading of the file
+    bitrate: Mapped[int | None] = mapped_column(BigInteger)  # bits per second
+    fps: Mapped[float | None] = mapped_column(Float)
+    has_audio: Mapped[bool | None] = mapped_column(Boolean)
+    container: Mapped[str | None] = mapped_column(String(32))
 
 
 # `catalog list` filters and sorts walk these in the listing's order, sort column then num_iid (migration 0004).
 Index("ix_videos_duration", Video.duration, Video.num_iid)
 Index("ix_videos_downloaded_at", Video.downloaded_at, Video.num_iid)
 Index("ix_videos_size_bytes", Video.size_bytes, Video.num_iid)
+Index("ix_videos_video_id", Video.video_id)  # which items use this video; a known video is not stored twice (0005)
 
 
 class Item(Base):
@@ -105,6 +119,9 @@ class Item(Base):
     deferred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # a run had to leave it for later
     claimed_by: Mapped[str | None] = mapped_column(Text)  # the worker on it (claims.py), until lease_until
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    title: Mapped[str | None] = mapped_column(Text)  # as the lookup gave them (migration 0005)
+    nick: Mapped[str | None] = mapped_column(Text)
+    video_id: Mapped[str | None] = mapped_column(String(64))
 
 
 # The daily selection walks this index in queue order and stops after a quota's worth (see migration 0002).
@@ -150,6 +167,26 @@ class QuotaDay(Base):
     daily_limit: Mapped[int] = mapped_column(Integer)
     banned_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class VideoHistory(Base):
+    """A version of an item's video that a refresh replaced (migration 0005); ``video_path`` is null once pruned."""
+
+    __tablename__ = "video_history"
+
+    id: Mapped[int] = mapped_column(AUTOINCREMENT_ID, primary_key=True, autoincrement=True)
+    num_iid: Mapped[int] = mapped_column(BigInteger)
+    video_id: Mapped[str | None] = mapped_column(String(64))
+    video_path: Mapped[str | None] = mapped_column(Text)
+    video_url: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration: Mapped[float | None] = mapped_column(Float)
+    downloaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    replaced_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_video_history_num_iid", VideoHistory.num_iid)
 
 
 class VideoTotal(Base):

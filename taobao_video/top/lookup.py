@@ -37,6 +37,9 @@ class VideoInfo:
     width: int | None
     height: int | None
     api_method: str
+    title: str | None = None  # the item's title, when the answer carries it
+    nick: str | None = None  # the seller's nick (or shop id)
+    video_id: str | None = None  # the platform's id of the stored video: one video may back many items
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class ItemLookup:
             width=_int(video.get("width")),
             height=_int(video.get("height")),
             api_method=ITEM_VIDEO,
+            title=_text(video.get("title")) or None,
+            video_id=_text(video.get("video_id")) or None,
         )
         return LookupResult(num_iid, LookupOutcome.VIDEO, ITEM_VIDEO, video=info, request_id=request_id)
 
@@ -135,6 +140,9 @@ class ItemLookup:
             width=None,
             height=None,
             api_method=ITEM_GET,
+            title=_text(item.get("title")) or None,
+            nick=_text(item.get("nick")) or None,
+            video_id=_text(mpic.get("video_id")) or _video_id(item) or None,
         )
         return LookupResult(num_iid, LookupOutcome.VIDEO, ITEM_GET, video=info, request_id=request_id)
 
@@ -148,6 +156,11 @@ def _plain_list(value: Any, inner: str) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         return []
     return [entry for entry in value if isinstance(entry, dict)]
+
+
+def _video_id(item: dict[str, Any]) -> str:
+    """The ``video_id`` of the first entry of ``videos`` that has one, or ""."""
+    return next((_text(v.get("video_id")) for v in _plain_list(item.get("videos"), "video") if v.get("video_id")), "")
 
 
 def _text(value: Any) -> str:

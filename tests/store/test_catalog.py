@@ -89,6 +89,7 @@ def test_open_creates_the_folder_the_file_and_the_schema(tmp_path: Path) -> None
             "calls",
             "quota_days",
             "video_totals",
+            "video_history",
         }
         assert current_revision(engine_of(cat)) == head_revision()
 
@@ -108,7 +109,7 @@ def test_reopen_is_a_no_op(catalog_url: str, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_upgrade_returns_the_head_and_is_idempotent(catalog_url: str) -> None:
     head = head_revision()
-    assert head == SCHEMA_REVISION == "0004"
+    assert head == SCHEMA_REVISION == "0005"
     assert upgrade(catalog_url) == head
     assert upgrade(catalog_url) == head
     with Catalog.open(catalog_url, migrate=False) as cat:
@@ -427,6 +428,7 @@ def test_counts_by_state_lists_every_state(cat: Catalog) -> None:
         "resolved": 1,
         "no_video": 1,
         "not_found": 0,
+        "not_visible": 0,
         "done": 1,
         "failed": 0,
     }

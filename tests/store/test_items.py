@@ -45,6 +45,7 @@ EVENTS: dict[str, tuple[Step, Step]] = {
     "resolved": (lambda cat: None, lambda cat: resolve(cat, now=LATER)),
     "no_video": (lambda cat: None, lambda cat: cat.mark_no_video(N, api_method="m", now=LATER)),
     "not_found": (lambda cat: None, lambda cat: cat.mark_not_found(N, detail="gone", api_method="m", now=LATER)),
+    "not_visible": (lambda cat: None, lambda cat: cat.mark_not_visible(N, api_method="m", now=LATER)),
     "lookup_failed": (lambda cat: None, lambda cat: cat.mark_lookup_failed(N, error="timeout", now=LATER)),
     "download_failed": (
         resolve,
@@ -98,7 +99,7 @@ def test_the_claim_rule() -> None:
     """A worker's outcome ends its claim, except resolved (the same worker downloads next); the user's rewinds
     never end one (a worker may be on the item)."""
     ends = {name for name, move in TRANSITIONS.items() if move.ends_claim}
-    assert ends == {"no_video", "not_found", "lookup_failed", "download_failed", "downloaded"}
+    assert ends == {"no_video", "not_found", "not_visible", "lookup_failed", "download_failed", "downloaded"}
     assert not any(move.ends_claim for move in TRANSITIONS.values() if not move.by_worker)
     assert set(CLAIM_ENDED) == {"claimed_by", "lease_until"} and set(CLAIM_ENDED.values()) == {None}
     assert set(CLAIM_ENDED) <= set(Item.__table__.c.keys())

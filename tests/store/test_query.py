@@ -290,6 +290,7 @@ def test_stats_on_a_known_catalog(known: Catalog, monkeypatch: pytest.MonkeyPatc
         "done": 7,
         "no_video": 1,
         "not_found": 1,
+        "not_visible": 0,
         "failed": 1,
         "total": 13,
     }
