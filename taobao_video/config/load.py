@@ -27,6 +27,7 @@ from taobao_video.config.names import (
     APP_SECRET_ENV,
     CONFIG_ENV,
     DEFAULT_FILE,
+    NOTIFY_URLS_ENV,
     OVERRIDE_PREFIX,
     app_env_suffix,
     is_secret_key,
@@ -131,6 +132,10 @@ def _apply_env(
         origins[("taobao", "app_key")] = APP_KEY_ENV
     secret = (env.get(APP_SECRET_ENV) or "").strip()
     sections["taobao"]["app_secret"] = SecretStr(secret) if secret else None
+    notify_urls = (env.get(NOTIFY_URLS_ENV) or "").split()
+    if notify_urls:  # added to the file's: the file may name a harmless hook, the environment the secret ones
+        file_urls = sections["notify"].get("urls", [])
+        sections["notify"]["urls"] = [*(file_urls if isinstance(file_urls, list) else [file_urls]), *notify_urls]
     apps = sections["taobao"].get("apps")
     if isinstance(apps, (list, tuple)):
         sections["taobao"]["apps"] = [_app_from_env(app, env) for app in apps]

@@ -121,6 +121,15 @@ def _state(registry: CollectorRegistry, settings: Settings, catalog: Catalog, po
         if token is not None:
             ends, _ = authorisation_ends(token, now=now)
             expiry.labels(spec.name).set(ends.timestamp())
+    if settings.notify.urls:
+        from taobao_video.ops.notify import notifier_counts
+
+        counts = notifier_counts(settings)
+        sends = Gauge(
+            f"{PREFIX}_notifications", "End-of-run messages by result, all runs so far.", ["result"], registry=registry
+        )
+        sends.labels("sent").set(counts["sent"])
+        sends.labels("failed").set(counts["failed"])
 
 
 def _previous_successes(path: Path | None) -> dict[str, float]:
