@@ -147,7 +147,7 @@ class Watch:
         events = happened(
             self.end, failure_threshold=notify.failure_threshold, disk_dir=str(self.settings.download.dir)
         )
-        chosen = {kind: text for kind, text in events.items() if kind in notify.on}
+        chosen: dict[str, str] = {kind: text for kind, text in events.items() if kind in notify.on}
         if not chosen and "summary" not in notify.on:
             return
         title, body, kind = compose(self.end, chosen)

@@ -71,7 +71,7 @@ def test_urls_from_the_environment_are_added_to_the_files(live: Sandbox, tmp_pat
     with json_receiver() as from_file, json_receiver() as from_env:
         monkeypatch.setenv("TAOBAO_VIDEO_NOTIFY_URLS", from_env.url("env"))
         config = write_settings(tmp_path, live, more_toml=notify_toml(from_file.url("file")))
-        code, events, _ = queue_and_run_daily(config, live.catalogue.sample("video", 1), capsys, monkeypatch)
+        code, _, _ = queue_and_run_daily(config, live.catalogue.sample("video", 1), capsys, monkeypatch)
         assert code == 1
         assert [p for p, _ in from_file.posts] == ["/file"] and [p for p, _ in from_env.posts] == ["/env"]
 
@@ -101,7 +101,7 @@ def test_an_expired_token_is_one_auth_message_and_exit_77(live: Sandbox, tmp_pat
         config = write_settings(tmp_path, live, more_toml=notify_toml(receiver.url()))
         past = datetime.now(UTC) - timedelta(days=2)
         TokenStore(tmp_path / "token.json").save(Token("stale", expires_at=past, obtained_at=past - timedelta(1)))
-        code, events, err = queue_and_run_daily(config, live.catalogue.sample("video", 1), capsys, monkeypatch)
+        code, _, err = queue_and_run_daily(config, live.catalogue.sample("video", 1), capsys, monkeypatch)
         assert code == 77, err
         assert len(receiver.posts) == 1
         body = receiver.posts[0][1]
@@ -111,9 +111,8 @@ def test_an_expired_token_is_one_auth_message_and_exit_77(live: Sandbox, tmp_pat
 @pytest.fixture
 def near_expiry() -> Iterator[Sandbox]:
     """A sandbox on the real clock whose refresh tokens last two days: inside the default three-day window."""
-    config = SandboxConfig(
-        seed=9, apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),), video_bytes=(40_000, 90_000), refresh_ttl_s=2 * 86400
-    )
+    app = AppConfig(key=APP_KEY, secret=CANARY_SECRET)
+    config = SandboxConfig(seed=9, apps=(app,), video_bytes=(40_000, 90_000), refresh_ttl_s=2 * 86400)
     with Sandbox(config) as sb:
         yield sb
 
@@ -126,9 +125,10 @@ def test_a_daily_run_sends_token_expiring_once_a_day(near_expiry: Sandbox, tmp_p
             assert code == 0, err
         assert len(receiver.posts) == 1
         body = receiver.posts[0][1]
-        assert body["title"] == "taobao-video daily: exit 0 (token_expiring)" and "refresh token expires in" in body[
-            "message"
-        ]
+        assert (
+            body["title"] == "taobao-video daily: exit 0 (token_expiring)"
+            and "refresh token expires in" in body["message"]
+        )
 
 
 def settings_with_token(tmp_path: Path, url: str, refresh_ends: datetime):
