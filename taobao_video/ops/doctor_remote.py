@@ -63,12 +63,13 @@ class Probe:
         """One signed ``taobao.time.get`` as ``app``, without a session: None when the gateway accepted it."""
         from taobao_video import wiring
 
-        client = wiring.top_client(self.settings, app, clock=self.clock)
-        client.max_retries, client.timeout_s = 0, self._timeout
-        try:
-            client.call(TIME_GET, {}, with_session=False)
-        except TaobaoVideoError as exc:
-            return exc
+        with _ledger_hooks(self.settings) as hooks:  # the platform may count it: so does the ledger
+            client = wiring.top_client(self.settings, app, clock=self.clock, **hooks(app))
+            client.max_retries, client.timeout_s = 0, self._timeout
+            try:
+                client.call(TIME_GET, {}, with_session=False)
+            except TaobaoVideoError as exc:
+                return exc
         return None
 
 

@@ -57,7 +57,7 @@ def happened(end: RunEnd, *, failure_threshold: int, disk_dir: str = "") -> dict
     if int(summary.get("failed") or 0) > failure_threshold:
         failures.append(
             f"{summary['failed']} ids failed (more than notify.failure_threshold = {failure_threshold}); "
-            "see them with `taobao-video queue list --state failed`; the next daily run retries them"
+            "see them with `taobao-video queue list --state failed`, retry them with `taobao-video queue retry-failed`"
         )
     if stopped == StopReason.DISK_FULL:
         failures.append(f"the videos folder {disk_dir} is full: free space there; the next run resumes")

@@ -67,10 +67,10 @@ def test_a_good_setup_is_ok_in_every_check_in_order(live: Sandbox, tmp_path, cap
         # 13: "api methods" has a line per method (item_video, item.get)
         assert code == 0 and verdict == {"event": "verdict", "exit_code": 0, "ok": 13, "warn": 0, "fail": 0, "skip": 0}
         assert len(receiver.posts) == 1 and receiver.posts[0][1]["title"] == "taobao-video doctor: test message"
-    # one signed taobao.time.get and one lookup per API method, all in the ledger like a run's
+    # one signed taobao.time.get and one lookup per API method, all in the ledger like a run's calls
     assert live.quota_used(APP_KEY) - calls_before == 3
     code, out, _ = run(["--config", str(config), "quota", "status", "--json"], capsys, monkeypatch)
-    assert json.loads(out)["used"] == live.quota_used(APP_KEY) - 1  # the time.get is not a lookup: not in it
+    assert json.loads(out)["used"] == live.quota_used(APP_KEY)
 
 
 def test_without_spend_no_lookup_is_made_and_skipped_checks_say_so(live, tmp_path, capsys, monkeypatch):
@@ -225,3 +225,11 @@ def test_the_text_report_has_one_line_per_check_and_the_fix(live, tmp_path, caps
     with pytest.raises(LockHeldError):  # (the lock helper used above really refuses a second holder)
         with RunLock(tmp_path / "x.lock", purpose="a"), RunLock(tmp_path / "x.lock", purpose="b"):
             pass
+
+
+def test_a_videos_folder_that_cannot_be_made_fails_download_dir_even_for_root(live, tmp_path, capsys, monkeypatch):
+    config = write_settings(tmp_path, live)
+    config.write_text(config.read_text().replace('dir = "videos"', 'dir = "/proc/taobao-video-videos"'))
+    code, checks, _ = doctor(config, capsys, monkeypatch)
+    assert code == 78 and checks["download dir"]["status"] == "fail"
+    assert "cannot create the folder /proc/taobao-video-videos" in checks["download dir"]["detail"]
