@@ -171,8 +171,50 @@ def test_the_events_and_the_message_are_decided_from_the_run_end() -> None:
     assert happened(end, failure_threshold=3, disk_dir="/v")["failure"].startswith("the videos folder /v is full")
     quota = RunEnd("daily", 75, {"stopped": "quota"}, platform_quota=["app default: spent"])
     assert list(happened(quota, failure_threshold=0)) == ["quota_platform"]
+    unreachable = RunEnd("daily", 75, {"stopped": "gateway_unreachable", "unreachable_since": "2026-11-22T04:00:00"})
+    assert (
+        "the gateway was unreachable (since 2026-11-22T04:00:00)"
+        in happened(unreachable, failure_threshold=0)["failure"]
+    )
+    assert "auth" in happened(RunEnd("daily", 77, None, error="no token"), failure_threshold=0)
+    assert happened(RunEnd("daily", 0, {"failed": 0}), failure_threshold=0) == {}
     locked = RunEnd("daily", 75, None, error="another run holds the lock")
     assert "failure" in happened(locked, failure_threshold=0)
     title, body, kind = compose(end, events)
     assert title == "taobao-video harvest: exit 75 (failure)" and kind == "failure"
     assert "failed 3" in body and "4 API calls" in body
+
+
+def test_the_platforms_own_quota_answer_is_a_quota_platform_message(tmp_path, capsys, monkeypatch):
+    """The ledger allows 1000 calls, but the platform stops this app key after 2 (something else spends it)."""
+    app = AppConfig(key=APP_KEY, secret=CANARY_SECRET, daily_limit=2)
+    with Sandbox(SandboxConfig(seed=9, apps=(app,), video_bytes=(40_000, 90_000))) as sb, json_receiver() as receiver:
+        config = write_settings(tmp_path, sb, more_toml=notify_toml(receiver.url()))
+        code, events, err = queue_and_run_daily(config, sb.catalogue.sample("video", 4), capsys, monkeypatch)
+        assert code == 75 and events[-1]["stopped"] == "quota", err
+        assert len(receiver.posts) == 1
+        body = receiver.posts[0][1]
+        assert body["title"] == "taobao-video daily: exit 75 (quota_platform)"
+        assert "the platform answered that its daily quota is spent after" in body["message"]
+        assert "give it its own app key" in body["message"]
+
+
+def test_the_sandbox_clock_brings_a_token_into_the_window(clock: FakeClock, tmp_path: Path) -> None:
+    """A token the sandbox issued with a five-day refresh window, and the same injected clock on both sides: the
+    warning starts when three days are left, not before."""
+    from conftest import make_sandbox
+
+    with make_sandbox(clock, refresh_ttl_s=5 * 86400) as sb, json_receiver() as receiver:
+        (tmp_path / "settings.toml").write_text(
+            f'[taobao]\napp_key = "{APP_KEY}"\ntoken_file = "token.json"\n' + notify_toml(receiver.url())
+        )
+        issued = Token.from_response(sb.issue_token(app_key=APP_KEY), now=clock.now(), grant="authorization_code")
+        TokenStore(tmp_path / "token.json").save(issued)
+        settings = load_settings(tmp_path / "settings.toml", env={})
+        sent = []
+        for _ in range(4):
+            before = len(receiver.posts)
+            Watch(settings, "daily", lambda event: None, clock.now).finished(0, {"failed": 0}, None)
+            sent.append(len(receiver.posts) - before)
+            clock.advance(86400)
+        assert sent == [0, 0, 1, 1]  # 5 and 4 days left: outside; 3 and 2 days left: once each day
