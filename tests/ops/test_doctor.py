@@ -233,3 +233,17 @@ def test_a_videos_folder_that_cannot_be_made_fails_download_dir_even_for_root(li
     code, checks, _ = doctor(config, capsys, monkeypatch)
     assert code == 78 and checks["download dir"]["status"] == "fail"
     assert "cannot create the folder /proc/taobao-video-videos" in checks["download dir"]["detail"]
+
+
+def test_a_notify_url_nobody_answers_is_a_warning_without_printing_it(live, tmp_path, capsys, monkeypatch):
+    from conftest import free_port_url
+
+    port = free_port_url().split(":")[2].split("/")[0]
+    config = harvested(live, tmp_path, capsys, monkeypatch)
+    monkeypatch.setitem(ENV, "TAOBAO_VIDEO_NOTIFY_URLS", f"json://127.0.0.1:{port}/secret-path nosuch://x")
+    code, out, err = run(["--config", str(config), "doctor", "--json"], capsys, monkeypatch)
+    notify = [line for line in map(json.loads, out.splitlines()) if line.get("name") == "notify"]
+    assert code == 1 and [line["status"] for line in notify] == ["warn", "warn"]
+    assert "URL 1 (json://…)" in notify[0]["detail"] and "does not accept connections" in notify[0]["detail"]
+    assert "URL 2 (nosuch://…): not a URL Apprise knows" in notify[1]["detail"]
+    assert "secret-path" not in out + err and f":{port}/" not in out + err
