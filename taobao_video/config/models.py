@@ -287,21 +287,27 @@ class NotifySettings(_Section):
 
     @field_validator("urls", mode="before")
     @classmethod
-    def _check_urls(cls, value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            urls = []
-            for url in value:
-                text = url.get_secret_value() if isinstance(url, SecretStr) else url
-                if not isinstance(text, str) or not URL_SCHEME.match(text.strip()):
-                    raise invalid("each entry must be an Apprise URL such as json://host/path (scheme://...)")
-                urls.append(SecretStr(text.strip()))
-            return tuple(urls)
-        return value
+    def _check_urls(cls, value: Any) -> tuple[SecretStr, ...]:
+        # Never echo a value here: Apprise URLs carry tokens and passwords.
+        if not isinstance(value, (list, tuple)):
+            raise invalid('must be an array of Apprise URLs, e.g. ["json://host/path"]')
+        urls = []
+        for url in value:
+            text = url.get_secret_value() if isinstance(url, SecretStr) else url
+            if not isinstance(text, str) or not URL_SCHEME.match(text.strip()):
+                raise invalid("each entry must be an Apprise URL such as json://host/path (scheme://...)")
+            urls.append(SecretStr(text.strip()))
+        return tuple(urls)
 
     @field_validator("on", mode="before")
     @classmethod
     def _check_on(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
+        if not isinstance(value, (list, tuple)):
+            raise invalid(f"must be an array of events, e.g. {show(list(NOTIFY_EVENTS[:2]))}")
+        unknown = [event for event in value if event not in NOTIFY_EVENTS]
+        if unknown:
+            raise invalid(f"unknown event {show(unknown[0])} (known: {', '.join(NOTIFY_EVENTS)})")
+        return tuple(value)
 
 
 DEFAULT_APP = "default"

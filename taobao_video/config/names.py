@@ -141,6 +141,8 @@ def secret_places(data: Mapping[Any, Any], path: tuple[str, ...] = ()) -> Iterat
             for item in value:
                 if isinstance(item, Mapping):
                     yield from secret_places(item, here)
+                elif isinstance(item, str) and url_has_password(item):  # [notify] urls = ["mailto://u:pw@…"]
+                    yield SecretPlace(here, in_url=True)
         elif isinstance(value, str) and url_has_password(value):
             yield SecretPlace(here, in_url=True)
 

@@ -218,3 +218,34 @@ def test_the_sandbox_clock_brings_a_token_into_the_window(clock: FakeClock, tmp_
             sent.append(len(receiver.posts) - before)
             clock.advance(86400)
         assert sent == [0, 0, 1, 1]  # 5 and 4 days left: outside; 3 and 2 days left: once each day
+
+
+def test_notify_settings_merge_the_environment_and_never_echo_a_url(tmp_path: Path) -> None:
+    from taobao_video.errors import ConfigError
+
+    path = tmp_path / "settings.toml"
+    path.write_text('[notify]\nurls = ["json://127.0.0.1:1/file"]\non = ["failure", "summary"]\n')
+    env = {"TAOBAO_VIDEO_NOTIFY_URLS": "json://127.0.0.1:1/a-TOKEN\n  tgram://BOT/CHAT "}
+    settings = load_settings(path, env=env)
+    urls = [url.get_secret_value() for url in settings.notify.urls]
+    assert urls == ["json://127.0.0.1:1/file", "json://127.0.0.1:1/a-TOKEN", "tgram://BOT/CHAT"]
+    assert settings.notify.on == ("failure", "summary")
+    assert "a-TOKEN" not in repr(settings) and "BOT" not in repr(settings)
+    path.write_text('[notify]\nurls = "json://h/SECRET-PATH"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, env={})
+    assert "must be an array of Apprise URLs" in str(refused.value) and "SECRET-PATH" not in str(refused.value)
+    path.write_text("")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, env={"TAOBAO_VIDEO_NOTIFY_URLS": "no-scheme-SECRET"})
+    assert str(refused.value).startswith("TAOBAO_VIDEO_NOTIFY_URLS: each entry must be an Apprise URL")
+    assert "no-scheme-SECRET" not in str(refused.value)
+    path.write_text('[notify]\non = ["failures"]\n')
+    with pytest.raises(ConfigError, match=r"unknown event 'failures' \(known: failure, auth"):
+        load_settings(path, env={})
+    path.write_text('[notify]\nurls = ["mailto://me:hunter2@example.com"]\n')
+    with pytest.raises(ConfigError) as refused:  # a password in the file: the secret rule refuses it
+        load_settings(path, env={})
+    assert "hunter2" not in str(refused.value) and "set TAOBAO_VIDEO_NOTIFY_URLS in the environment" in str(
+        refused.value
+    )
