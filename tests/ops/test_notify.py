@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from helpers.cli import run, write_settings
 from helpers.receiver import json_receiver, silent_receiver
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import APP_KEY, CANARY_SECRET, START
 from taobao_video.config.load import load_settings
@@ -81,8 +82,10 @@ def test_a_notifier_that_never_answers_does_not_change_the_exit_code_or_hang(
 ):
     monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__RETRIES", "0")
     live.set_faults([Fault("http_500", "cdn")])
+    prom = tmp_path / "taobao_video.prom"
     with silent_receiver() as silent:
-        config = write_settings(tmp_path, live, more_toml=notify_toml(silent.url(), timeout=1))
+        more = notify_toml(silent.url(), timeout=1) + f'[metrics]\ntextfile = "{prom}"\n'
+        config = write_settings(tmp_path, live, more_toml=more)
         began = time.monotonic()
         code, events, err = queue_and_run_daily(config, live.catalogue.sample("video", 2), capsys, monkeypatch)
         took = time.monotonic() - began
@@ -94,6 +97,9 @@ def test_a_notifier_that_never_answers_does_not_change_the_exit_code_or_hang(
     assert {"event": "notify", "events": ["failure"], "sent": 0, "failed": 1} in events
     state = json.loads((tmp_path / "notify-state.json").read_text())
     assert state["failed"] == 1 and state["sent"] == 0
+    families = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
+    counted = {s.labels["result"]: s.value for s in families["taobao_video_notifications"].samples}
+    assert counted == {"sent": 0, "failed": 1}  # the metrics, written after the send, count it
 
 
 def test_an_expired_token_is_one_auth_message_and_exit_77(live: Sandbox, tmp_path, capsys, monkeypatch):
