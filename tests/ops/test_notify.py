@@ -255,3 +255,22 @@ def test_notify_settings_merge_the_environment_and_never_echo_a_url(tmp_path: Pa
     assert "hunter2" not in str(refused.value) and "set TAOBAO_VIDEO_NOTIFY_URLS in the environment" in str(
         refused.value
     )
+
+
+def test_a_harvest_notifies_too_and_a_run_that_cannot_start_says_why(live: Sandbox, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__RETRIES", "0")
+    live.set_faults([Fault("http_500", "cdn")])
+    with json_receiver() as receiver:
+        config = write_settings(tmp_path, live, more_toml=notify_toml(receiver.url()))
+        ids = live.catalogue.sample("video", 1)
+        code, _, err = run(["--config", str(config), "harvest", *map(str, ids)], capsys, monkeypatch)
+        assert code == 1, err
+        assert [body["title"] for _, body in receiver.posts] == ["taobao-video harvest: exit 1 (failure)"]
+        monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__MIN_FREE_MB", "1e12")  # more than any disk: disk full at start
+        code, _, err = run(["--config", str(config), "daily"], capsys, monkeypatch)
+        assert code == 75 and "disk full" in err
+        assert len(receiver.posts) == 2
+        body = receiver.posts[1][1]
+        assert body["title"] == "taobao-video daily: exit 75 (failure)"
+        assert "the run did not start: disk full" in body["message"]
+        assert "no summary: the run stopped before it began" in body["message"]
