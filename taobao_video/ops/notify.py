@@ -68,8 +68,8 @@ def happened(end: RunEnd, *, failure_threshold: int, disk_dir: str = "") -> dict
         )
     if end.exit_code == EXIT_CONFIG:
         failures.append(f"{end.error}: fix the setup, then check it with `taobao-video doctor`")
-    elif end.summary is None and end.exit_code not in (0, EXIT_NOPERM) and end.error and not failures:
-        failures.append(f"the run did not start: {end.error}")
+    elif end.error and end.exit_code != EXIT_NOPERM and not failures:
+        failures.append(f"the run {'did not start' if end.summary is None else 'stopped'}: {end.error}")
     if failures:
         events["failure"] = "\n".join(failures)
     if end.exit_code == EXIT_NOPERM:

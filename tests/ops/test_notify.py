@@ -184,6 +184,8 @@ def test_the_events_and_the_message_are_decided_from_the_run_end() -> None:
     )
     assert "auth" in happened(RunEnd("daily", 77, None, error="no token"), failure_threshold=0)
     assert happened(RunEnd("daily", 0, {"failed": 0}), failure_threshold=0) == {}
+    odd = happened(RunEnd("harvest", 1, {"failed": 0}, error="TOP error 42 Odd"), failure_threshold=0)
+    assert odd == {"failure": "the run stopped: TOP error 42 Odd"}
     locked = RunEnd("daily", 75, None, error="another run holds the lock")
     assert "failure" in happened(locked, failure_threshold=0)
     title, body, kind = compose(end, events)
