@@ -8,8 +8,9 @@
 
 Every function takes ``settings`` (default: ``load_settings()``, i.e. ``$TAOBAO_VIDEO_CONFIG`` or
 ``./settings.toml``). The runs call ``on_event`` with the same records ``--json`` prints, one dict per event
-(``plan``, ``item``, ``warning``, ``stop``, and last ``summary``), from several threads: keep it quick and
-thread-safe. Errors are :class:`taobao_video.TaobaoVideoError` subclasses, each with an ``exit_code``.
+(``plan``, ``item``, ``warning``, ``stop``, ``notify`` when a message was sent, and last ``summary``), from several
+threads: keep it quick and thread-safe. Errors are :class:`taobao_video.TaobaoVideoError` subclasses, each with
+an ``exit_code``.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Final
 
 import requests
@@ -77,6 +78,25 @@ _ANSWER_TEXT: Final = {  # the headers had arrived: the failure is in the body
 _NOT_RETRIED: Final = frozenset({"tls", "invalid_url", "redirects"})
 # Frames that only run while a TLS session is being set up (ssl.py, urllib3.util.ssl_).
 _HANDSHAKE_FRAMES: Final = frozenset({"do_handshake", "wrap_socket", "_ssl_wrap_socket_impl", "ssl_wrap_socket"})
+
+
+def server_date(http: requests.Session, url: str, *, timeout_s: float) -> tuple[int, datetime | None, datetime]:
+    """One GET of ``url`` for its HTTP ``Date`` header (RFC 9110 §6.6.1: the server's clock, to the second):
+    (status, that time as aware UTC or None, this machine's time halfway through the exchange). A network
+    failure is a TransportError (NotSent when nothing left)."""
+    before = utc_now()
+    try:
+        response = http.get(url, timeout=timeouts(timeout_s), stream=True)
+        response.close()
+    except NETWORK_ERRORS as exc:
+        raise transport_error(exc, what=f"GET {url}") from None
+    after = utc_now()
+    stamp = response.headers.get("Date")
+    try:
+        server = parsedate_to_datetime(stamp).astimezone(UTC) if stamp else None
+    except (TypeError, ValueError):
+        server = None
+    return response.status_code, server, before + (after - before) / 2
 
 
 def transport_error(

@@ -26,6 +26,7 @@ COMMANDS = {
     "daily": "taobao_video.cli.run:daily",
     "db": "taobao_video.cli.db:db",
     "demo": "taobao_video.cli.demo:demo",
+    "doctor": "taobao_video.cli.doctor:doctor",
     "harvest": "taobao_video.cli.run:harvest",
     "lookup": "taobao_video.cli.run:lookup",
     "queue": "taobao_video.cli.queue:queue",

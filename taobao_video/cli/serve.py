@@ -29,8 +29,10 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
       taobao-video serve                  # then open http://127.0.0.1:8000/
       taobao-video serve --port 8080
       curl 'http://127.0.0.1:8000/api/videos?min_duration=10&sort=duration&desc=1&limit=5'
+      curl http://127.0.0.1:8000/metrics   # Prometheus metrics, as [metrics] textfile writes them
     """
     from taobao_video.cli.common import settings_of
+    from taobao_video.ops import metrics
     from taobao_video.store.catalog import open_existing
     from taobao_video.web import server as web
 
@@ -55,6 +57,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
             allowed_hosts=web.loopback_hosts(host) if loopback else None,
             log=log,
             quota_zone=settings.quota.tz,
+            metrics=lambda: metrics.current(settings, catalog),
         )
         server = web.bind(site, host, port, access_log=log if access_log else None)
         click.echo(f"Serving the catalog at {server.url} (Ctrl-C to stop)")

@@ -27,6 +27,7 @@ from taobao_video.config.names import (
     APP_SECRET_ENV,
     CONFIG_ENV,
     DEFAULT_FILE,
+    NOTIFY_URLS_ENV,
     OVERRIDE_PREFIX,
     app_env_suffix,
     is_secret_key,
@@ -131,6 +132,12 @@ def _apply_env(
         origins[("taobao", "app_key")] = APP_KEY_ENV
     secret = (env.get(APP_SECRET_ENV) or "").strip()
     sections["taobao"]["app_secret"] = SecretStr(secret) if secret else None
+    notify_urls = (env.get(NOTIFY_URLS_ENV) or "").split()
+    if notify_urls:  # added to the file's: the file may name a harmless hook, the environment the secret ones
+        file_urls = sections["notify"].get("urls", [])
+        had_file_urls = "urls" in sections["notify"]
+        sections["notify"]["urls"] = [*(file_urls if isinstance(file_urls, list) else [file_urls]), *notify_urls]
+        origins[("notify", "urls")] = NOTIFY_URLS_ENV if not had_file_urls else f"[notify] urls and {NOTIFY_URLS_ENV}"
     apps = sections["taobao"].get("apps")
     if isinstance(apps, (list, tuple)):
         sections["taobao"]["apps"] = [_app_from_env(app, env) for app in apps]

@@ -32,6 +32,7 @@ from taobao_video.config.names import (
     APP_SECRET_ENV,
     DEFAULT_DATABASE_URL,
     DEFAULT_TIMEZONE,
+    URL_SCHEME,
     app_env_suffix,
     known_time_zone,
 )
@@ -266,6 +267,49 @@ class MetricsSettings(_Section):
         return None if value in (None, "") else resolve_path(value, info)
 
 
+NOTIFY_EVENTS = ("failure", "auth", "quota_platform", "token_expiring", "summary")
+
+
+class NotifySettings(_Section):
+    """``[notify]``: where a harvest or daily run sends its one end-of-run message (Apprise URLs), and for which
+    events (ops/notify.py). URLs from ``TAOBAO_VIDEO_NOTIFY_URLS`` are added to these; all are kept secret."""
+
+    urls: tuple[SecretStr, ...] = ()
+    on: tuple[Literal["failure", "auth", "quota_platform", "token_expiring", "summary"], ...] = (
+        "failure",
+        "auth",
+        "quota_platform",
+        "token_expiring",
+    )
+    # A run notifies "failure" when more ids than this failed (0: any failed id).
+    failure_threshold: int = Field(0, ge=0)
+    timeout_s: float = Field(10.0, gt=0, le=300, allow_inf_nan=False)
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _check_urls(cls, value: Any) -> tuple[SecretStr, ...]:
+        # Never echo a value here: Apprise URLs carry tokens and passwords.
+        if not isinstance(value, (list, tuple)):
+            raise invalid('must be an array of Apprise URLs, e.g. ["json://host/path"]')
+        urls = []
+        for url in value:
+            text = url.get_secret_value() if isinstance(url, SecretStr) else url
+            if not isinstance(text, str) or not URL_SCHEME.match(text.strip()):
+                raise invalid("each entry must be an Apprise URL such as json://host/path (scheme://...)")
+            urls.append(SecretStr(text.strip()))
+        return tuple(urls)
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _check_on(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise invalid(f"must be an array of events, e.g. {show(list(NOTIFY_EVENTS[:2]))}")
+        unknown = [event for event in value if event not in NOTIFY_EVENTS]
+        if unknown:
+            raise invalid(f"unknown event {show(unknown[0])} (known: {', '.join(NOTIFY_EVENTS)})")
+        return tuple(value)
+
+
 DEFAULT_APP = "default"
 
 
@@ -297,6 +341,7 @@ class Settings(_Frozen):
     harvest: HarvestSettings
     database: DatabaseSettings
     metrics: MetricsSettings
+    notify: NotifySettings
 
     @model_validator(mode="after")
     def _check_app_quotas(self) -> Settings:

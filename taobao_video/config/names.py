@@ -20,6 +20,7 @@ CONFIG_ENV = "TAOBAO_VIDEO_CONFIG"  # the settings file, when --config does not 
 APP_KEY_ENV = "TAOBAO_APP_KEY"  # wins over [taobao] app_key; TAOBAO_APP_KEY_<NAME> per [[taobao.apps]] entry
 APP_SECRET_ENV = "TAOBAO_APP_SECRET"  # the only home of the secret; TAOBAO_APP_SECRET_<NAME> per app
 OVERRIDE_PREFIX = "TAOBAO_VIDEO__"  # TAOBAO_VIDEO__<SECTION>__<KEY> overrides any key of the file
+NOTIFY_URLS_ENV = "TAOBAO_VIDEO_NOTIFY_URLS"  # Apprise URLs (secrets) added to [notify] urls, space-separated
 DEFAULT_FILE = "settings.toml"  # in the working directory when neither names a file
 
 DEFAULT_DATABASE_URL = "sqlite:///data/catalog.sqlite3"  # [database] url
@@ -58,6 +59,7 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
     "harvest": frozenset("qps no_video_ttl_days duration_tolerance_s lock_file lease_s".split()),
     "database": frozenset(("url",)),
     "metrics": frozenset(("textfile",)),
+    "notify": frozenset("urls on failure_threshold timeout_s".split()),
 }
 APP_KEYS = frozenset("name app_key app_secret daily_limit reserve token_file".split())  # a [[taobao.apps]] entry
 
@@ -139,6 +141,8 @@ def secret_places(data: Mapping[Any, Any], path: tuple[str, ...] = ()) -> Iterat
             for item in value:
                 if isinstance(item, Mapping):
                     yield from secret_places(item, here)
+                elif isinstance(item, str) and url_has_password(item):  # [notify] urls = ["mailto://u:pw@…"]
+                    yield SecretPlace(here, in_url=True)
         elif isinstance(value, str) and url_has_password(value):
             yield SecretPlace(here, in_url=True)
 

@@ -13,7 +13,14 @@ from pydantic_core import ErrorDetails
 
 from taobao_video.config.checks import show
 from taobao_video.config.models import SECTIONS
-from taobao_video.config.names import APP_SECRET_ENV, OVERRIDE_PREFIX, compact_key, is_secret_key, secret_places
+from taobao_video.config.names import (
+    APP_SECRET_ENV,
+    NOTIFY_URLS_ENV,
+    OVERRIDE_PREFIX,
+    compact_key,
+    is_secret_key,
+    secret_places,
+)
 from taobao_video.errors import ConfigError
 
 
@@ -59,6 +66,8 @@ def secret_problems(data: Mapping[Any, Any], source: str) -> Iterator[Problem]:
             yield Problem(source, _label(here), _secret_advice(key, in_app="apps" in here[:-1]))
         else:
             var = f"{OVERRIDE_PREFIX}{'__'.join(here).upper()}" if len(here) == 2 else "the URL"
+            if here == ("notify", "urls"):
+                var = NOTIFY_URLS_ENV  # added to the file's URLs: the harmless ones may stay in the file
             problem = f"holds a password in a URL; {_SECRET_REFUSED}; set {var} in the environment instead"
             yield Problem(source, _label(here), problem)
 

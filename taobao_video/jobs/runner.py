@@ -6,7 +6,8 @@ only; a library caller on another thread passes its own ``stop`` event), and the
 listener everything through ``on_event`` (the records ``--json`` prints, the ``summary`` last) and returns its
 report. An error that needs the user (or a full disk) and ends a harvest early is carried by the report, not raised,
 so what the run did before it is still reported; errors before any work starts (settings, token, lock, a videos
-folder that cannot take files: ``fetch/space.preflight``) are raised.
+folder that cannot take files: ``fetch/space.preflight``) are raised. Harvest and daily runs end with one
+notification (``ops/notify.py``: nothing without ``[notify] urls``), sent before the metrics are written.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from taobao_video.jobs.plan import record_lookup
 from taobao_video.jobs.report import DailyReport, HarvestReport
 from taobao_video.jobs.verify import BadFile, VerifyReport, verify
 from taobao_video.model import utc_now
+from taobao_video.ops import notify
 from taobao_video.store.catalog import Catalog, open_existing
 from taobao_video.top.lookup import LookupResult
 
@@ -79,13 +81,15 @@ def harvest(
     """Harvest ``ids`` now: plan, look up what needs it, download, record. ``bad_lines`` counts input lines the
     caller could not read as ids (they make the exit code 2 when nothing worse happened)."""
     started = utc_now()
-    preflight(settings.download.dir, wiring.min_free_bytes(settings))
-    with open_run(settings, purpose="harvest", stop=stop) as run:
-        job = _harvester(run, on_event, on_bytes, force=force, workers=workers)
-        report = job.run(list(ids))
-        report.bad_lines = bad_lines
-        summary = report.as_dict()
-        _write_metrics(run, "harvest", started, report.exit_code, summary, on_event)
+    with notify.watch(settings, "harvest", on_event) as notifier:
+        preflight(settings.download.dir, wiring.min_free_bytes(settings))
+        with open_run(settings, purpose="harvest", stop=stop) as run:
+            job = _harvester(run, on_event, on_bytes, force=force, workers=workers)
+            report = job.run(list(ids))
+            report.bad_lines = bad_lines
+            summary = report.as_dict()
+            notifier.finished(report.exit_code, summary, report.error, run.catalog)
+            _write_metrics(run, "harvest", started, report.exit_code, summary, on_event)
     on_event({"event": "summary", **summary})
     return report
 
@@ -102,14 +106,16 @@ def daily(
     """Work through the queue with what is left of today's quota (at most ``max_calls`` calls). The scheduled run
     is where an authorisation about to run out must be noticed: it says so first, as a ``warning`` event."""
     started = utc_now()
-    for warning in wiring.token_warnings(settings):
-        on_event({"event": "warning", "detail": warning})
-    preflight(settings.download.dir, wiring.min_free_bytes(settings))
-    with open_run(settings, purpose="daily", stop=stop) as run:
-        job = _harvester(run, on_event, on_bytes, workers=workers, max_calls=max_calls)
-        report = run_daily(job, max_calls=max_calls)
-        summary = report.as_dict()
-        _write_metrics(run, "daily", started, report.exit_code, summary, on_event)
+    with notify.watch(settings, "daily", on_event) as notifier:
+        for warning in wiring.token_warnings(settings):
+            on_event({"event": "warning", "detail": warning})
+        preflight(settings.download.dir, wiring.min_free_bytes(settings))
+        with open_run(settings, purpose="daily", stop=stop) as run:
+            job = _harvester(run, on_event, on_bytes, workers=workers, max_calls=max_calls)
+            report = run_daily(job, max_calls=max_calls)
+            summary = report.as_dict()
+            notifier.finished(report.exit_code, summary, report.harvest.error, run.catalog)
+            _write_metrics(run, "daily", started, report.exit_code, summary, on_event)
     on_event({"event": "summary", **summary})
     return report
 

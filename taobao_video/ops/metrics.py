@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
-from taobao_video.errors import AuthError
+from taobao_video.errors import AuthError, ConfigError
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.model import STATE_NAMES, Outcome, utc_now
 from taobao_video.top.tokens import TokenStore, authorisation_ends
@@ -48,14 +49,27 @@ class RunRecord:
         return self.exit_code == 0 or (self.command == "daily" and self.exit_code == 75)
 
 
-def render(settings: Settings, catalog: Catalog, pool: AppPool, *, run: RunRecord | None = None) -> str:
+def render(settings: Settings, catalog: Catalog, pool: AppPool | None, *, run: RunRecord | None = None) -> str:
     """The metrics text: ``run``'s numbers when given, the state of ``catalog`` and the apps' quotas (``pool``,
-    a ``top.apps.AppPool`` that reads the quota), and the last success per command carried over from the file."""
+    a ``top.apps.AppPool`` that reads the quota), and, carried over from the textfile as it stands, the last run
+    of every other command and the last success per command (``serve``'s ``/metrics`` passes no run: it shows the
+    last runs the file holds, with the state as it is now)."""
     registry = CollectorRegistry()
     _state(registry, settings, catalog, pool)
-    last_success = _previous_successes(settings.metrics.textfile)
+    previous = _previous(settings.metrics.textfile)
+    last_success = {
+        sample.labels["command"]: sample.value
+        for sample in previous.get(LAST_SUCCESS, [])
+        if "command" in sample.labels
+    }
+    runs = _run_gauges(registry)
+    for name, samples in previous.items():
+        for sample in samples:
+            command = sample.labels.get("command")
+            if name in runs and command is not None and (run is None or command != run.command):
+                runs[name].labels(**sample.labels).set(sample.value)
     if run is not None:
-        _run(registry, run)
+        _run(runs, run)
         if run.succeeded:
             last_success[run.command] = run.ended.timestamp()
     gauge = Gauge(
@@ -66,44 +80,61 @@ def render(settings: Settings, catalog: Catalog, pool: AppPool, *, run: RunRecor
     return generate_latest(registry).decode("utf-8")
 
 
+def current(settings: Settings, catalog: Catalog) -> str:
+    """The metrics as ``serve`` shows them at ``/metrics``: the state now and the last runs from the textfile."""
+    from taobao_video import wiring
+
+    try:
+        pool = wiring.quota_pool(settings, catalog)
+    except ConfigError:
+        pool = None  # no app key where serve runs: the catalog's numbers without the quota's
+    return render(settings, catalog, pool)
+
+
 def write_textfile(path: Path, text: str) -> None:
     """Replace the textfile atomically: the collector never reads half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text, mode=0o644)
 
 
-def _run(registry: CollectorRegistry, run: RunRecord) -> None:
-    labels = ["command"]
-    Gauge(f"{PREFIX}_last_run_start_timestamp_seconds", "When the last run began.", labels, registry=registry).labels(
-        run.command
-    ).set(run.started.timestamp())
-    Gauge(f"{PREFIX}_last_run_end_timestamp_seconds", "When the last run ended.", labels, registry=registry).labels(
-        run.command
-    ).set(run.ended.timestamp())
-    Gauge(f"{PREFIX}_last_run_exit_code", "The last run's exit code.", labels, registry=registry).labels(
-        run.command
-    ).set(run.exit_code)
-    items = Gauge(
-        f"{PREFIX}_last_run_items", "Ids of the last run by outcome.", ["command", "outcome"], registry=registry
-    )
+_RUN_GAUGES = {  # name suffix -> (help, labels)
+    "last_run_start_timestamp_seconds": ("When the last run began.", ("command",)),
+    "last_run_end_timestamp_seconds": ("When the last run ended.", ("command",)),
+    "last_run_exit_code": ("The last run's exit code.", ("command",)),
+    "last_run_items": ("Ids of the last run by outcome.", ("command", "outcome")),
+    "last_run_bytes": ("Bytes the last run fetched.", ("command",)),
+    "last_run_api_calls": ("API calls the last run spent.", ("command",)),
+}
+
+
+def _run_gauges(registry: CollectorRegistry) -> dict[str, Gauge]:
+    return {
+        f"{PREFIX}_{suffix}": Gauge(f"{PREFIX}_{suffix}", text, list(labels), registry=registry)
+        for suffix, (text, labels) in _RUN_GAUGES.items()
+    }
+
+
+def _run(gauges: dict[str, Gauge], run: RunRecord) -> None:
+    def gauge(suffix: str) -> Gauge:
+        return gauges[f"{PREFIX}_{suffix}"]
+
+    gauge("last_run_start_timestamp_seconds").labels(run.command).set(run.started.timestamp())
+    gauge("last_run_end_timestamp_seconds").labels(run.command).set(run.ended.timestamp())
+    gauge("last_run_exit_code").labels(run.command).set(run.exit_code)
     for outcome in Outcome:
-        items.labels(run.command, outcome.value).set(run.summary.get(outcome.value, 0))
-    Gauge(f"{PREFIX}_last_run_bytes", "Bytes the last run fetched.", labels, registry=registry).labels(run.command).set(
-        run.summary.get("bytes", 0)
-    )
-    Gauge(f"{PREFIX}_last_run_api_calls", "API calls the last run spent.", labels, registry=registry).labels(
-        run.command
-    ).set(run.summary.get("api_calls", 0))
+        gauge("last_run_items").labels(run.command, outcome.value).set(run.summary.get(outcome.value, 0))
+    gauge("last_run_bytes").labels(run.command).set(run.summary.get("bytes", 0))
+    gauge("last_run_api_calls").labels(run.command).set(run.summary.get("api_calls", 0))
 
 
-def _state(registry: CollectorRegistry, settings: Settings, catalog: Catalog, pool: AppPool) -> None:
+def _state(registry: CollectorRegistry, settings: Settings, catalog: Catalog, pool: AppPool | None) -> None:
     queue = Gauge(f"{PREFIX}_queue_items", "Items in the catalog by state.", ["state"], registry=registry)
     counts = catalog.counts_by_state()
     for state in STATE_NAMES:
         queue.labels(state).set(counts.get(state, 0))
     used = Gauge(f"{PREFIX}_api_calls_used_today", "Calls reserved today by the ledger.", ["app"], registry=registry)
     left = Gauge(f"{PREFIX}_api_calls_left_today", "Calls the ledger still grants today.", ["app"], registry=registry)
-    for name, status in pool.statuses().items():
+    for name, status in pool.statuses().items() if pool is not None else ():
         used.labels(name).set(status.used)
         left.labels(name).set(status.remaining)
     expiry = Gauge(
@@ -113,7 +144,11 @@ def _state(registry: CollectorRegistry, settings: Settings, catalog: Catalog, po
         registry=registry,
     )
     now = utc_now()
-    for spec in settings.apps(with_secrets=False):
+    try:
+        specs = settings.apps(with_secrets=False)
+    except ConfigError:
+        specs = ()
+    for spec in specs:
         try:
             token = TokenStore(spec.token_file).load()
         except AuthError:
@@ -121,10 +156,19 @@ def _state(registry: CollectorRegistry, settings: Settings, catalog: Catalog, po
         if token is not None:
             ends, _ = authorisation_ends(token, now=now)
             expiry.labels(spec.name).set(ends.timestamp())
+    if settings.notify.urls:
+        from taobao_video.ops.notify import notifier_counts
+
+        counts = notifier_counts(settings)
+        sends = Gauge(
+            f"{PREFIX}_notifications", "End-of-run messages by result, all runs so far.", ["result"], registry=registry
+        )
+        sends.labels("sent").set(counts["sent"])
+        sends.labels("failed").set(counts["failed"])
 
 
-def _previous_successes(path: Path | None) -> dict[str, float]:
-    """The last success per command from the textfile as it stands (none, unreadable or foreign: nothing)."""
+def _previous(path: Path | None) -> dict[str, list[Sample]]:
+    """The samples of the textfile as it stands, by family name (none, unreadable or foreign: nothing)."""
     if path is None:
         return {}
     try:
@@ -132,10 +176,4 @@ def _previous_successes(path: Path | None) -> dict[str, float]:
         families = list(text_string_to_metric_families(text))
     except (OSError, UnicodeDecodeError, ValueError):
         return {}
-    return {
-        sample.labels["command"]: float(sample.value)
-        for family in families
-        if family.name == LAST_SUCCESS
-        for sample in family.samples
-        if "command" in sample.labels
-    }
+    return {family.name: list(family.samples) for family in families}

@@ -39,6 +39,13 @@ def sandbox() -> None:
 @click.option("--fault", "faults", multiple=True, metavar="KIND[:target][:rate][:times][:seconds]")
 @click.option("--signed-url-ttl", default=3600, show_default=True, type=click.IntRange(min=1), help="Seconds.")
 @click.option("--token-ttl", default=86400, show_default=True, type=click.IntRange(min=1), help="Seconds.")
+@click.option(
+    "--refresh-ttl",
+    default=30 * 86400,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seconds a refresh token lives (e.g. 172800: inside the 3-day token_expiring window).",
+)
 @click.option("--video-bytes", default="64K-512K", show_default=True, metavar="MIN-MAX", help="e.g. 1M-8M.")
 def serve(**options: Any) -> None:
     """Serve the gateway, OAuth and CDN on 127.0.0.1 until Ctrl-C or SIGTERM."""
@@ -82,6 +89,7 @@ def build_config(options: dict[str, Any]) -> SandboxConfig:
         apps=(app,),
         require_session=not options["no_session"],
         token_ttl_s=options["token_ttl"],
+        refresh_ttl_s=options["refresh_ttl"],
         signed_url_ttl_s=options["signed_url_ttl"],
         video_bytes=parse_byte_range(options["video_bytes"]),
         faults=faults,

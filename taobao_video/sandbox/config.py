@@ -12,6 +12,7 @@ from taobao_video.sandbox.faults import Fault
 
 ITEM_VIDEO = "taobao.item_video"
 ITEM_GET = "taobao.item.get"
+TIME_GET = "taobao.time.get"  # the platform's clock: every app may call it, no session needed
 KNOWN_METHODS: frozenset[str] = frozenset({ITEM_VIDEO, ITEM_GET})
 
 

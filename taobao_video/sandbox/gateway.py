@@ -17,7 +17,8 @@ Validation order; the first failure answers:
  6. ``timestamp`` missing → 30; unparsable or more than 10 minutes off (Beijing wall time) → 31.
  7. ``sign`` missing → 24; unknown ``sign_method`` or wrong signature → 25. The signature covers every
     received parameter but ``sign``.
- 8. ``method`` not offered by the platform → 22; not granted to the app → 11
+ 8. ``taobao.time.get`` answers the sandbox clock's Beijing time here (any app may call it; no session).
+    ``method`` not offered by the platform → 22; not granted to the app → 11
     ``isv.permission-api-package-limit``. This comes after the signature: only an authenticated caller
     learns which APIs exist and which it may use (and the session requirement depends on the API).
  9. session (when required; first non-empty of ``session_params``) missing → 26; unknown or another app's →
@@ -41,7 +42,7 @@ from urllib.parse import parse_qsl
 
 from taobao_video.sandbox import apis
 from taobao_video.sandbox.clock import format_beijing, parse_beijing
-from taobao_video.sandbox.config import ITEM_GET, AppConfig, SandboxConfig
+from taobao_video.sandbox.config import ITEM_GET, TIME_GET, AppConfig, SandboxConfig
 from taobao_video.sandbox.faults import (
     GATEWAY_CALL_KINDS,
     GATEWAY_ERROR_KINDS,
@@ -144,6 +145,10 @@ class Gateway:
         self._check_version(params)
         self._check_timestamp(params, now)
         self._check_signature(params, app)
+        if method == TIME_GET:
+            return render(
+                {root_key(method): {"time": format_beijing(now), "request_id": self._ids.next()}}, call.fmt
+            ), "ok"
         self._check_method(method, app)
         self._check_session(params, app, now)
         num_iid, fields = self._check_arguments(method, params)

@@ -7,6 +7,7 @@ Routes (GET and HEAD; anything else is 405)::
     /api/videos?<filters>    {"total", "offset", "limit", "videos": [...]}: the filters of ``catalog list``
     /api/stats               what ``catalog stats --json`` prints: counts by state, totals, histogram, per day
     /videos/<num_iid>.mp4    the video file, with Range (seeking), ETag and Last-Modified
+    /metrics                 the Prometheus metrics of ``[metrics] textfile`` (ops/metrics.py), the state as it is now
 
 A thin layer: the filters are :class:`taobao_video.store.query.VideoQuery`, the rows come from
 :func:`taobao_video.store.query.list_page`, the stats from :func:`taobao_video.store.report.stats`. The catalog is
@@ -74,6 +75,7 @@ _PAGE_POLICY = (
     "img-src 'self' https: http: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _JSON_TYPE = "application/json; charset=utf-8"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text format
 
 
 @dataclass
@@ -122,8 +124,10 @@ class CatalogSite:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         zone: tzinfo | None = None,
         quota_zone: tzinfo | None = None,
+        metrics: Callable[[], str] | None = None,
     ) -> None:
         self._catalog = catalog
+        self._metrics = metrics  # the Prometheus text (ops/metrics.current); None: no /metrics
         self._base_dir = Path(base_dir)
         self._videos_root = Path(videos_dir).resolve()
         self._allowed_hosts = allowed_hosts  # None: any Host header (bound to a public address on purpose)
@@ -150,6 +154,10 @@ class CatalogSite:
                 return self._list(parts.query)
             if path == "/api/stats":
                 return json_reply(self._stats())
+            if path == "/metrics" and self._metrics is not None:
+                return Reply(
+                    200, [("Content-Type", METRICS_TYPE), ("Cache-Control", "no-store")], self._metrics().encode()
+                )
             if match := _VIDEO_PATH.fullmatch(path):
                 return self._video(int(match[1]), headers)
         except CatalogDamaged as exc:  # not the server's fault, nor the request's: the file needs `db rebuild`

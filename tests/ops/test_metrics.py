@@ -58,3 +58,51 @@ def test_an_unwritable_textfile_is_a_warning_not_a_failure(live: Sandbox, tmp_pa
     ids = live.catalogue.sample("video", 2)
     code, _, err = run(["--config", str(config), "harvest", *map(str, ids)], capsys, monkeypatch)
     assert code == 0 and "the metrics file" in err and "was not written" in err and "Traceback" not in err
+
+
+def test_serve_shows_the_same_metrics_at_slash_metrics(live: Sandbox, tmp_path: Path, capsys, monkeypatch) -> None:
+    """The real `serve` command on the catalog a harvest and a daily run just wrote: /metrics parses to exactly
+    the textfile's samples (nothing changed in between), both commands' last runs included."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+    from helpers.cli import ENV
+
+    prom = tmp_path / "taobao_video.prom"
+    config = write_settings(tmp_path, live, more_toml=f'[metrics]\ntextfile = "{prom}"\n')
+    ids = live.catalogue.sample_mixed(5)
+    code, _, err = run(["--config", str(config), "harvest", *map(str, ids)], capsys, monkeypatch)
+    assert code == 0, err
+    code, _, err = run(
+        ["--config", str(config), "queue", "add", *map(str, live.catalogue.sample("video", 7))], capsys, monkeypatch
+    )
+    code, _, err = run(["--config", str(config), "daily"], capsys, monkeypatch)
+    assert code == 0, err
+    written = samples(prom)
+    assert (("taobao_video_last_run_exit_code", (("command", "harvest"),))) in written  # the harvest's, kept
+    assert (("taobao_video_last_run_exit_code", (("command", "daily"),))) in written
+    env = {**os.environ, **ENV}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "taobao_video", "--config", str(config), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = process.stdout.readline()
+        url = line.split(" at ", 1)[1].split()[0].rstrip("/")
+        answer = requests.get(url + "/metrics", timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        served = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(answer.text)
+            for sample in family.samples
+        }
+        assert served == written
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
