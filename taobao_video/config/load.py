@@ -27,6 +27,8 @@ from taobao_video.config.names import (
     APP_SECRET_ENV,
     CONFIG_ENV,
     DEFAULT_FILE,
+    GATEWAY_KEY_ENV,
+    GATEWAY_SECRET_ENV,
     OVERRIDE_PREFIX,
     app_env_suffix,
     is_secret_key,
@@ -131,6 +133,9 @@ def _apply_env(
         origins[("taobao", "app_key")] = APP_KEY_ENV
     secret = (env.get(APP_SECRET_ENV) or "").strip()
     sections["taobao"]["app_secret"] = SecretStr(secret) if secret else None
+    for name, var in (("key", GATEWAY_KEY_ENV), ("secret", GATEWAY_SECRET_ENV)):
+        value = (env.get(var) or "").strip()
+        sections.setdefault("gateway", {})[name] = SecretStr(value) if value else None
     apps = sections["taobao"].get("apps")
     if isinstance(apps, (list, tuple)):
         sections["taobao"]["apps"] = [_app_from_env(app, env) for app in apps]

@@ -25,6 +25,7 @@ class HarvestReport:
     skipped: int = 0
     no_video: int = 0
     not_found: int = 0
+    not_visible: int = 0  # left out by the seller channel: another shop's item, or an unknown id
     failed: int = 0
     deferred: int = 0
     api_calls: int = 0
@@ -50,6 +51,8 @@ class HarvestReport:
                 self.no_video += 1
             case Outcome.NOT_FOUND:
                 self.not_found += 1
+            case Outcome.NOT_VISIBLE:
+                self.not_visible += 1
             case Outcome.FAILED:
                 self.failed += 1
             case Outcome.DEFERRED:
