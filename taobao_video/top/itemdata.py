@@ -8,12 +8,13 @@ string, so they are scrubbed from every message this client makes and from urlli
 Error table (``error_code``), one function (:func:`vendor_error`)::
 
     2000, 1001     no such item: charged; a normal outcome upstream (ItemNotFound)
-    4000–4002      server, network or upstream failure: not charged, retried (the ledger gives the call back)
+    4000–4002      server, network or upstream failure: not charged, retried
     4003           bad parameter                      4004 / 4005  unknown key / wrong secret: exit 78
     4006 / 4007    API or account stopped: exit 78    4013         the key's daily limit is spent: exit 75
 
-Every attempt is reserved (``before_call``) and logged (``after_call``) like a TOP call; an attempt the vendor did
-not charge is logged with the outcome ``uncharged:<code>`` so the ledger releases it.
+Every attempt is reserved (``before_call``) and logged (``after_call``) like a TOP call. Only an item and "no such
+item" are charged; an attempt answered with any other code is logged with the outcome ``uncharged:<code>``, so the
+ledger gives the call back and stays equal to the vendor's count.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ class ItemDataClient:
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self.breaker = breaker
         self.scheme = urlsplit(url).scheme or "https"
+        self._last_code = ""
         install_log_redaction((key, secret))
 
     def __repr__(self) -> str:
@@ -172,13 +174,11 @@ class ItemDataClient:
             item, request_id = self._get(num_iid)
             outcome = "ok"
             return item, request_id
-        except ApiError as exc:
-            code = str(exc.code)
-            outcome = f"{UNCHARGED_CALL}:{code}" if isinstance(exc, VendorUnavailable) else f"error:{code}"
-            request_id = exc.request_id
-            raise
-        except ConfigError:
-            outcome = "error:config"
+        except (ApiError, ConfigError) as exc:
+            # only an answer and "no such item" are charged (§10); the vendor's other codes give the call back
+            code = self._last_code
+            outcome = f"error:{code}" if code in NOT_FOUND_CODES else f"{UNCHARGED_CALL}:{code}"
+            request_id = exc.request_id if isinstance(exc, ApiError) else ""
             raise
         except BadResponseError:
             outcome = "bad_response"
@@ -221,6 +221,7 @@ class ItemDataClient:
         document = decode(body, scrub=self.scrub)
         request_id = str(document.get("request_id") or "")
         code = str(document.get("error_code") or "0000").strip()
+        self._last_code = code
         if code not in ("0000", "0"):
             reason = self.scrub(str(document.get("reason") or document.get("error") or ""))
             raise vendor_error(code, reason, request_id=request_id, now=self.clock(), tz=self.quota_tz)

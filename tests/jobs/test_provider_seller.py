@@ -21,9 +21,7 @@ SHOP, OTHER = "沙箱小店", "隔壁小店"
 
 
 def seller_settings(sb: Sandbox, base: Path, clock: FakeClock, daily_limit: int, **taobao: object):
-    settings = sandbox_settings(
-        sb, base, taobao={"provider": "seller", **taobao}, quota={"daily_limit": daily_limit}
-    )
+    settings = sandbox_settings(sb, base, taobao={"provider": "seller", **taobao}, quota={"daily_limit": daily_limit})
     body = sb.issue_token(app_key=APP_KEY, user_nick=SHOP)  # the seller's session: the shop authorised the app
     TokenStore(settings.taobao.token_file).save(Token.from_response(body, now=clock.now(), grant="authorization_code"))
     return settings
@@ -65,7 +63,7 @@ def test_a_shop_of_130_ids_costs_77_calls_over_four_quota_days(clock, tmp_path):
         for day in range(4):
             if day:
                 next_day(clock)
-            report, events = harvest(settings, clock, ids)
+            report, _ = harvest(settings, clock, ids)
             codes.append(report.exit_code)
             used.append(sb.quota_used(APP_KEY))
             assert report.api_calls == used[-1]  # the run's count is the platform's
