@@ -239,11 +239,7 @@ def decode(body: bytes, *, scrub: Callable[[str], str] = lambda text: text) -> d
     """The JSON object of an answer: UTF-8, else GBK (an error body seen GBK-encoded under a UTF-8 header)."""
     if len(body) > MAX_BODY_BYTES:
         raise BadResponseError(f"item-data gateway: the answer is larger than {MAX_BODY_BYTES // 2**20} MiB")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = body.decode("gbk", errors="replace")
-    text = text.strip().lstrip("\ufeff")
+    text = _text_of(body).strip().lstrip("\ufeff")
     try:
         document = json.loads(text, strict=False)  # PHP's \/ escapes are plain JSON
     except ValueError:
@@ -253,6 +249,35 @@ def decode(body: bytes, *, scrub: Callable[[str], str] = lambda text: text) -> d
     if not isinstance(document, dict):
         raise BadResponseError("item-data gateway: the answer is JSON but not an object")
     return document
+
+
+def _text_of(body: bytes) -> str:
+    """UTF-8, unless the body reads better as GBK: a GBK body can be valid UTF-8 by accident (``品`` is C6 B7,
+    UTF-8 for ``Ʒ``), so both readings are scored by the share of them that is ASCII or CJK; a tie goes to UTF-8."""
+    try:
+        utf8 = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("gbk", errors="replace")
+    if utf8.isascii():
+        return utf8
+    try:
+        gbk = body.decode("gbk")
+    except UnicodeDecodeError:
+        return utf8
+    return gbk if _plausible(gbk) > _plausible(utf8) else utf8
+
+
+def _plausible(text: str) -> float:
+    """The share of characters that are what a Chinese vendor's answer is made of: ASCII, CJK ideographs, CJK
+    and full-width punctuation."""
+    return sum(
+        1
+        for char in text
+        if char.isascii()
+        or "\u4e00" <= char <= "\u9fff"
+        or "\u3000" <= char <= "\u303f"
+        or "\uff00" <= char <= "\uffef"
+    ) / max(1, len(text))
 
 
 def _capped(response: requests.Response) -> Any:

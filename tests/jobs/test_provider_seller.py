@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from helpers.harvest import harvest, opened, sandbox_settings
 
 from conftest import APP_KEY, make_sandbox
-from taobao_video.sandbox import FakeClock, Sandbox
+from taobao_video.sandbox import FakeClock, Fault, Sandbox
 from taobao_video.top.tokens import Token, TokenStore
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -121,3 +121,25 @@ def test_seller_video_url_mp4_skips_the_query(clock, tmp_path):
         settings = seller_settings(sb, tmp_path, clock, daily_limit=100, seller_video_url="mp4")
         report, _ = harvest(settings, clock, own)
         assert report.downloaded == 5 and sb.stats()["gateway"]["by_method"] == {LIST: 1}
+
+
+def test_a_batch_the_platform_fails_as_a_whole_is_retried_as_a_whole(clock, tmp_path):
+    probe = make_sandbox(clock).catalogue
+    own = probe.sample("video", 6)
+    faults = [Fault("isp_error", "gateway", times=1, method=LIST)]  # the first list call fails for all six ids
+    with make_sandbox(clock, shops={SHOP: tuple(own)}, faults=faults, video_bytes=(6_000, 9_000)) as sb:
+        settings = seller_settings(sb, tmp_path, clock, daily_limit=100)
+        report, _ = harvest(settings, clock, own)
+        stats = sb.stats()["gateway"]
+        assert report.downloaded == 6 and report.exit_code == 0
+        assert stats["by_method"] == {LIST: 2, QUERY: 6} and stats["by_outcome"] == {"error:15": 1, "ok": 7}
+        assert report.api_calls == 8 == sb.quota_used(APP_KEY)  # the failed attempt counted, on both sides
+
+
+def test_the_simplified_answer_shape_is_read_too(clock, tmp_path):
+    probe = make_sandbox(clock).catalogue
+    own, plain = probe.sample("video", 2), probe.sample("no_video", 1)
+    with make_sandbox(clock, shops={SHOP: (*own, *plain)}, video_bytes=(6_000, 9_000)) as sb:
+        settings = seller_settings(sb, tmp_path, clock, daily_limit=100, simplify=True)
+        report, _ = harvest(settings, clock, [*own, *plain, probe.sample("not_found", 1)[0]])
+        assert (report.downloaded, report.no_video, report.not_visible) == (2, 1, 1)
