@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -152,6 +153,11 @@ def raw_loop(sb: Sandbox, name: str, token: str, ids: list[int], video_of: dict[
             top(QUERY_METHOD, {"video_id": video_id})
 
 
+def _drain(provider: Provider, ids: list[int]) -> None:
+    for _ in provider.resolve(ids, pace=no_pace):
+        pass
+
+
 def rate(run: Callable[[], None], ids: int) -> float:
     started = time.perf_counter()
     run()
@@ -194,9 +200,9 @@ def main() -> None:
             raw_loop(sb, name, token, ids, video_of)  # warm-up, not measured: connections, caches on both sides
             list(bare_provider(sb, name, token).resolve(ids, pace=no_pace))
             for _ in range(args.repeat):  # interleaved, so a busy spell of the shared CPU hits both alike
-                raws.append(rate(lambda name=name: raw_loop(sb, name, token, ids, video_of), len(ids)))
+                raws.append(rate(partial(raw_loop, sb, name, token, ids, video_of), len(ids)))
                 provider = bare_provider(sb, name, token)
-                bares.append(rate(lambda provider=provider: list(provider.resolve(ids, pace=no_pace)), len(ids)))
+                bares.append(rate(partial(_drain, provider, ids), len(ids)))
             raw, bare = statistics.median(raws), statistics.median(bares)
             print(
                 f"{name:<8}  {calls:>5}  {ledger:>6}  {calls / len(ids):>8.3f}  {target:>13}  "
