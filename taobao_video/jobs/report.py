@@ -97,6 +97,7 @@ class DailyReport:
     pending: int
     awaiting_download: int
     calls_per_day: int  # every app's daily limit less its reserve: what a day can look up
+    ids_per_day: int | None = None  # what those calls resolve at most with the run's provider (None: one id a call)
 
     @property
     def remaining(self) -> int:
@@ -106,7 +107,8 @@ class DailyReport:
     def days_left(self) -> int | None:
         """Quota days still needed for the pending ids (see :func:`days_to_drain`); the text and the JSON both
         say this number."""
-        return days_to_drain(self.pending, self.calls_per_day)
+        per_day = self.calls_per_day if self.ids_per_day is None else self.ids_per_day
+        return days_to_drain(self.pending, per_day)
 
     @property
     def exit_code(self) -> int:
@@ -126,4 +128,5 @@ class DailyReport:
             "awaiting_download": self.awaiting_download,
             "days_left": self.days_left,
             "calls_per_day": self.calls_per_day,
+            "ids_per_day": self.calls_per_day if self.ids_per_day is None else self.ids_per_day,
         }

@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 from helpers.harvest import harvest, opened, sandbox_settings
 
-from conftest import APP_KEY, make_sandbox
+from conftest import APP_KEY, Sleeps, make_sandbox
+from taobao_video import wiring
+from taobao_video.jobs.daily import run_daily
 from taobao_video.sandbox import FakeClock, Fault, Sandbox
 from taobao_video.top.tokens import Token, TokenStore
 
@@ -143,3 +145,34 @@ def test_the_simplified_answer_shape_is_read_too(clock, tmp_path):
         settings = seller_settings(sb, tmp_path, clock, daily_limit=100, simplify=True)
         report, _ = harvest(settings, clock, [*own, *plain, probe.sample("not_found", 1)[0]])
         assert (report.downloaded, report.no_video, report.not_visible) == (2, 1, 1)
+
+
+def test_the_daily_run_plans_ids_from_calls_and_drains_the_shop_in_four_days(clock, tmp_path):
+    probe = make_sandbox(clock).catalogue
+    own_video, own_plain = probe.sample("video", 70), probe.sample("no_video", 20)
+    strangers = probe.sample("not_found", 10)
+    ids = own_video + own_plain + strangers
+    random.Random(5).shuffle(ids)
+    shops = {SHOP: tuple(own_video + own_plain)}
+    with make_sandbox(clock, daily_limit=20, shops=shops, video_bytes=(6_000, 9_000)) as sb:
+        settings = seller_settings(sb, tmp_path, clock, daily_limit=20)
+        with opened(settings) as catalog:
+            catalog.enqueue(ids, now=clock.now())
+        codes, days_left, plans = [], [], []
+        for day in range(4):
+            if day:
+                next_day(clock)
+            events: list[dict] = []
+            with opened(settings) as catalog:
+                job = wiring.harvester(settings, catalog, clock=clock.now, sleep=Sleeps(), on_event=events.append)
+                report = run_daily(job)
+            codes.append(report.exit_code)
+            days_left.append(report.days_left)
+            plans.append(next(e for e in events if e["event"] == "plan")["lookups"])
+        stats = sb.stats()["gateway"]
+        assert codes == [75, 75, 75, 0]
+        assert stats["by_method"] == {LIST: 5, QUERY: 70} and sum(stats["by_app"].values()) == 75
+        assert plans[0] == 100  # 20 calls resolve up to 400 ids with the seller: the whole queue is taken
+        assert report.as_dict()["ids_per_day"] == 400 and days_left[-1] == 0
+        assert states(tmp_path) == {"done": 70, "no_video": 20, "not_visible": 10}
+        assert sorted(ledger_days(tmp_path).values()) == sorted(sb.stats()["quota"][APP_KEY].values())
