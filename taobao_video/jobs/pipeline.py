@@ -145,13 +145,8 @@ class Harvester:
         stats = self.catalog.queue_stats()
         lookups = min(stats["pending"], self.provider.ids_for(calls_left()))
         self._announce(stats["resolved"] + lookups, downloads=stats["resolved"], lookups=lookups, skipped=0)
-        source = QueueSource(
-            claims=self.claims,
-            planner=self._plan,
-            calls_left=calls_left,
-            clock=self.clock,
-            ids_for=self.provider.ids_for,
-        )
+        ids_for, plan = self.provider.ids_for, self._plan  # how many ids the calls left resolve
+        source = QueueSource(claims=self.claims, planner=plan, calls_left=calls_left, clock=self.clock, ids_for=ids_for)
         report = self._run(source, started)
         report.requested = self._taken
         return report
@@ -323,22 +318,20 @@ class Harvester:
             for num_iid in left:
                 self._count(Outcome.DEFERRED, num_iid, detail="stopped while waiting for the gateway")
         except DiskFull as exc:
-            first, *rest = left
-            self._disk_full(exc, first)
-            self._defer(rest, StopReason.DISK_FULL)
+            self._disk_full(exc, *left)
         except CallCapReached:
-            self._halt_all(StopReason.MAX_CALLS, list(left))
+            self._halt(StopReason.MAX_CALLS, *left)
         except (QuotaExhausted, QuotaExceeded) as exc:  # the pool has already recorded which app is spent
-            self._halt_all(StopReason.QUOTA, list(left), resets_at=exc.reset_at)
+            self._halt(StopReason.QUOTA, *left, resets_at=exc.reset_at)
         except RateLimited as exc:
-            self._halt_all(StopReason.RATE_LIMITED, list(left), detail=str(exc))
+            self._halt(StopReason.RATE_LIMITED, *left, detail=str(exc))
         except GatewayUnreachable as exc:  # the breaker opened: nothing more is sent this run
             self.report.unreachable_since = self.report.unreachable_since or exc.since
-            self._halt_all(StopReason.UNREACHABLE, list(left), detail=str(exc))
+            self._halt(StopReason.UNREACHABLE, *left, detail=str(exc))
         except TaobaoVideoError as exc:
             if exc.needs_user:
                 self.report.error = exc
-                self._halt_all(StopReason.FATAL, list(left), detail=str(exc))
+                self._halt(StopReason.FATAL, *left, detail=str(exc))
             else:
                 for num_iid in left:
                     self.catalog.mark_lookup_failed(num_iid, error=str(exc), now=self.clock())
@@ -351,19 +344,8 @@ class Harvester:
         else:
             self._count(Outcome(result.outcome), result.num_iid, detail=result.detail)
 
-    def _halt_all(
-        self, why: StopReason, ids: list[int], *, resets_at: datetime | None = None, detail: str = ""
-    ) -> None:
-        """Stop taking lookups; the ids of the batch still without an outcome are deferred."""
-        first, *rest = ids
-        self._halt(why, first, resets_at=resets_at, detail=detail)
-        self._defer(rest, why)
-
-    def _defer(self, ids: list[int], why: StopReason) -> None:
-        for num_iid in ids:
-            self._count(Outcome.DEFERRED, num_iid, detail=why)
-
-    def _halt(self, why: StopReason, num_iid: int, *, resets_at: datetime | None = None, detail: str = "") -> None:
+    def _halt(self, why: StopReason, *ids: int, resets_at: datetime | None = None, detail: str = "") -> None:
+        """Stop taking lookups; ``ids`` (those of the batch still without an outcome) are deferred."""
         with self._lock:  # a download thread may halt the run (a full disk) while the lookups do
             first = self.report.stopped is None
             if first:
@@ -378,15 +360,16 @@ class Harvester:
                     "detail": detail,
                 }
             )
-        self._count(Outcome.DEFERRED, num_iid, detail=why)
+        for num_iid in ids:
+            self._count(Outcome.DEFERRED, num_iid, detail=why)
 
-    def _disk_full(self, exc: DiskFull, num_iid: int) -> None:
+    def _disk_full(self, exc: DiskFull, *ids: int) -> None:
         """No room for videos: stop as Ctrl-C would (no more lookups, transfers parked); the report carries the
         error, whose exit code (75) is the run's."""
         with self._lock:
             self.report.error = self.report.error or exc
         self.stop.set()
-        self._halt(StopReason.DISK_FULL, num_iid, detail=str(exc))
+        self._halt(StopReason.DISK_FULL, *ids, detail=str(exc))
 
     # -- downloads --------------------------------------------------------------------------------------------
 
