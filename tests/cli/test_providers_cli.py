@@ -30,6 +30,16 @@ def shop():
         yield sb, own, other
 
 
+def seller_settings(sb, folder, monkeypatch):
+    """A settings file for the sandbox, the provider seller, and the shop's own session in the token file."""
+    path = write_settings(folder, sb)
+    body = sb.issue_token(app_key=APP_KEY, user_nick=SHOP)
+    token = Token.from_response(body, now=datetime.now(UTC), grant="authorization_code")
+    TokenStore(folder / "token.json").save(token)
+    monkeypatch.setenv("TAOBAO_VIDEO__TAOBAO__PROVIDER", "seller")
+    return path
+
+
 def test_auth_status_harvest_and_queue_stats_with_the_seller_provider(shop, tmp_path, capsys, monkeypatch):
     sb, own, other = shop
     path = write_settings(tmp_path, sb)
@@ -67,3 +77,13 @@ def test_demo_prints_each_providers_economy(tmp_path, capsys, monkeypatch, provi
     assert code == 0, err
     line = next(line for line in out.splitlines() if line.startswith(f"Provider {provider}:"))
     assert expected in line, line
+
+
+def test_lookup_resolves_through_the_configured_provider(shop, tmp_path, capsys, monkeypatch):
+    sb, own, other = shop
+    path = seller_settings(sb, tmp_path, monkeypatch)
+    code, out, err = run(["--config", str(path), "lookup", "--json", *map(str, own[:2] + other)], capsys, monkeypatch)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0, err
+    assert sorted(line["outcome"] for line in lines) == ["not_visible", "not_visible", "video", "video"]
+    assert sb.stats()["gateway"]["by_method"] == {"taobao.items.seller.list.get": 1, "alibaba.video.query": 2}
