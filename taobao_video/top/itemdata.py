@@ -307,9 +307,9 @@ _REDACT = _Redact()
 
 
 def install_log_redaction(secrets: Sequence[str]) -> None:
-    """Scrub ``secrets`` from urllib3's and this package's log records from now on."""
+    """Scrub ``secrets`` from urllib3's request log lines from now on (this package's own messages are built
+    scrubbed: ``ItemDataClient.scrub``)."""
     _REDACT.secrets.update(secret for secret in secrets if secret and len(secret) >= 4)
-    for name in ("urllib3.connectionpool", "taobao_video"):
-        logger = logging.getLogger(name)
-        if _REDACT not in logger.filters:
-            logger.addFilter(_REDACT)
+    logger = logging.getLogger("urllib3.connectionpool")  # logs "GET /path?query" at DEBUG
+    if _REDACT not in logger.filters:
+        logger.addFilter(_REDACT)
