@@ -82,6 +82,7 @@ class LookupOutcome(enum.StrEnum):
     VIDEO = "video"
     NO_VIDEO = "no_video"
     NOT_FOUND = "not_found"
+    NOT_VISIBLE = "not_visible"  # the seller channel left it out of its answer (another shop's, or unknown)
 
 
 class Outcome(enum.StrEnum):
@@ -91,6 +92,7 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"
     NO_VIDEO = "no_video"
     NOT_FOUND = "not_found"
+    NOT_VISIBLE = "not_visible"
     FAILED = "failed"
     DEFERRED = "deferred"
 
@@ -115,6 +117,9 @@ class StopReason(enum.StrEnum):
 # The call log's outcome of a gateway attempt that provably never left this machine (connection refused, DNS,
 # connect timeout, TLS handshake): the platform did not count it, so neither do the ledger nor any call figure.
 UNSENT_CALL = "unsent"
+# The call log's outcome prefix (``uncharged:4002``) of an item-data gateway attempt the vendor says it did not
+# charge (its codes 4000-4002): the ledger gives the call back, as for an unsent one.
+UNCHARGED_CALL = "uncharged"
 
 
 class FailureKind(enum.StrEnum):

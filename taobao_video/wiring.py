@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -10,19 +11,26 @@ from typing import Any
 import requests
 
 from taobao_video.config.models import AppSpec, Settings
+from taobao_video.errors import ConfigError, QuotaExceeded, QuotaExhausted
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.pipeline import Harvester, HarvestOptions
 from taobao_video.jobs.plan import PlanOptions
-from taobao_video.model import utc_now
+from taobao_video.model import next_midnight, utc_now
 from taobao_video.net import CircuitBreaker
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
+from taobao_video.store.listing import CatalogVideoMemory
 from taobao_video.store.quota import QuotaLedger
 from taobao_video.top.apps import App, AppPool
 from taobao_video.top.client import TopClient, new_http_session
+from taobao_video.top.itemdata import ItemDataClient
 from taobao_video.top.lookup import ItemLookup
 from taobao_video.top.oauth import OAuthClient
+from taobao_video.top.providers.base import Provider
+from taobao_video.top.providers.gateway import GatewayProvider
+from taobao_video.top.providers.item import ItemProvider
+from taobao_video.top.providers.seller import SellerProvider
 from taobao_video.top.tokens import TokenManager, TokenStore
 
 
@@ -118,7 +126,11 @@ def ledger(
 
 
 def quota_pool(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime] = utc_now) -> AppPool:
-    """Every app's ledger, for reading the quota (no client is built, so no token is needed)."""
+    """Every app's ledger, for reading the quota (no client is built, so no token is needed); with the gateway
+    provider, the gateway key's ledger."""
+    if settings.taobao.provider == "gateway":
+        key, _ = settings.gateway.credentials(settings.source)
+        return AppPool([App("gateway", gateway_ledger(settings, catalog, key, clock=clock))], clock=clock)
     specs = settings.apps(with_secrets=False)
     return AppPool([App(spec.name, ledger(settings, catalog, spec, clock=clock)) for spec in specs], clock=clock)
 
@@ -149,6 +161,98 @@ def app_pool(
     return AppPool(apps, clock=clock), book
 
 
+def gateway_ledger(
+    settings: Settings, catalog: Catalog, key: str, *, clock: Callable[[], datetime] = utc_now
+) -> QuotaLedger:
+    """The item-data gateway's own quota: its key's day and limit, beside the apps' in ``quota_days``."""
+    g = settings.gateway
+    return QuotaLedger(
+        catalog,
+        app_key=gateway_ledger_key(key),
+        daily_limit=g.daily_limit,
+        reserve=g.reserve,
+        tz=settings.quota.tz,
+        clock=clock,
+    )
+
+
+def gateway_ledger_key(key: str) -> str:
+    """The ledger's name for a vendor key: a hash, so the key itself is never written to the catalog."""
+    return "gateway:" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def _spent(ledger_: QuotaLedger, name: str, clock: Callable[[], datetime]) -> Callable[[QuotaExceeded], QuotaExhausted]:
+    """What a provider does when the far end says the quota is spent: the ledger refuses until the reset."""
+
+    def spent(exc: QuotaExceeded) -> QuotaExhausted:
+        until = exc.reset_at or next_midnight(clock(), ledger_.tz)
+        ledger_.mark_spent(until)
+        return QuotaExhausted(f"{name}: {exc}", reset_at=until)
+
+    return spent
+
+
+def provider(
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+    http: requests.Session | None = None,
+    max_calls: int | None = None,
+) -> tuple[Provider, AppPool, CallBook]:
+    """The configured provider (``taobao.provider``), the quota it spends and the run's call book."""
+    kind = settings.taobao.provider
+    if kind == "item":
+        pool, book = app_pool(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
+        return ItemProvider(pool), pool, book
+    http = http or new_http_session(settings.download.workers + 2)
+    book = CallBook(catalog, cap=max_calls)
+    breaker = CircuitBreaker(settings.taobao.breaker_failures, clock=clock)
+    if kind == "gateway":
+        g = settings.gateway
+        key, secret = g.credentials(settings.source)
+        g_ledger = gateway_ledger(settings, catalog, key, clock=clock)
+        before, after = book.hooks(g_ledger)
+        client = ItemDataClient(
+            url=g.url,
+            key=key,
+            secret=secret,
+            params=g.params,
+            timeout_s=g.timeout_s,
+            max_retries=settings.taobao.max_retries,
+            quota_tz=settings.quota.tz,
+            http=http,
+            clock=clock,
+            sleep=sleep,
+            before_call=before,
+            after_call=after,
+            breaker=breaker,
+        )
+        found = GatewayProvider(client, on_spent=_spent(g_ledger, "the item-data gateway", clock))
+        return found, AppPool([App("gateway", g_ledger)], clock=clock), book
+    if len(settings.app_names) > 1:
+        raise ConfigError(
+            "taobao.provider = seller uses one app, the one the seller authorised: configure [taobao] app_key "
+            "rather than several [[taobao.apps]]",
+            file=settings.source,
+        )
+    spec = settings.app()
+    s_ledger = ledger(settings, catalog, spec, clock=clock)
+    before, after = book.hooks(s_ledger)
+    top = top_client(
+        settings, spec, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after, breaker=breaker
+    )
+    seller = SellerProvider(
+        top,
+        memory=CatalogVideoMemory(catalog),
+        batch_size=settings.taobao.seller_batch_size,
+        video_url=settings.taobao.seller_video_url,
+        on_spent=_spent(s_ledger, f"app {spec.name}", clock),
+    )
+    return seller, AppPool([App(spec.name, s_ledger)], clock=clock), book
+
+
 def harvester(
     settings: Settings,
     catalog: Catalog,
@@ -162,7 +266,7 @@ def harvester(
     **hooks: Any,
 ) -> Harvester:
     """A Harvester over the configured gateway, catalog, ledger and videos folder."""
-    pool, book = app_pool(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
+    found, pool, book = provider(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
     h = settings.harvest
     workers = workers or settings.download.workers
     options = HarvestOptions(
@@ -182,6 +286,7 @@ def harvester(
         options=options,
         clock=clock,
         sleep=sleep,
+        provider=found,
         **hooks,
     )
 

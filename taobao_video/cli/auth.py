@@ -146,6 +146,8 @@ def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) ->
             "token_file": str(path),
             "warning": warning,
         }
+        if settings.taobao.provider == "seller":  # the seller channel reads this shop's items only
+            report["shop_nick"] = token.user_nick
     login = "taobao-video auth login" + (f" --app {name}" if labelled else "")
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
@@ -156,6 +158,8 @@ def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) ->
             click.echo(f"App:           {name}")
         state = "valid" if report["authorised"] else "EXPIRED"
         click.echo(f"User:          {token.user_nick or '-'} (id {token.user_id or '-'})")
+        if "shop_nick" in report:
+            click.echo(f"Shop:          {token.user_nick or '-'} (provider seller: only this shop's items are visible)")
         click.echo(f"Token:         {state}, expires {when(token.expires_at)}")
         refresh = when(token.refresh_expires_at) if token.refresh_expires_at else "not refreshable"
         click.echo(f"Refresh until: {refresh}")

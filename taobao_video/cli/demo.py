@@ -18,13 +18,22 @@ import click
 )
 @click.option("--json", "as_json", is_flag=True, help="Harvest events as JSON lines on stdout (prose on stderr).")
 @click.option("--force", is_flag=True, help="Use --dir even if it holds files that are not an earlier demo's.")
+@click.option(
+    "--provider",
+    type=click.Choice(["item", "seller", "gateway"]),
+    default="item",
+    show_default=True,
+    help="The channel to resolve ids through; the demo prints its calls per id.",
+)
 @click.pass_context
-def demo(ctx: click.Context, count: int, seed: int, folder: str, as_json: bool, force: bool) -> None:
+def demo(ctx: click.Context, count: int, seed: int, folder: str, as_json: bool, force: bool, provider: str) -> None:
     """Run the main job against the bundled sandbox: no Taobao account needed.
 
     Starts the Taobao emulator on a free loopback port, authorises through its OAuth pages, harvests a
     mixed sample of product ids (with and without videos, missing, deleted) into the catalog and the
-    videos folder, prints the catalog, and runs again to show that nothing is spent twice.
+    videos folder, prints the catalog, and runs again to show that nothing is spent twice. With --provider
+    seller the sandbox plays a shop that authorised the app (batches of 20 ids a call, one query per video);
+    with --provider gateway, a third-party item-data gateway with its own key.
     """
     from taobao_video.cli.progress import RunOutput
     from taobao_video.jobs.demo import run_demo
@@ -38,5 +47,6 @@ def demo(ctx: click.Context, count: int, seed: int, folder: str, as_json: bool, 
             on_event=output.event,
             on_bytes=output.add_bytes,
             force=force,
+            provider=provider,
         )
     ctx.exit(code)

@@ -27,6 +27,8 @@ from taobao_video.config.names import (
     APP_SECRET_ENV,
     CONFIG_ENV,
     DEFAULT_FILE,
+    GATEWAY_KEY_ENV,
+    GATEWAY_SECRET_ENV,
     NOTIFY_URLS_ENV,
     OVERRIDE_PREFIX,
     app_env_suffix,
@@ -138,6 +140,9 @@ def _apply_env(
         had_file_urls = "urls" in sections["notify"]
         sections["notify"]["urls"] = [*(file_urls if isinstance(file_urls, list) else [file_urls]), *notify_urls]
         origins[("notify", "urls")] = NOTIFY_URLS_ENV if not had_file_urls else f"[notify] urls and {NOTIFY_URLS_ENV}"
+    for name, var in (("key", GATEWAY_KEY_ENV), ("secret", GATEWAY_SECRET_ENV)):
+        value = (env.get(var) or "").strip()
+        sections.setdefault("gateway", {})[name] = SecretStr(value) if value else None
     apps = sections["taobao"].get("apps")
     if isinstance(apps, (list, tuple)):
         sections["taobao"]["apps"] = [_app_from_env(app, env) for app in apps]

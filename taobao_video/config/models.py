@@ -111,6 +111,12 @@ class TaobaoSettings(_Section):
     # past a few, the network or the gateway is down and every further id would only fail the same way.
     breaker_failures: int = Field(5, ge=1, le=100)
     apps: tuple[AppSettings, ...] = ()  # several app keys, each with its own quota; empty: app_key above
+    # Which channel resolves ids (README "Choosing a provider"): item = item_video/item.get one id a call;
+    # seller = the authorised seller's own items, 20 a call, plus alibaba.video.query per new video;
+    # gateway = the item-data service of [gateway].
+    provider: Literal["item", "seller", "gateway"] = "item"
+    seller_batch_size: int = Field(20, ge=1, le=20)  # ids per taobao.items.seller.list.get call (20 at most)
+    seller_video_url: Literal["player", "mp4"] = "player"  # mp4: videos.video[].url is playable, skip the query
 
     @field_validator("apps", mode="before")
     @classmethod
@@ -162,6 +168,57 @@ class TaobaoSettings(_Section):
         if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) for name in names):
             raise invalid(f"must be comma-separated field names such as num_iid,title,video, got {show(value)}")
         return ",".join(names)
+
+
+class GatewaySettings(_Section):
+    """``[gateway]``: a third-party item-data service (top-protocol.md §10); the key and secret come only from
+    ``TAOBAO_GATEWAY_KEY`` and ``TAOBAO_GATEWAY_SECRET``."""
+
+    url: str = ""  # the full item endpoint, e.g. https://vendor.example/taobao/item_get/ (needed by provider gateway)
+    key: SecretStr | None = None  # only from the environment (TAOBAO_GATEWAY_KEY)
+    secret: SecretStr | None = None  # only from the environment (TAOBAO_GATEWAY_SECRET)
+    daily_limit: int = Field(1000, ge=1)
+    reserve: int = Field(0, ge=0)
+    params: tuple[tuple[str, str], ...] = ()  # extra query parameters, written as a table: { cache = "no" }
+    timeout_s: float = Field(20.0, gt=0, allow_inf_nan=False)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _check_url(cls, value: Any) -> str:
+        return "" if value == "" else http_url(value)
+
+    @field_validator("reserve")
+    @classmethod
+    def _check_reserve(cls, value: int, info: ValidationInfo) -> int:
+        limit = info.data.get("daily_limit")
+        if isinstance(limit, int) and value >= limit:
+            raise invalid(f"must be less than daily_limit ({limit}), got {value}")
+        return value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _check_params(cls, value: Any) -> tuple[tuple[str, str], ...]:
+        if isinstance(value, tuple):
+            return value
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise invalid(f'must be a table of text values such as {{ cache = "no" }}, got {show(value)}')
+        clash = sorted({"key", "secret", "num_iid"} & set(value))
+        if clash:
+            raise invalid(f"must not set {', '.join(clash)} (the key and secret come from the environment)")
+        return tuple(sorted(value.items()))
+
+    def credentials(self, source: str) -> tuple[str, str]:
+        """The vendor key and secret, or a ConfigError naming the variables (or the url) to set."""
+        if not self.url:
+            raise ConfigError("taobao.provider is gateway but [gateway] url is empty", file=source, key="[gateway] url")
+        pairs = (("TAOBAO_GATEWAY_KEY", self.key), ("TAOBAO_GATEWAY_SECRET", self.secret))
+        missing = [name for name, value in pairs if value is None]
+        if missing:
+            raise ConfigError(
+                f"taobao.provider is gateway but {' and '.join(missing)} is not set in the environment", file=source
+            )
+        assert self.key is not None and self.secret is not None
+        return self.key.get_secret_value(), self.secret.get_secret_value()
 
 
 class QuotaSettings(_Section):
@@ -342,6 +399,7 @@ class Settings(_Frozen):
     database: DatabaseSettings
     metrics: MetricsSettings
     notify: NotifySettings
+    gateway: GatewaySettings
 
     @model_validator(mode="after")
     def _check_app_quotas(self) -> Settings:

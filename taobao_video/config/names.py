@@ -27,7 +27,9 @@ DEFAULT_DATABASE_URL = "sqlite:///data/catalog.sqlite3"  # [database] url
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # [quota] timezone: the free quota resets at midnight Beijing time
 
 _SECRET_ENDINGS = ("secret", "token", "password", "passwd")
-_SECRET_NAMES = ("session", "sessionkey")  # TOP's own names for the OAuth token
+_SECRET_NAMES = ("session", "sessionkey", "key")  # TOP's names for the OAuth token; [gateway] key
+GATEWAY_KEY_ENV = "TAOBAO_GATEWAY_KEY"  # the item-data gateway's key and secret: from the environment only
+GATEWAY_SECRET_ENV = "TAOBAO_GATEWAY_SECRET"
 URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")  # how a [database] url must start
 _SQLITE_FILE = re.compile(r"(sqlite(?:\+\w+)?):///(.*)", re.DOTALL)
 
@@ -46,7 +48,7 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
         (
             "gateway_url oauth_url app_key app_secret sign_method api_method session_param oauth_grant redirect_uri "
             "token_file token_refresh_margin_s token_warn_days simplify item_video_duration_unit item_get_fields "
-            "timeout_s max_retries max_ban_wait_s breaker_failures apps"
+            "timeout_s max_retries max_ban_wait_s breaker_failures apps provider seller_batch_size seller_video_url"
         ).split()
     ),
     "quota": frozenset("daily_limit reserve timezone".split()),
@@ -60,6 +62,7 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
     "database": frozenset(("url",)),
     "metrics": frozenset(("textfile",)),
     "notify": frozenset("urls on failure_threshold timeout_s".split()),
+    "gateway": frozenset("url key secret daily_limit reserve params timeout_s".split()),
 }
 APP_KEYS = frozenset("name app_key app_secret daily_limit reserve token_file".split())  # a [[taobao.apps]] entry
 

@@ -15,6 +15,8 @@ from taobao_video.config.checks import show
 from taobao_video.config.models import SECTIONS
 from taobao_video.config.names import (
     APP_SECRET_ENV,
+    GATEWAY_KEY_ENV,
+    GATEWAY_SECRET_ENV,
     NOTIFY_URLS_ENV,
     OVERRIDE_PREFIX,
     compact_key,
@@ -38,9 +40,11 @@ class Problem(NamedTuple):
 _SECRET_REFUSED = "secrets must not be stored in the settings file"
 
 
-def _secret_advice(key: str, *, in_app: bool = False) -> str:
+def _secret_advice(key: str, *, in_app: bool = False, gateway: bool = False) -> str:
     compact = compact_key(key)
-    if compact.endswith("secret") and in_app:
+    if gateway:
+        advice = f"set {GATEWAY_KEY_ENV} and {GATEWAY_SECRET_ENV} in the environment instead"
+    elif compact.endswith("secret") and in_app:
         advice = f"set {APP_SECRET_ENV}_<NAME> (the app's name in capitals) in the environment instead"
     elif compact.endswith("secret"):
         advice = f"set {APP_SECRET_ENV} in the environment instead"
@@ -63,7 +67,8 @@ def secret_problems(data: Mapping[Any, Any], source: str) -> Iterator[Problem]:
     for place in secret_places(data):
         key, here = place.path[-1], place.path
         if not place.in_url:
-            yield Problem(source, _label(here), _secret_advice(key, in_app="apps" in here[:-1]))
+            advice = _secret_advice(key, in_app="apps" in here[:-1], gateway=here[0] == "gateway")
+            yield Problem(source, _label(here), advice)
         else:
             var = f"{OVERRIDE_PREFIX}{'__'.join(here).upper()}" if len(here) == 2 else "the URL"
             if here == ("notify", "urls"):
@@ -96,7 +101,7 @@ def unknown_section(name: str) -> str:
 
 def unknown_top_level_key(key: str) -> str:
     """The problem with a ``key`` written before any ``[section]``, naming the section it belongs in."""
-    homes = [f"[{section}] {key}" for section in sorted(SECTIONS) if key in known_keys(section)]
+    homes = [f"[{section}] {key}" for section in SECTIONS if key in known_keys(section)]  # the main sections first
     hint = f"; did you mean {homes[0]}?" if homes else ""
     return f"unknown key outside any section (keys belong in a [section]: {', '.join(sorted(SECTIONS))}){hint}"
 

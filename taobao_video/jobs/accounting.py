@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from taobao_video.errors import CallCapReached
-from taobao_video.model import UNSENT_CALL
+from taobao_video.model import UNCHARGED_CALL, UNSENT_CALL
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.quota import QuotaLedger
 from taobao_video.top.client import CallRecord
@@ -35,7 +35,7 @@ class CallBook:
             self.calls += 1
 
         def after_call(record: CallRecord) -> None:
-            if record.outcome == UNSENT_CALL:
+            if record.outcome == UNSENT_CALL or record.outcome.startswith(UNCHARGED_CALL):
                 ledger.release(day)
                 self.calls -= 1
             self.catalog.log_call(record, app_key=ledger.app_key, quota_day=day)

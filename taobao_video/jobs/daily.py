@@ -26,4 +26,10 @@ def run_daily(job: Harvester, *, max_calls: int | None = None) -> DailyReport:
     stats = job.catalog.queue_stats()
     status = job.apps.status()  # summed over the apps; --max-calls caps this run only, not the days ahead
     per_day = status.daily_limit - status.reserve
-    return DailyReport(report, pending=stats["pending"], awaiting_download=stats["resolved"], calls_per_day=per_day)
+    return DailyReport(
+        report,
+        pending=stats["pending"],
+        awaiting_download=stats["resolved"],
+        calls_per_day=per_day,
+        ids_per_day=job.provider.ids_for(per_day),  # the seller lists 20 ids a call
+    )

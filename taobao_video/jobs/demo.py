@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -14,9 +15,10 @@ from taobao_video.config.load import settings_from_mapping
 from taobao_video.config.models import Settings
 from taobao_video.errors import TransportError, UsageError
 from taobao_video.fsutil import atomic_write_text
-from taobao_video.jobs import runner
+from taobao_video.jobs import demo_providers, runner
 from taobao_video.model import format_bytes
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
+from taobao_video.sandbox.products import Catalogue
 from taobao_video.top.oauth import RedirectError, new_state, wait_for_redirect
 
 DEMO_MARK = "# Written by `taobao-video demo`"  # the first line of the settings file a demo leaves in its folder
@@ -30,9 +32,12 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def demo_settings(sandbox: Sandbox, folder: Path, *, redirect_port: int) -> Settings:
-    """Settings that point every URL at the running sandbox and every file into ``folder``."""
-    mapping = {
+def demo_settings(
+    sandbox: Sandbox, folder: Path, *, redirect_port: int, setup: demo_providers.DemoSetup | None = None
+) -> Settings:
+    """Settings that point every URL at the running sandbox and every file into ``folder`` (and at the
+    provider ``setup`` chose)."""
+    mapping: dict[str, dict[str, Any]] = {
         "taobao": {
             "gateway_url": sandbox.gateway_url,
             "oauth_url": sandbox.oauth_url,
@@ -43,8 +48,13 @@ def demo_settings(sandbox: Sandbox, folder: Path, *, redirect_port: int) -> Sett
         "download": {"dir": "videos", "allowed_hosts": ["127.0.0.1"]},
         "harvest": {"qps": 10, "lock_file": "harvest.lock"},  # the sandbox has no frequency limit
         "database": {"url": "sqlite:///catalog.sqlite3"},
+        "gateway": {"url": sandbox.itemdata_url},
     }
     env = {"TAOBAO_APP_KEY": DEMO_APP_KEY, "TAOBAO_APP_SECRET": DEMO_APP_SECRET}
+    if setup is not None:
+        for section, values in setup.settings.items():
+            mapping.setdefault(section, {}).update(values)
+        env.update(setup.env)
     return settings_from_mapping(mapping, base_dir=folder, source="<demo>", env=env)
 
 
@@ -84,6 +94,7 @@ def run_demo(
     on_event: runner.EventSink,
     on_bytes: Callable[[int], None] = lambda count: None,
     force: bool = False,
+    provider: str = "item",
 ) -> int:
     """Harvest ``count`` sandbox ids into ``folder`` (its events to ``on_event``), print the catalog, then show
     that a rerun spends nothing. ``folder`` must be new, empty or an earlier demo's, unless ``force``."""
@@ -91,20 +102,23 @@ def run_demo(
     if not force:
         refuse_foreign_folder(base)
     base.mkdir(parents=True, exist_ok=True)
-    config = SandboxConfig(seed=seed, apps=(AppConfig(key=DEMO_APP_KEY, secret=DEMO_APP_SECRET),))
-    with Sandbox(config) as sandbox:
+    ids = Catalogue(seed, (1, 1)).sample_mixed(count)  # the catalogue is a function of the seed
+    chosen = demo_providers.setup(provider, Catalogue(seed, (1, 1)), ids)
+    app = AppConfig(key=DEMO_APP_KEY, secret=DEMO_APP_SECRET)
+    with Sandbox(SandboxConfig(seed=seed, apps=(app,), **chosen.sandbox)) as sandbox:
         echo(f"Sandbox (a local Taobao emulator) listening on {sandbox.url}")
-        settings = demo_settings(sandbox, base, redirect_port=free_loopback_port())
-        authorise_like_a_browser(settings)
-        token = wiring.token_manager(settings, settings.app()).current()
-        assert token is not None
-        echo(
-            f"Authorised through the sandbox's OAuth pages as {token.user_nick} "
-            f"(token in {settings.taobao.token_file}, mode 0600)"
-        )
-        ids = sandbox.catalogue.sample_mixed(count)
+        settings = demo_settings(sandbox, base, redirect_port=free_loopback_port(), setup=chosen)
+        if chosen.oauth:
+            authorise_like_a_browser(settings)
+            token = wiring.token_manager(settings, settings.app()).current()
+            assert token is not None
+            echo(
+                f"Authorised through the sandbox's OAuth pages as {token.user_nick} "
+                f"(token in {settings.taobao.token_file}, mode 0600)"
+            )
         echo(f"Harvesting {len(ids)} products (with and without videos, missing, deleted) into {base}:")
         report = runner.harvest(settings, ids, on_event=on_event, on_bytes=on_bytes)
+        echo(demo_providers.economy(provider, sandbox, len(ids)))
         echo("")
         echo(catalog_table(settings, ids))
         echo("")
@@ -112,10 +126,8 @@ def run_demo(
         sandbox.reset_stats()
         again = runner.harvest(settings, ids)
         stats = sandbox.stats()
-        echo(
-            f"Second run: {again.skipped} skipped, {stats['gateway']['calls']} API calls, "
-            f"{stats['cdn']['bytes_sent']} bytes downloaded."
-        )
+        calls = stats["gateway"]["calls"] + stats["itemdata"]["requests"]
+        echo(f"Second run: {again.skipped} skipped, {calls} API calls, {stats['cdn']['bytes_sent']} bytes downloaded.")
         config_file = write_query_settings(base)
         echo("Query the catalog yourself:")
         echo(f"  taobao-video --config {config_file} catalog list --min-duration 10")

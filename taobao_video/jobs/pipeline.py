@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from taobao_video.errors import (
+    BadResponseError,
     CallCapReached,
     DiskFull,
     DownloadError,
@@ -54,6 +55,9 @@ from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
 from taobao_video.store.records import VideoRow
 from taobao_video.top.apps import AppPool
+from taobao_video.top.lookup import LookupResult
+from taobao_video.top.providers.base import Provider
+from taobao_video.top.providers.item import ItemProvider
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +101,11 @@ class Harvester:
         stop: threading.Event | None = None,
         on_event: Callable[[Event], None] = lambda event: None,
         on_bytes: Callable[[int], None] = lambda n: None,
+        provider: Provider | None = None,
     ) -> None:
         self.catalog, self.apps, self.downloader = catalog, apps, downloader
+        # how ids are resolved (a batch per call for the seller channel); ``apps`` is the quota it spends
+        self.provider: Provider = provider or ItemProvider(apps)
         self.book, self.claims, self.base_dir, self.options = book, claims, base_dir, options
         self.exclusive = exclusive  # the caller holds the per-catalog lock (SQLite): no other worker is alive
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
@@ -136,9 +143,10 @@ class Harvester:
         allows, claimed a batch at a time alongside any other workers."""
         started = self.monotonic()
         stats = self.catalog.queue_stats()
-        lookups = min(stats["pending"], calls_left())
+        lookups = min(stats["pending"], self.provider.ids_for(calls_left()))
         self._announce(stats["resolved"] + lookups, downloads=stats["resolved"], lookups=lookups, skipped=0)
-        source = QueueSource(claims=self.claims, planner=self._plan, calls_left=calls_left, clock=self.clock)
+        ids_for, plan = self.provider.ids_for, self._plan  # how many ids the calls left resolve
+        source = QueueSource(claims=self.claims, planner=plan, calls_left=calls_left, clock=self.clock, ids_for=ids_for)
         report = self._run(source, started)
         report.requested = self._taken
         return report
@@ -199,7 +207,9 @@ class Harvester:
         frequency ban, an unreachable gateway or a fatal error end the lookups.
         """
         lookups: deque[int] = deque()
-        batch_size = max(1, min(_MAX_LOOKUP_BATCH, int(self.options.qps * _LOOKUP_BATCH_S)))
+        per_call = self.provider.batch_size
+        calls = max(1, min(_MAX_LOOKUP_BATCH, int(self.options.qps * _LOOKUP_BATCH_S)))
+        batch_size = max(1, self.provider.ids_for(calls))
         next_download_claim = 0.0
         while True:
             self._reclaim_relookups(lookups)
@@ -212,7 +222,9 @@ class Harvester:
                     took |= self._take(source.take_downloads(room), pool, lookups)
                     next_download_claim = time.monotonic() + _DOWNLOAD_RECHECK_S
             if lookups and self.report.stopped is None and not self.stop.is_set():
-                self._resolve(lookups.popleft(), pool)
+                # one id at a time, or the whole claimed batch when a call resolves many: the provider groups them
+                take = 1 if per_call == 1 else len(lookups)
+                self._resolve([lookups.popleft() for _ in range(take)], pool)
                 continue
             if lookups:
                 self.report.stopped = self.report.stopped or StopReason.SIGNAL
@@ -276,45 +288,64 @@ class Harvester:
 
     # -- lookups ----------------------------------------------------------------------------------------------
 
+    def _pace_unless_stopped(self) -> None:
+        """The provider's pace, on the thread that makes the call: a stop asked meanwhile sends nothing more."""
+        self._pace()
+        if self.stop.is_set():
+            raise Abandoned
+
     def _pace(self) -> None:
         now = self.monotonic()
         if self._next_lookup_at > now:
             self.sleep(self._next_lookup_at - now)
         self._next_lookup_at = max(now, self._next_lookup_at) + 1.0 / self.options.qps
 
-    def _resolve(self, num_iid: int, pool: ThreadPoolExecutor) -> None:
-        self._pace()
+    def _resolve(self, ids: list[int], pool: ThreadPoolExecutor) -> None:
+        """Resolve a batch through the provider, recording each result as it comes; what an error or a stop
+        leaves unresolved is deferred (or failed, for an error that says nothing about the items)."""
+        left = dict.fromkeys(ids)  # the ids still without an outcome, in order
+        results = self.provider.resolve(ids, pace=self._pace_unless_stopped)
         try:
-            check_room(self.downloader.dest_dir, self.options.min_free_bytes)
-            result = unless_stopped(lambda: self.apps.lookup(num_iid), self.stop)  # a stop never waits on the gateway
+            while left:
+                check_room(self.downloader.dest_dir, self.options.min_free_bytes)
+                # a stop never waits on the gateway
+                result = unless_stopped(lambda: next(results, None), self.stop)
+                if result is None:
+                    raise BadResponseError(f"the {self.provider.name} provider gave no answer for some ids")
+                if left.pop(result.num_iid, 0) is None:  # each id once, whatever the provider says
+                    self._record_result(result, pool)
         except Abandoned:  # the call may have reached the platform: the ledger keeps it counted
-            self._count(Outcome.DEFERRED, num_iid, detail="stopped while waiting for the gateway")
+            for num_iid in left:
+                self._count(Outcome.DEFERRED, num_iid, detail="stopped while waiting for the gateway")
         except DiskFull as exc:
-            self._disk_full(exc, num_iid)
+            self._disk_full(exc, *left)
         except CallCapReached:
-            self._halt(StopReason.MAX_CALLS, num_iid)
+            self._halt(StopReason.MAX_CALLS, *left)
         except (QuotaExhausted, QuotaExceeded) as exc:  # the pool has already recorded which app is spent
-            self._halt(StopReason.QUOTA, num_iid, resets_at=exc.reset_at)
+            self._halt(StopReason.QUOTA, *left, resets_at=exc.reset_at)
         except RateLimited as exc:
-            self._halt(StopReason.RATE_LIMITED, num_iid, detail=str(exc))
+            self._halt(StopReason.RATE_LIMITED, *left, detail=str(exc))
         except GatewayUnreachable as exc:  # the breaker opened: nothing more is sent this run
             self.report.unreachable_since = self.report.unreachable_since or exc.since
-            self._halt(StopReason.UNREACHABLE, num_iid, detail=str(exc))
+            self._halt(StopReason.UNREACHABLE, *left, detail=str(exc))
         except TaobaoVideoError as exc:
             if exc.needs_user:
                 self.report.error = exc
-                self._halt(StopReason.FATAL, num_iid, detail=str(exc))
+                self._halt(StopReason.FATAL, *left, detail=str(exc))
             else:
-                self.catalog.mark_lookup_failed(num_iid, error=str(exc), now=self.clock())
-                self._count(Outcome.FAILED, num_iid, error_kind=FailureKind.LOOKUP, detail=str(exc))
-        else:
-            job = record_lookup(self.catalog, result, now=self.clock())
-            if job is not None:
-                self._submit(pool, job)
-            else:
-                self._count(Outcome(result.outcome), result.num_iid, detail=result.detail)
+                for num_iid in left:
+                    self.catalog.mark_lookup_failed(num_iid, error=str(exc), now=self.clock())
+                    self._count(Outcome.FAILED, num_iid, error_kind=FailureKind.LOOKUP, detail=str(exc))
 
-    def _halt(self, why: StopReason, num_iid: int, *, resets_at: datetime | None = None, detail: str = "") -> None:
+    def _record_result(self, result: LookupResult, pool: ThreadPoolExecutor) -> None:
+        job = record_lookup(self.catalog, result, now=self.clock())
+        if job is not None:
+            self._submit(pool, job)
+        else:
+            self._count(Outcome(result.outcome), result.num_iid, detail=result.detail)
+
+    def _halt(self, why: StopReason, *ids: int, resets_at: datetime | None = None, detail: str = "") -> None:
+        """Stop taking lookups; ``ids`` (those of the batch still without an outcome) are deferred."""
         with self._lock:  # a download thread may halt the run (a full disk) while the lookups do
             first = self.report.stopped is None
             if first:
@@ -329,15 +360,16 @@ class Harvester:
                     "detail": detail,
                 }
             )
-        self._count(Outcome.DEFERRED, num_iid, detail=why)
+        for num_iid in ids:
+            self._count(Outcome.DEFERRED, num_iid, detail=why)
 
-    def _disk_full(self, exc: DiskFull, num_iid: int) -> None:
+    def _disk_full(self, exc: DiskFull, *ids: int) -> None:
         """No room for videos: stop as Ctrl-C would (no more lookups, transfers parked); the report carries the
         error, whose exit code (75) is the run's."""
         with self._lock:
             self.report.error = self.report.error or exc
         self.stop.set()
-        self._halt(StopReason.DISK_FULL, num_iid, detail=str(exc))
+        self._halt(StopReason.DISK_FULL, *ids, detail=str(exc))
 
     # -- downloads --------------------------------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ from taobao_video.store.catalog import Catalog
 from taobao_video.store.records import ItemRow, VideoRow
 from taobao_video.top.lookup import LookupResult
 
+# Outcomes not asked about again until the no-video TTL has passed.
+_CHECKED_STATES = (ItemState.NO_VIDEO, ItemState.NOT_FOUND, ItemState.NOT_VISIBLE)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -61,7 +64,7 @@ def make_plan(ids: Iterable[int], catalog: Catalog, *, now: datetime, base_dir: 
                 plan.skipped.append((num_iid, "in the catalog"))
             else:
                 plan.downloads.append(job_from_video(video))
-        elif item is not None and item.state in (ItemState.NO_VIDEO, ItemState.NOT_FOUND) and not options.force:
+        elif item is not None and item.state in _CHECKED_STATES and not options.force:
             if item.checked_at is not None and now - item.checked_at < options.no_video_ttl:
                 plan.skipped.append((num_iid, f"{item.state.value} (checked {item.checked_at:%Y-%m-%d})"))
             else:
@@ -95,6 +98,8 @@ def record_lookup(catalog: Catalog, result: LookupResult, *, now: datetime) -> J
         )
     if result.outcome == LookupOutcome.NO_VIDEO:
         catalog.mark_no_video(result.num_iid, api_method=result.api_method, now=now)
+    elif result.outcome == LookupOutcome.NOT_VISIBLE:
+        catalog.mark_not_visible(result.num_iid, api_method=result.api_method, now=now)
     else:
         catalog.mark_not_found(result.num_iid, detail=result.detail, api_method=result.api_method, now=now)
     return None

@@ -25,6 +25,7 @@ class HarvestReport:
     skipped: int = 0
     no_video: int = 0
     not_found: int = 0
+    not_visible: int = 0  # left out by the seller channel: another shop's item, or an unknown id
     failed: int = 0
     deferred: int = 0
     api_calls: int = 0
@@ -50,6 +51,8 @@ class HarvestReport:
                 self.no_video += 1
             case Outcome.NOT_FOUND:
                 self.not_found += 1
+            case Outcome.NOT_VISIBLE:
+                self.not_visible += 1
             case Outcome.FAILED:
                 self.failed += 1
             case Outcome.DEFERRED:
@@ -94,6 +97,7 @@ class DailyReport:
     pending: int
     awaiting_download: int
     calls_per_day: int  # every app's daily limit less its reserve: what a day can look up
+    ids_per_day: int | None = None  # what those calls resolve at most with the run's provider (None: one id a call)
 
     @property
     def remaining(self) -> int:
@@ -103,7 +107,8 @@ class DailyReport:
     def days_left(self) -> int | None:
         """Quota days still needed for the pending ids (see :func:`days_to_drain`); the text and the JSON both
         say this number."""
-        return days_to_drain(self.pending, self.calls_per_day)
+        per_day = self.calls_per_day if self.ids_per_day is None else self.ids_per_day
+        return days_to_drain(self.pending, per_day)
 
     @property
     def exit_code(self) -> int:
@@ -123,4 +128,5 @@ class DailyReport:
             "awaiting_download": self.awaiting_download,
             "days_left": self.days_left,
             "calls_per_day": self.calls_per_day,
+            "ids_per_day": self.calls_per_day if self.ids_per_day is None else self.ids_per_day,
         }

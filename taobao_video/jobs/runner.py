@@ -34,6 +34,7 @@ from taobao_video.model import utc_now
 from taobao_video.ops import notify
 from taobao_video.store.catalog import Catalog, open_existing
 from taobao_video.top.lookup import LookupResult
+from taobao_video.top.providers.base import no_pace
 
 Event = dict[str, Any]
 EventSink = Callable[[Event], None]
@@ -152,13 +153,13 @@ def _write_metrics(
 
 
 def lookup(settings: Settings, ids: Iterable[int], *, on_event: EventSink = _ignore) -> list[LookupResult]:
-    """Resolve ``ids`` without downloading: one metered call each, and what they find is kept in the catalog (a
-    video found is queued for download: the next harvest or daily run fetches it without asking again)."""
+    """Resolve ``ids`` without downloading through the configured provider (one metered call each with ``item``),
+    and what they find is kept in the catalog (a video found is queued for download: the next harvest or daily
+    run fetches it without asking again)."""
     results = []
     with open_run(settings, purpose="lookup") as run:
-        apps, _ = wiring.app_pool(settings, run.catalog)
-        for num_iid in ids:
-            result = apps.lookup(num_iid)
+        provider, _, _ = wiring.provider(settings, run.catalog)  # the seller's batches: one list call per 20 ids
+        for result in provider.resolve(list(dict.fromkeys(ids)), pace=no_pace):
             record_lookup(run.catalog, result, now=utc_now())
             on_event({"event": "lookup", **lookup_record(result)})
             results.append(result)

@@ -95,14 +95,16 @@ class QueueSource:
         planner: Planner,
         calls_left: Callable[[], int],
         clock: Callable[[], datetime],
+        ids_for: Callable[[int], int] = lambda calls: calls,
     ) -> None:
         self.claims, self.planner, self.calls_left, self.clock = claims, planner, calls_left, clock
+        self.ids_for = ids_for  # how many ids N calls resolve with the run's provider
 
     def take_downloads(self, limit: int) -> Batch:
         return Batch(self.planner(self.claims.claim(ItemState.RESOLVED, limit)))
 
     def take_lookups(self, limit: int) -> Batch:
-        limit = min(limit, self.calls_left())
+        limit = min(limit, self.ids_for(self.calls_left()))
         return Batch(self.planner(self.claims.claim(ItemState.PENDING, limit) if limit > 0 else []))
 
     def untaken(self) -> list[int]:

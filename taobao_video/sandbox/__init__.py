@@ -16,15 +16,16 @@ Every test, demo and benchmark of taobao-video runs against it on 127.0.0.1::
         sb.stats()
 
 Modules: ``config`` (what is emulated), ``catalogue`` (items from the seed), ``gateway`` (``/router/rest``
-and its validation order), ``apis`` and ``render`` (answer bodies), ``oauth`` and ``tokens``, ``cdn`` and
+and its validation order), ``seller`` (the seller channel's two methods), ``itemdata`` (a third-party item-data
+gateway at ``/taobao/item_get/``), ``apis`` and ``render`` (answer bodies), ``oauth`` and ``tokens``, ``cdn`` and
 ``urls``, ``faults``, ``quota`` (the counting rule), ``stats``, ``admin`` (``/_sandbox/``), ``server``
 (HTTP and the ``Sandbox`` lifecycle), ``cli`` (``sandbox serve``), ``mp4`` (the videos).
 """
 
 from taobao_video.sandbox.clock import FakeClock
-from taobao_video.sandbox.config import AppConfig, SandboxConfig
+from taobao_video.sandbox.config import AppConfig, SandboxConfig, VendorKey
 from taobao_video.sandbox.faults import Fault
 from taobao_video.sandbox.products import Item
 from taobao_video.sandbox.server import Sandbox
 
-__all__ = ["AppConfig", "FakeClock", "Fault", "Item", "Sandbox", "SandboxConfig"]
+__all__ = ["AppConfig", "FakeClock", "Fault", "Item", "Sandbox", "SandboxConfig", "VendorKey"]

@@ -13,7 +13,9 @@ from taobao_video.sandbox.faults import Fault
 ITEM_VIDEO = "taobao.item_video"
 ITEM_GET = "taobao.item.get"
 TIME_GET = "taobao.time.get"  # the platform's clock: every app may call it, no session needed
-KNOWN_METHODS: frozenset[str] = frozenset({ITEM_VIDEO, ITEM_GET})
+LIST_METHOD = "taobao.items.seller.list.get"  # the seller channel (seller.py)
+QUERY_METHOD = "alibaba.video.query"
+KNOWN_METHODS: frozenset[str] = frozenset({ITEM_VIDEO, ITEM_GET, LIST_METHOD, QUERY_METHOD})
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,15 @@ class AppConfig:
         if self.qps is not None and self.qps < 1:
             raise ValueError(f"qps must be >= 1 or None, not {self.qps}")
         object.__setattr__(self, "methods", frozenset(self.methods))
+
+
+@dataclass(frozen=True)
+class VendorKey:
+    """A key of the emulated item-data gateway: its secret and its daily limit (None: no limit)."""
+
+    key: str
+    secret: str
+    daily_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,14 @@ class SandboxConfig:
     item_video_api: bool = True
     deny_authorize: bool = False
     user_nick: str = "沙箱买家"
+    # The seller channel (seller.py): shop nick -> its items; an item showing another item's video; whether a
+    # listed videos.video[].url is a player page or the MP4 itself.
+    shops: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    shared_videos: Mapping[int, int] = field(default_factory=dict)
+    seller_url_style: str = "player"
+    # The item-data gateway (itemdata.py): its keys, and ids answered with a transient 4002 so many times first.
+    vendor_keys: tuple[VendorKey, ...] = ()
+    vendor_transient: Mapping[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         low, high = self.video_bytes
@@ -86,6 +105,12 @@ class SandboxConfig:
         platform = frozenset(self.platform_methods)
         object.__setattr__(self, "platform_methods", platform if self.item_video_api else platform - {ITEM_VIDEO})
         object.__setattr__(self, "video_size_override", MappingProxyType(dict(self.video_size_override)))
+        object.__setattr__(self, "shops", MappingProxyType({k: tuple(v) for k, v in self.shops.items()}))
+        object.__setattr__(self, "shared_videos", MappingProxyType(dict(self.shared_videos)))
+        object.__setattr__(self, "vendor_keys", tuple(self.vendor_keys))
+        object.__setattr__(self, "vendor_transient", MappingProxyType(dict(self.vendor_transient)))
+        if self.seller_url_style not in ("player", "mp4"):
+            raise ValueError(f"seller_url_style must be player or mp4, not {self.seller_url_style!r}")
 
     def app(self, key: str) -> AppConfig | None:
         """The app with this key, or None."""

@@ -22,7 +22,8 @@ Validation order; the first failure answers:
     ``isv.permission-api-package-limit``. This comes after the signature: only an authenticated caller
     learns which APIs exist and which it may use (and the session requirement depends on the API).
  9. session (when required; first non-empty of ``session_params``) missing → 26; unknown or another app's →
-    27 ``invalid-sessionkey``; expired → 27 ``session-expired``.
+    27 ``invalid-sessionkey``; expired → 27 ``session-expired``. The seller methods (seller.py) then answer for
+    the session's shop, after the injected call faults.
 10. ``num_iid`` missing → 40; not a positive integer of at most 13 digits → 41; item.get without ``fields``
     → 40.
 11. injected call faults (``service_unavailable``, ``isp_error``, ``rate_limit``, ``empty``, ``not_json``,
@@ -38,11 +39,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 from taobao_video.sandbox import apis
 from taobao_video.sandbox.clock import format_beijing, parse_beijing
-from taobao_video.sandbox.config import ITEM_GET, TIME_GET, AppConfig, SandboxConfig
+from taobao_video.sandbox.config import ITEM_GET, LIST_METHOD, QUERY_METHOD, TIME_GET, AppConfig, SandboxConfig
 from taobao_video.sandbox.faults import (
     GATEWAY_CALL_KINDS,
     GATEWAY_ERROR_KINDS,
@@ -55,12 +57,14 @@ from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.quota import FrequencyLimiter, QuotaBook
 from taobao_video.sandbox.render import RequestIds, error_payload, render, root_key
 from taobao_video.sandbox.response import JSON_TYPE, TEXT_TYPE, Cut, Response, html_response
+from taobao_video.sandbox.seller import SellerChannel, SellerError
 from taobao_video.sandbox.stats import Stats
 from taobao_video.sandbox.tokens import TokenStore
 from taobao_video.sandbox.urls import Urls
 from taobao_video.top.signing import SIGN_METHODS, verify
 
 HUGE_BYTES = 20 * 1024 * 1024
+SELLER_METHODS = frozenset({LIST_METHOD, QUERY_METHOD})
 _NUM_IID = re.compile(r"[0-9]{1,13}")
 
 
@@ -107,6 +111,7 @@ class Gateway:
         self._stats = stats
         self._now = now
         self._ids = RequestIds(config.seed)
+        self._seller = SellerChannel(config, catalogue, urls)
 
     def handle(self, verb: str, query: str, body: bytes) -> Response:
         call = _Call()
@@ -151,6 +156,8 @@ class Gateway:
             ), "ok"
         self._check_method(method, app)
         self._check_session(params, app, now)
+        if method in SELLER_METHODS:
+            return self._seller_answer(method, params, call, now)
         num_iid, fields = self._check_arguments(method, params)
         fault = self._faults.pick("gateway", GATEWAY_CALL_KINDS, method, num_iid)
         if fault is not None:
@@ -162,11 +169,29 @@ class Gateway:
             raise TopError(15, "Remote service error", "isv.item-is-delete:invalid-numIid", "该商品已被删除")
         control = self._faults.pick("gateway", GATEWAY_SUCCESS_KINDS, method, num_iid) is not None
         payload = apis.answer(method, item, fields, urls=self._urls, now=now, control_chars=control)
+        return self._wrapped(method, params, payload, call), "ok"
+
+    def _wrapped(self, method: str, params: dict[str, str], payload: dict[str, Any], call: _Call) -> Response:
         if params.get("simplify", "").lower() == "true":
             payload = {**apis.simplified(payload), "request_id": self._ids.next()}
         else:
             payload = {root_key(method): {**payload, "request_id": self._ids.next()}}
-        return render(payload, call.fmt), "ok"
+        return render(payload, call.fmt)
+
+    def _seller_answer(self, method: str, params: dict[str, str], call: _Call, now: datetime) -> tuple[Response, str]:
+        """The seller channel (seller.py): the session names the shop that asks."""
+        token = next((params[name] for name in self._config.session_params if params.get(name)), None)
+        nick = self._tokens.nick(token) if token else None
+        if nick is None:
+            raise TopError(26, "Missing Session", sub_msg=f"{method} needs the seller's session")
+        fault = self._faults.pick("gateway", GATEWAY_CALL_KINDS, method, None)
+        if fault is not None:
+            return self._call_fault(fault, method)
+        try:
+            payload = self._seller.answer(method, params, nick, now)
+        except SellerError as error:
+            raise TopError(error.code, error.msg, error.sub_code, error.sub_msg) from None
+        return self._wrapped(method, params, payload, call), "ok"
 
     def _check_app(self, params: dict[str, str]) -> AppConfig:
         key = _required(params, "app_key", 28, "Missing App Key")

@@ -24,6 +24,8 @@ from taobao_video.sandbox.cdn import Cdn
 from taobao_video.sandbox.config import SandboxConfig
 from taobao_video.sandbox.faults import Fault, FaultPlan
 from taobao_video.sandbox.gateway import Gateway
+from taobao_video.sandbox.itemdata import PATH as ITEMDATA_PATH
+from taobao_video.sandbox.itemdata import ItemDataGateway
 from taobao_video.sandbox.mp4 import Mp4Video
 from taobao_video.sandbox.oauth import OAuth
 from taobao_video.sandbox.products import Catalogue
@@ -37,6 +39,7 @@ HOST = "127.0.0.1"
 MAX_BODY = 16 * 1024 * 1024
 _INDEX = """taobao-video sandbox: a local Taobao Open Platform emulator
   gateway   {url}/router/rest
+  itemdata  {url}/taobao/item_get/  (a third-party item-data gateway)
   oauth     {url}/authorize  {url}/token
   cdn       {url}/cdn/...
   admin     {url}/_sandbox/stats  (see taobao_video/sandbox/admin.py)
@@ -72,6 +75,7 @@ class Sandbox:
         )
         self.oauth = OAuth(cfg, self.tokens, self._stats, self.now)
         self.cdn = Cdn(self.catalogue, self.urls, self.faults, self._stats, self.now)
+        self.itemdata = ItemDataGateway(cfg, catalogue=self.catalogue, urls=self.urls, now=self.now)
 
     # lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -141,10 +145,16 @@ class Sandbox:
         self._offset = timedelta(seconds=seconds)
 
     def stats(self) -> dict[str, Any]:
-        return self._stats.snapshot(self.quota.snapshot())
+        return {**self._stats.snapshot(self.quota.snapshot()), "itemdata": self.itemdata.stats.snapshot()}
 
     def reset_stats(self) -> None:
         self._stats.reset()
+        self.itemdata.stats.reset()
+
+    @property
+    def itemdata_url(self) -> str:
+        """The item-data gateway's item endpoint (itemdata.py)."""
+        return self.url + ITEMDATA_PATH
 
     def video(self, num_iid: int) -> Mp4Video:
         return self.catalogue.video(num_iid)
@@ -181,6 +191,8 @@ class Sandbox:
     def route(self, verb: str, path: str, query: str, headers: Headers, body: bytes) -> Response:
         if path == "/router/rest":
             return self.gateway.handle(verb, query, body)
+        if path == ITEMDATA_PATH:
+            return self.itemdata.handle(verb, query)
         if path.startswith("/cdn/"):
             return self.cdn.handle(verb, path, query, headers)
         if path == "/authorize":

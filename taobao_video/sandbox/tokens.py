@@ -77,6 +77,12 @@ class TokenStore:
             del self._refresh[token]
         return grant if grant.expires_at > now else "expired"
 
+    def nick(self, token: str) -> str | None:
+        """The user (shop) nick a token speaks for, or None."""
+        with self._lock:
+            grant = self._access.get(token)
+        return None if grant is None else grant.user_nick
+
     def check(self, token: str, app_key: str, now: datetime) -> str:
         """``ok``, ``unknown`` (or another app's) or ``expired``."""
         with self._lock:

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import URL
 
 from taobao_video.errors import ConfigError
-from taobao_video.model import UNSENT_CALL
+from taobao_video.model import UNCHARGED_CALL, UNSENT_CALL
 from taobao_video.store.common import READ_CHUNK, chunks, count_arg
 from taobao_video.store.dialects import check_reachable, create_catalog_engine, masked, require_aware, sqlite_file
 from taobao_video.store.items import ItemTransitions
@@ -135,9 +135,13 @@ class Catalog(CatalogQueue, ItemTransitions):
             connection.execute(insert(Call).values(values))
 
     def call_count(self, *, app_key: str | None = None, day: str | None = None) -> int:
-        """Calls logged that the platform may have counted (not the ``unsent`` attempts), optionally for one app key
-        and/or one quota day."""
-        query = select(func.count()).select_from(Call).where(Call.outcome != UNSENT_CALL)
+        """Calls logged that the platform may have counted (not the ``unsent`` or ``uncharged`` attempts),
+        optionally for one app key and/or one quota day."""
+        query = (
+            select(func.count())
+            .select_from(Call)
+            .where(Call.outcome != UNSENT_CALL, Call.outcome.not_like(f"{UNCHARGED_CALL}%"))
+        )
         if app_key is not None:
             query = query.where(Call.app_key == app_key)
         if day is not None:

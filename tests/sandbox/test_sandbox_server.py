@@ -156,10 +156,11 @@ def test_cli_options_build_the_config():
     config = build_config(ctx.params)
     (app,) = config.apps
     assert config.seed == 9 and not config.require_session and app.daily_limit is None
-    assert app.methods == {"taobao.item.get"} and "taobao.item_video" in config.platform_methods
+    seller = {"taobao.items.seller.list.get", "alibaba.video.query"}  # the seller channel is always offered
+    assert app.methods == {"taobao.item.get", *seller} and "taobao.item_video" in config.platform_methods
     ctx = serve.make_context("serve", ["--without-item-video-api", "--fault", "reset::0.5", "--video-bytes", "1M-2M"])
     config = build_config(ctx.params)
-    assert config.platform_methods == {"taobao.item.get"} and config.apps[0].daily_limit == 1000
+    assert config.platform_methods == {"taobao.item.get", *seller} and config.apps[0].daily_limit == 1000
     assert config.faults[0].rate == 0.5 and config.video_bytes == (1 << 20, 2 << 20)
 
 
