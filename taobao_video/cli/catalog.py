@@ -85,6 +85,11 @@ def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Only these ids: a file of ids or item URLs, one per line ('-' for stdin).",
         ),
         click.option("--missing", is_flag=True, help="Only rows whose file is gone from disk."),
+        click.option(
+            "--min-height", type=click.IntRange(min=0), metavar="PIXELS", help="Only videos this tall or more."
+        ),
+        click.option("--codec", metavar="NAME", help="Only videos in this codec, as probed (h264, hevc, …)."),
+        click.option("--has-audio/--no-audio", default=None, help="Only videos with (or without) a sound track."),
         click.option("--sort", type=click.Choice(SORT_KEYS), default="num_iid", show_default=True, help="Order."),
         click.option("--desc", is_flag=True, help="Largest (or newest) first."),
         click.option("--limit", type=click.IntRange(min=0), help="At most this many rows."),
@@ -111,6 +116,9 @@ def _build_query(ctx: click.Context, params: dict[str, Any], *, limit: int | Non
             states=parse_states(params["states"]) if params["states"] else None,
             ids=ids,
             missing=params["missing"],
+            min_height=params["min_height"],
+            codec=params["codec"].strip().lower() if params["codec"] else None,
+            has_audio=params["has_audio"],
             sort=params["sort"],
             desc=params["desc"],
             limit=limit,

@@ -46,6 +46,7 @@ from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.interrupt import Abandoned, unless_stopped
+from taobao_video.jobs.media import probe_columns
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
@@ -407,11 +408,15 @@ class Harvester:
             title=job.title,
             nick=job.nick,
             video_id=job.video_id,
+            **probe_columns(result.path, warn=lambda detail: self._warn(job.num_iid, detail)),
         )
         self.catalog.record_video(row, now=row.downloaded_at)
         with self._lock:
             self.report.bytes += result.bytes_fetched
         self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
+
+    def _warn(self, num_iid: int, detail: str) -> None:
+        self.on_event({"event": "warning", "num_iid": num_iid, "detail": detail})
 
     def _parked(self, count: int) -> None:
         """Bytes of a download parked in its ``.part``: fetched by this run, finished by a later one."""

@@ -19,7 +19,7 @@ from functools import lru_cache, partial
 from typing import Any
 
 from taobao_video.sandbox.clock import TIMESTAMP_FORMAT
-from taobao_video.sandbox.images import tiny_jpeg
+from taobao_video.sandbox.images import flat_jpeg, tiny_jpeg
 from taobao_video.sandbox.mp4 import Mp4Video
 
 ITEM_KINDS = ("video", "no_video", "not_found", "deleted")
@@ -75,6 +75,11 @@ class _Digest:
 
     def take(self, start: int, length: int) -> int:
         return int.from_bytes(self._bytes[start : start + length], "big")
+
+
+@lru_cache(maxsize=256)
+def _cover_jpeg(width: int, height: int, level: int, label: str) -> bytes:
+    return flat_jpeg(width, height, level, label)
 
 
 @lru_cache(maxsize=4096)
@@ -144,8 +149,13 @@ class Catalogue:
         return video
 
     def cover(self, num_iid: int) -> bytes:
-        """The cover picture of a video item, or the main picture of any item."""
-        return tiny_jpeg(_Digest(self.seed, num_iid).take(41, 1), f"taobao sandbox {num_iid}")
+        """The cover picture of a video item (a JPEG as big as its video, the size the API states), or the main
+        picture (8x8) of any other item."""
+        item = self.item(num_iid)
+        level, label = _Digest(self.seed, num_iid).take(41, 1), f"taobao sandbox {num_iid}"
+        if item.width and item.height:
+            return _cover_jpeg(item.width, item.height, level, label)
+        return tiny_jpeg(level, label)
 
     def video_id_for(self, num_iid: int) -> int:
         return (num_iid * _VIDEO_ID_FACTOR + self._video_id_offset) % _VIDEO_ID_SPACE
