@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -24,6 +25,9 @@ from taobao_video.top.client import TopClient, new_http_session
 from taobao_video.top.lookup import ItemLookup
 from taobao_video.top.oauth import OAuthClient
 from taobao_video.top.tokens import TokenManager, TokenStore
+
+if TYPE_CHECKING:
+    from taobao_video.jobs.media import Covers
 
 
 def oauth_client(settings: Settings, app: AppSpec, *, http: requests.Session | None = None) -> OAuthClient:
@@ -172,10 +176,12 @@ def harvester(
         workers=workers,
         min_free_bytes=min_free_bytes(settings),
     )
+    downloader = Downloader.from_settings(settings.download, workers=workers)  # a connection per download thread
     return Harvester(
         catalog=catalog,
         apps=pool,
-        downloader=Downloader.from_settings(settings.download, workers=workers),  # a connection per download thread
+        downloader=downloader,
+        covers=covers(settings, catalog, downloader),
         book=book,
         claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
         base_dir=settings.base_dir,
@@ -184,6 +190,19 @@ def harvester(
         sleep=sleep,
         **hooks,
     )
+
+
+def covers(settings: Settings, catalog: Catalog, downloader: Downloader) -> Covers:
+    """The run's cover step: ``covers/`` beside the videos folder, fetched like the videos."""
+    from taobao_video.fetch.covers import CoverFetcher
+    from taobao_video.jobs.media import Covers
+
+    return Covers(CoverFetcher(downloader, covers_dir(settings)), catalog, settings.base_dir)
+
+
+def covers_dir(settings: Settings) -> Path:
+    """Where covers go: ``covers/`` beside the videos folder (``data/videos`` → ``data/covers``)."""
+    return Path(settings.download.dir).parent / "covers"
 
 
 def min_free_bytes(settings: Settings) -> int:

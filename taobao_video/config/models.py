@@ -102,7 +102,7 @@ class TaobaoSettings(_Section):
     token_warn_days: int = Field(3, ge=0, le=365)
     simplify: bool = False
     item_video_duration_unit: Literal["ms", "s"] = "ms"
-    item_get_fields: str = "num_iid,title,pic_url,video,mpic_video"
+    item_get_fields: str = "num_iid,title,nick,pic_url,video,mpic_video"
     timeout_s: float = Field(20.0, gt=0, allow_inf_nan=False)
     max_retries: int = Field(4, ge=0, le=20)
     max_ban_wait_s: int = Field(120, ge=0)

@@ -46,7 +46,7 @@ from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.interrupt import Abandoned, unless_stopped
-from taobao_video.jobs.media import probe_columns
+from taobao_video.jobs.media import Covers, item_facts, probe_columns
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
@@ -98,8 +98,10 @@ class Harvester:
         stop: threading.Event | None = None,
         on_event: Callable[[Event], None] = lambda event: None,
         on_bytes: Callable[[int], None] = lambda n: None,
+        covers: Covers | None = None,
     ) -> None:
         self.catalog, self.apps, self.downloader = catalog, apps, downloader
+        self.covers = covers  # None: no cover is fetched (covers/ lives beside the videos folder)
         self.book, self.claims, self.base_dir, self.options = book, claims, base_dir, options
         self.exclusive = exclusive  # the caller holds the per-catalog lock (SQLite): no other worker is alive
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
@@ -111,6 +113,7 @@ class Harvester:
         self._in_flight = 0
         self._relookups: deque[int] = deque()  # ids whose URL expired, to look up again in this run
         self._relooked: set[int] = set()  # ids already looked up again in this run
+        self._covered: set[int] = set()  # ids whose cover this run tried with their video
         self._deferred: list[int] = []
         self._next_lookup_at = 0.0
         self._taken = 0
@@ -130,7 +133,7 @@ class Harvester:
         # Alone on the catalog (the lock), the plan stands; shared, each claimed batch is planned again, as another
         # worker may have done some of it since.
         source = ListSource(plan, claims=self.claims, replan=None if self.exclusive else self._plan)
-        return self._run(source, started)
+        return self._run(source, started, cover_ids=ids)
 
     def run_queue(self, *, calls_left: Callable[[], int]) -> HarvestReport:
         """Work through the queue (the daily run): resolved ids first, then pending ones while ``calls_left()``
@@ -161,7 +164,9 @@ class Harvester:
             }
         )
 
-    def _run(self, source: ListSource | QueueSource, started: float) -> HarvestReport:
+    def _run(
+        self, source: ListSource | QueueSource, started: float, cover_ids: list[int] | None = None
+    ) -> HarvestReport:
         if self.exclusive:
             self.claims.clear_all()  # left by a run that was killed: the lock proves no other run is alive
         keeper = LeaseKeeper(self.claims, every=self.claims.lease.total_seconds() / 3, on_error=self._renewal_failed)
@@ -172,6 +177,8 @@ class Harvester:
             try:
                 with keeper:
                     self._work(source, pool)
+                    if self.covers is not None:  # covers still missing, from their stored URL: no call
+                        self.covers.submit_backlog(pool, cover_ids, self._covered, self.stop, self.on_event)
             except BaseException:  # a second Ctrl-C or a failure: leave, without waiting for the transfers
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
@@ -409,11 +416,19 @@ class Harvester:
             nick=job.nick,
             video_id=job.video_id,
             **probe_columns(result.path, warn=lambda detail: self._warn(job.num_iid, detail)),
+            **self._cover_columns(job),
         )
         self.catalog.record_video(row, now=row.downloaded_at)
         with self._lock:
             self.report.bytes += result.bytes_fetched
-        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
+        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, **item_facts(row))
+
+    def _cover_columns(self, job: Job) -> dict[str, Any]:
+        if self.covers is None:
+            return {}
+        with self._lock:
+            self._covered.add(job.num_iid)
+        return self.covers.columns(job.num_iid, job.cover_url)
 
     def _warn(self, num_iid: int, detail: str) -> None:
         self.on_event({"event": "warning", "num_iid": num_iid, "detail": detail})
