@@ -172,9 +172,11 @@ def _print_stats(report: dict[str, Any], quota_zone: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: counts and every problem.")
 @click.pass_context
 def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: bool) -> None:
-    """Re-read the video files: each must exist, have its recorded size and sha256, and still be an MP4.
+    """Re-read the video files: each must exist, have its recorded size and sha256, and still be an MP4;
+    each cover on record must exist and be a JPEG, PNG or WebP of its recorded pixel size.
 
-    Reports missing, truncated, grown, not-MP4, unreadable and changed files. Exit 1 when bad files
+    Reports missing, truncated, grown, not-MP4, unreadable and changed files (and cover_missing,
+    cover_not_image, cover_changed covers: --fix has the next run fetch those again, no call). Exit 1 when bad files
     are found and not fixed. --fix takes the run lock (no harvest meanwhile), removes their rows from
     `videos` and marks their items resolved, so the next run downloads them again without a call.
 
@@ -197,7 +199,8 @@ def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: b
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
-        click.echo(f"checked {report.checked}: {report.ok} good, {len(report.bad)} bad")
+        covers = f" ({report.covers_checked} covers checked too)" if report.covers_checked else ""
+        click.echo(f"checked {report.checked}: {report.ok} good, {len(report.bad)} bad{covers}")
         if report.fixed:
             click.echo(
                 f"{report.fixed} put back to download from their stored URL: run `taobao-video daily` "
