@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 ITEM_VIDEO = "taobao.item_video"
 ITEM_GET = "taobao.item.get"
 API_METHODS = (ITEM_VIDEO, ITEM_GET, "auto")
-ITEM_VIDEO_FIELDS = "url,duration,cover_url,width,height"
+# title and video_id: third-party gateways that state them do so when asked; the others ignore unknown fields.
+ITEM_VIDEO_FIELDS = "url,duration,cover_url,width,height,title,video_id"
 
 
 class Caller(Protocol):
