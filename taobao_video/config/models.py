@@ -210,6 +210,16 @@ class DownloadSettings(_Section):
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
     )
     referer: str = "https://item.taobao.com/"
+    # Where the folder holding videos/ and covers/ is published (a web server, a bucket's site): exports and the
+    # API then carry video_public_url and cover_public_url (store/public.py). Empty: none.
+    public_url_prefix: str | None = None
+
+    @field_validator("public_url_prefix", mode="before")
+    @classmethod
+    def _check_prefix(cls, value: Any) -> str | None:
+        from taobao_video.config.names import public_prefix
+
+        return public_prefix(value)
 
     @field_validator("dir", mode="before")
     @classmethod

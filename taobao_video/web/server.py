@@ -53,6 +53,7 @@ from urllib.parse import parse_qs, urlsplit
 from taobao_video.errors import CatalogDamaged, TaobaoVideoError, UsageError
 from taobao_video.model import MAX_NUM_IID
 from taobao_video.store.filters import QueryError, VideoQuery, local_zone
+from taobao_video.store.public import PublicUrls
 from taobao_video.store.query import jsonable, list_page
 from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 from taobao_video.web.covers import COVER_PATH, cover_reply, cover_src
@@ -111,7 +112,8 @@ class CatalogSite:
     """The routes over one open catalog. ``base_dir`` is what ``video_path`` is relative to (the settings folder),
     ``videos_dir`` the only folder whose files may be served. ``log`` gets one line per refused or failed request.
     ``/api/stats`` counts downloads per day in ``zone`` (default: this machine's) and calls per quota day in
-    ``quota_zone``, up to ``clock()``.
+    ``quota_zone``, up to ``clock()``. With ``public_url_prefix`` the API's rows carry ``video_public_url`` and
+    ``cover_public_url`` (the page itself plays and shows its own ``/videos/`` and ``/covers/``).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class CatalogSite:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         zone: tzinfo | None = None,
         quota_zone: tzinfo | None = None,
+        public_url_prefix: str | None = None,
     ) -> None:
         self._catalog = catalog
         self._base_dir = Path(base_dir)
@@ -135,6 +138,12 @@ class CatalogSite:
         self._zone = zone or local_zone()  # downloads per day: the viewer's days
         self._quota_zone = quota_zone or self._zone
         self._pages = {path: (_web_file(name), kind) for path, (name, kind) in _STATIC.items()}
+        media_root = self._videos_root.parent  # the page's own /covers/ are served from here too
+        self._public = (
+            None
+            if public_url_prefix is None
+            else PublicUrls(public_url_prefix, base_dir=base_dir, media_root=media_root)
+        )
 
     def handle(self, verb: str, target: str, headers: Mapping[str, str] | Any) -> Reply:
         """Answer one request; ``target`` is the request line's path and query, exactly as the client sent it."""
@@ -190,6 +199,8 @@ class CatalogSite:
     def _list(self, query_string: str) -> Reply:
         query = _video_query(query_string)
         rows, total = list_page(self._catalog, query, base_dir=self._base_dir)
+        if self._public is not None:  # download.public_url_prefix: video_public_url and cover_public_url
+            rows = [self._public.add(row) for row in rows]
         videos = [{**jsonable(row), "cover_src": cover_src(row)} for row in rows]
         return json_reply({"total": total, "offset": query.offset, "limit": query.limit, "videos": videos})
 
