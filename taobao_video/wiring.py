@@ -15,6 +15,7 @@ from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.pipeline import Harvester, HarvestOptions
 from taobao_video.jobs.plan import PlanOptions
+from taobao_video.jobs.sharing import Sharing
 from taobao_video.model import utc_now
 from taobao_video.net import CircuitBreaker
 from taobao_video.store.catalog import Catalog
@@ -182,6 +183,7 @@ def harvester(
         apps=pool,
         downloader=downloader,
         covers=covers(settings, catalog, downloader),
+        sharing=Sharing(catalog, settings.base_dir),
         book=book,
         claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
         base_dir=settings.base_dir,

@@ -72,6 +72,18 @@ def _print_show(report: dict[str, Any], base_dir: Path) -> None:
         click.echo(f"video url:    {video['video_url']}")
         click.echo(f"cover url:    {video['cover_url'] or '-'}")
         click.echo(f"api method:   {video['api_method']}")
+        click.echo(f"title:        {video['title'] or '-'}  (seller {video['nick'] or '-'})")
+        media = f"{video['codec']}, {video['fps']} fps, {video['bitrate']} bit/s, audio {video['has_audio']}"
+        click.echo(f"media:        {media if video['codec'] else 'not probed'}")
+        click.echo(
+            f"cover:        {video['cover_path'] or '-'}"
+            + (f"  ({video['cover_error']})" if video["cover_error"] else "")
+        )
+        same = report["same_video"]
+        click.echo(
+            f"video id:     {video['video_id'] or '-'}"
+            + (f"  (also used by {', '.join(map(str, same))})" if same else "")
+        )
     item = report["item"]
     if item is not None:
         click.echo(f"added:        {_local(item['added_at'])}  (priority {item['priority']})")
@@ -137,6 +149,8 @@ def _print_stats(report: dict[str, Any], quota_zone: str) -> None:
         f"Videos:   {report['videos']}, {format_bytes(report['bytes'])}, {report['hours']:.2f} hours "
         f"({report['seconds']:.0f} s)"
     )
+    if report["disk_bytes"] != report["bytes"]:
+        click.echo(f"On disk:  {format_bytes(report['disk_bytes'])} (items sharing a video share one file)")
     click.echo("Duration:")
     histogram = report["duration_histogram"]
     top = max((bucket["videos"] for bucket in histogram), default=0)

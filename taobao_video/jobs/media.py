@@ -20,7 +20,9 @@ from typing import Any
 
 from taobao_video.errors import DownloadError
 from taobao_video.fetch.covers import CoverFetcher
+from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.probe import ProbeError, probe
+from taobao_video.jobs.plan import Job
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.covers import missing_covers, record_cover
 from taobao_video.store.records import VideoRow
@@ -29,6 +31,30 @@ log = logging.getLogger(__name__)
 
 _EMPTY: dict[str, Any] = {"codec": None, "bitrate": None, "fps": None, "has_audio": None, "container": None}
 BACKLOG_PER_RUN = 1000  # missing covers a run fetches after its own work, oldest first
+
+
+def checked_duration(
+    job: Job, path: Path, tolerance_s: float, on_event: Callable[[dict[str, Any]], None]
+) -> float | None:
+    """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""
+    try:
+        from_file = mp4_duration(path)
+    except DownloadError:
+        path.unlink(missing_ok=True)
+        raise
+    if job.api_duration is None:
+        return round(from_file, 3)
+    if abs(job.api_duration - from_file) > tolerance_s:
+        on_event(
+            {
+                "event": "warning",
+                "num_iid": job.num_iid,
+                "detail": f"the API says {job.api_duration:.1f} s but the file lasts {from_file:.1f} s; "
+                "recording the file's duration",
+            }
+        )
+        return round(from_file, 3)
+    return job.api_duration
 
 
 def probe_columns(path: Path, *, warn: Callable[[str], None]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ or downloaded by two of them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -24,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,13 +44,13 @@ from taobao_video.errors import (
     UrlExpired,
 )
 from taobao_video.fetch.downloader import Downloader
-from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.interrupt import Abandoned, unless_stopped
-from taobao_video.jobs.media import Covers, item_facts, probe_columns
+from taobao_video.jobs.media import Covers, checked_duration, item_facts, probe_columns
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
+from taobao_video.jobs.sharing import Sharing
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
 from taobao_video.model import FailureKind, Outcome, StopReason
 from taobao_video.store.catalog import Catalog
@@ -99,9 +101,11 @@ class Harvester:
         on_event: Callable[[Event], None] = lambda event: None,
         on_bytes: Callable[[int], None] = lambda n: None,
         covers: Covers | None = None,
+        sharing: Sharing | None = None,
     ) -> None:
         self.catalog, self.apps, self.downloader = catalog, apps, downloader
         self.covers = covers  # None: no cover is fetched (covers/ lives beside the videos folder)
+        self.sharing = sharing  # None: every item downloads its own copy
         self.book, self.claims, self.base_dir, self.options = book, claims, base_dir, options
         self.exclusive = exclusive  # the caller holds the per-catalog lock (SQLite): no other worker is alive
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
@@ -356,7 +360,9 @@ class Harvester:
 
     def _download(self, job: Job) -> None:
         try:
-            self._fetch_and_record(job)
+            with self.sharing.turn(job.video_id) if self.sharing is not None else nullcontext():
+                if not self._share_known(job):
+                    self._fetch_and_record(job)
         except Exception as exc:  # a bug or a database failure must not vanish in a worker thread
             log.exception("download of %s failed unexpectedly", job.num_iid)
             detail = f"{type(exc).__name__}: {exc}"
@@ -365,6 +371,22 @@ class Harvester:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
+
+    def _share_known(self, job: Job) -> bool:
+        """Record ``job`` sharing the stored file of its ``video_id`` (no download), if one is stored."""
+        if self.sharing is None:
+            return False
+        path = os.path.relpath(self.downloader.dest_dir / f"{job.num_iid}.mp4", self.base_dir)
+        wanted = VideoRow(job.num_iid, path, None, 0, "", job.url, job.cover_url, job.width, job.height,
+                          job.api_method, self.clock(), job.title, job.nick, job.video_id)  # fmt: skip
+        row = self.sharing.known(wanted)
+        if row is None:
+            return False
+        row = dataclasses.replace(row, **self._cover_columns(job))
+        self.catalog.record_video(row, now=row.downloaded_at)
+        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=0, duration=row.duration, **item_facts(row),
+                    detail="the same video is stored already: its file is shared, nothing downloaded")  # fmt: skip
+        return True
 
     def _fetch_and_record(self, job: Job) -> None:
         try:
@@ -375,7 +397,7 @@ class Harvester:
                 on_progress=self.on_bytes,
                 should_stop=self.stop.is_set,
             )
-            duration = self._checked_duration(job, result.path)
+            duration = checked_duration(job, result.path, self.options.duration_tolerance_s, self.on_event)
         except DownloadStopped as exc:
             self._parked(exc.bytes_fetched)
             self._count(Outcome.DEFERRED, job.num_iid, detail="stopped mid-download; partial file kept")
@@ -418,6 +440,8 @@ class Harvester:
             **probe_columns(result.path, warn=lambda detail: self._warn(job.num_iid, detail)),
             **self._cover_columns(job),
         )
+        if self.sharing is not None:  # the same bytes already stored: one file
+            row = self.sharing.after_download(row)
         self.catalog.record_video(row, now=row.downloaded_at)
         with self._lock:
             self.report.bytes += result.bytes_fetched
@@ -438,27 +462,6 @@ class Harvester:
         with self._lock:
             self.report.bytes += count
             self.report.partial_bytes += count
-
-    def _checked_duration(self, job: Job, path: Path) -> float | None:
-        """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""
-        try:
-            from_file = mp4_duration(path)
-        except DownloadError:
-            path.unlink(missing_ok=True)
-            raise
-        if job.api_duration is None:
-            return round(from_file, 3)
-        if abs(job.api_duration - from_file) > self.options.duration_tolerance_s:
-            self.on_event(
-                {
-                    "event": "warning",
-                    "num_iid": job.num_iid,
-                    "detail": f"the API says {job.api_duration:.1f} s but the file lasts {from_file:.1f} s; "
-                    "recording the file's duration",
-                }
-            )
-            return round(from_file, 3)
-        return job.api_duration
 
     # -- accounting -------------------------------------------------------------------------------------------
 

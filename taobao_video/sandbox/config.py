@@ -49,7 +49,8 @@ class SandboxConfig:
     ``item_video_api=False`` is shorthand for a platform without ``taobao.item_video`` (the official gateway,
     where that third-party API does not exist).
     ``video_size_override`` maps a num_iid to a video size in bytes and makes that item a video item (for
-    the 1 GiB download test and benchmarks).
+    the 1 GiB download test and benchmarks). ``shared_videos`` maps an item to a video item whose stored video
+    (``video_id``, file, cover) it uses too, as a shop reusing one video for many items does.
     """
 
     seed: int = 0
@@ -63,6 +64,7 @@ class SandboxConfig:
     timestamp_skew_s: int = 600
     video_bytes: tuple[int, int] = (64 * 1024, 512 * 1024)
     video_size_override: Mapping[int, int] = field(default_factory=dict)
+    shared_videos: Mapping[int, int] = field(default_factory=dict)
     faults: tuple[Fault, ...] = ()
     clock: Callable[[], datetime] = utc_now
     platform_methods: frozenset[str] = KNOWN_METHODS

@@ -90,10 +90,20 @@ def _min_size(duration_s: float, width: int, height: int) -> int:
 class Catalogue:
     """Deterministic, infinite item catalogue for one seed."""
 
-    def __init__(self, seed: int, video_bytes: tuple[int, int], size_override: Mapping[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        video_bytes: tuple[int, int],
+        size_override: Mapping[int, int] | None = None,
+        shared: Mapping[int, int] | None = None,
+    ) -> None:
         self.seed = seed
         self._video_bytes = video_bytes
         self._override = dict(size_override or {})
+        self._shared = dict(shared or {})  # item -> the video item whose stored video it uses (a shop reusing one)
+        for sharer, owner in self._shared.items():
+            if owner in self._shared or sharer == owner:
+                raise ValueError(f"item {sharer} must share the video of an item that has its own, not {owner}")
         key = hashlib.sha256(f"taobao_video.sandbox.catalogue {seed}".encode()).digest()
         self._video_id_offset = int.from_bytes(key[:8], "big") % _VIDEO_ID_SPACE
         self._sample_start = SAMPLE_BASE + int.from_bytes(key[8:16], "big") % 10**10
@@ -103,9 +113,14 @@ class Catalogue:
         self._item = lru_cache(maxsize=16384)(partial(_build_item, self))  # items are immutable
 
     def item(self, num_iid: int) -> Item:
-        """The item ``num_iid`` (1..10**13)."""
+        """The item ``num_iid`` (1..10**13); an item sharing another's video has that item's video facts (the
+        same ``video_id``, URL, file and cover) with its own title, seller and price."""
         if not 0 < num_iid <= MAX_NUM_IID:
             raise ValueError(f"num_iid must be within 1..10**13, not {num_iid}")
+        owner = self._shared.get(num_iid)
+        if owner is not None:
+            own = self._item(num_iid)
+            return replace(self.item(owner), num_iid=num_iid, title=own.title, nick=own.nick, price=own.price)
         return self._item(num_iid)
 
     def sample(self, kind: str, n: int) -> list[int]:
@@ -125,6 +140,8 @@ class Catalogue:
         return list(range(self._sample_start, self._sample_start + n))
 
     def kind(self, num_iid: int) -> str:
+        if num_iid in self._shared:
+            return self.kind(self._shared[num_iid])
         if num_iid in self._override:
             return "video"
         bucket = _Digest(self.seed, num_iid).take(0, 2) % 100
@@ -151,6 +168,7 @@ class Catalogue:
     def cover(self, num_iid: int) -> bytes:
         """The cover picture of a video item (a JPEG as big as its video, the size the API states), or the main
         picture (8x8) of any other item."""
+        num_iid = self._shared.get(num_iid, num_iid)  # one stored video, one cover
         item = self.item(num_iid)
         level, label = _Digest(self.seed, num_iid).take(41, 1), f"taobao sandbox {num_iid}"
         if item.width and item.height:

@@ -50,6 +50,7 @@ VIDEO_COLUMNS: tuple[str, ...] = (
     "fps",
     "has_audio",
     "container",
+    "shares_file",
 )
 STATE_COLUMNS: tuple[str, ...] = ("state", "error_kind", "last_error")
 SORT_KEYS: tuple[str, ...] = ("num_iid", "duration", "downloaded_at", "size")
@@ -83,6 +84,7 @@ class VideoQuery:
     min_height: int | None = None  # pixels, inclusive (the API's height)
     codec: str | None = None  # the media probe's codec name, e.g. "h264"
     has_audio: bool | None = None  # None: either
+    video_id: str | None = None  # the items that use this stored video
     sort: str = "num_iid"
     desc: bool = False
     limit: int | None = None
@@ -121,6 +123,8 @@ class VideoQuery:
             raise QueryError("min_height", self.min_height, "must be a whole number of pixels, 0 or more")
         if self.codec is not None and not re.fullmatch(r"[a-z0-9_]{1,32}", self.codec):
             raise QueryError("codec", self.codec, "must be a codec name as the probe records it, e.g. h264 or hevc")
+        if self.video_id is not None and not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", self.video_id):
+            raise QueryError("video_id", self.video_id, "must be a video id as the platform gives it (digits)")
         if self.has_audio is not None and not isinstance(self.has_audio, bool):
             raise QueryError("has_audio", self.has_audio, "must be true or false")
         if self.sort not in SORT_KEYS:
@@ -149,7 +153,7 @@ class VideoQuery:
         a typo does not silently list everything. Raises :class:`QueryError` naming the parameter.
         """
         known = {"min_duration", "max_duration", "since", "until", "state", "ids", "q", "missing", "sort", "desc"}
-        known |= {"limit", "offset", "min_height", "codec", "has_audio"}
+        known |= {"limit", "offset", "min_height", "codec", "has_audio", "video_id"}
         for name in params:
             if name not in known:
                 raise QueryError(name, params[name], f"is not a filter; use {', '.join(sorted(known))}")
@@ -174,6 +178,7 @@ class VideoQuery:
             min_height=parse_count("min_height", text("min_height")),
             codec=None if codec is None else codec.lower(),
             has_audio=None if text("has_audio") is None else parse_flag("has_audio", params.get("has_audio")),
+            video_id=text("video_id"),
             sort=text("sort") or "num_iid",
             desc=parse_flag("desc", params.get("desc")),
             limit=parse_count("limit", text("limit")),

@@ -132,6 +132,8 @@ def _conditions(query: VideoQuery) -> list[ColumnElement[bool]]:
         conditions.append(videos.height >= query.min_height)
     if query.codec is not None:
         conditions.append(videos.codec == query.codec)
+    if query.video_id is not None:
+        conditions.append(videos.video_id == query.video_id)
     if query.has_audio is not None:
         conditions.append(videos.has_audio.is_(query.has_audio))
     return conditions
