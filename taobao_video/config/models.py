@@ -242,6 +242,10 @@ class HarvestSettings(_Section):
     # How long a worker's claim on queued ids holds without renewal (claims.py): a dead worker's ids go to the
     # others after this long. Renewed every third of it, so it must outlast a database hiccup; a day at most.
     lease_s: float = Field(600.0, ge=3, le=86_400, allow_inf_nan=False)
+    # The share of the calls left after the queue's need (pending ids) that a refresh may spend re-checking
+    # downloaded items (jobs/refresh.py); daily refreshes with it after its own work. 0: never refresh.
+    refresh_share: float = Field(0.2, ge=0, le=1, allow_inf_nan=False)
+    refresh_after_days: float = Field(30.0, ge=0, allow_inf_nan=False)  # re-check items last checked this long ago
 
     @field_validator("lock_file", mode="before")
     @classmethod

@@ -55,7 +55,9 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
             "user_agent referer min_free_mb public_url_prefix"
         ).split()
     ),
-    "harvest": frozenset("qps no_video_ttl_days duration_tolerance_s lock_file lease_s".split()),
+    "harvest": frozenset(
+        "qps no_video_ttl_days duration_tolerance_s lock_file lease_s refresh_share refresh_after_days".split()
+    ),
     "database": frozenset(("url",)),
     "metrics": frozenset(("textfile",)),
 }

@@ -94,6 +94,7 @@ class DailyReport:
     pending: int
     awaiting_download: int
     calls_per_day: int  # every app's daily limit less its reserve: what a day can look up
+    refresh: dict[str, Any] | None = None  # what the refresh after the queue did (jobs/refresh.py), if it ran
 
     @property
     def remaining(self) -> int:
@@ -123,4 +124,5 @@ class DailyReport:
             "awaiting_download": self.awaiting_download,
             "days_left": self.days_left,
             "calls_per_day": self.calls_per_day,
+            **({"refresh": self.refresh} if self.refresh is not None else {}),
         }

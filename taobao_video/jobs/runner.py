@@ -108,6 +108,9 @@ def daily(
     with open_run(settings, purpose="daily", stop=stop) as run:
         job = _harvester(run, on_event, on_bytes, workers=workers, max_calls=max_calls)
         report = run_daily(job, max_calls=max_calls)
+        from taobao_video.jobs.refresh import refresh_after_daily  # with what the queue did not need
+
+        refresh_after_daily(run, job, report, on_event=on_event)
         summary = report.as_dict()
         _write_metrics(run, "daily", started, report.exit_code, summary, on_event)
     on_event({"event": "summary", **summary})

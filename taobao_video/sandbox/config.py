@@ -50,7 +50,9 @@ class SandboxConfig:
     where that third-party API does not exist).
     ``video_size_override`` maps a num_iid to a video size in bytes and makes that item a video item (for
     the 1 GiB download test and benchmarks). ``shared_videos`` maps an item to a video item whose stored video
-    (``video_id``, file, cover) it uses too, as a shop reusing one video for many items does.
+    (``video_id``, file, cover) it uses too, as a shop reusing one video for many items does. ``video_changes``
+    maps an item to the moment (aware UTC, on ``clock``) its seller replaces its video: from then on lookups give
+    a new ``video_id``, duration and file.
     """
 
     seed: int = 0
@@ -65,6 +67,7 @@ class SandboxConfig:
     video_bytes: tuple[int, int] = (64 * 1024, 512 * 1024)
     video_size_override: Mapping[int, int] = field(default_factory=dict)
     shared_videos: Mapping[int, int] = field(default_factory=dict)
+    video_changes: Mapping[int, datetime] = field(default_factory=dict)
     faults: tuple[Fault, ...] = ()
     clock: Callable[[], datetime] = utc_now
     platform_methods: frozenset[str] = KNOWN_METHODS

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
 
@@ -96,11 +96,17 @@ class Catalogue:
         video_bytes: tuple[int, int],
         size_override: Mapping[int, int] | None = None,
         shared: Mapping[int, int] | None = None,
+        changes: Mapping[int, datetime] | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.seed = seed
         self._video_bytes = video_bytes
         self._override = dict(size_override or {})
         self._shared = dict(shared or {})  # item -> the video item whose stored video it uses (a shop reusing one)
+        # item -> when its seller replaces its video (aware UTC): from then on the item has a second video (a new
+        # video_id, duration and file), read against ``now`` (the sandbox's clock) on every request
+        self._changes = dict(changes or {})
+        self._now = now or (lambda: datetime.now(UTC))
         for sharer, owner in self._shared.items():
             if owner in self._shared or sharer == owner:
                 raise ValueError(f"item {sharer} must share the video of an item that has its own, not {owner}")
@@ -121,7 +127,15 @@ class Catalogue:
         if owner is not None:
             own = self._item(num_iid)
             return replace(self.item(owner), num_iid=num_iid, title=own.title, nick=own.nick, price=own.price)
-        return self._item(num_iid)
+        item = self._item(num_iid)
+        if self.replaced(num_iid) and item.has_video:
+            return _second_video(item, self.video_id_for(num_iid + MAX_NUM_IID))
+        return item
+
+    def replaced(self, num_iid: int) -> bool:
+        """Whether the seller has replaced the item's video by now (``changes``)."""
+        when = self._changes.get(num_iid)
+        return when is not None and self._now() >= when
 
     def sample(self, kind: str, n: int) -> list[int]:
         """The first ``n`` ids of ``kind`` walking up from the seed's start id (stable for a seed)."""
@@ -152,15 +166,16 @@ class Catalogue:
         item = self.item(num_iid)
         if not item.has_video:
             raise LookupError(f"item {num_iid} has no video (kind {item.kind})")
+        key = item.video_id or num_iid  # a replaced video is another file
         with self._lock:
-            video = self._videos.get(num_iid)
+            video = self._videos.get(key)
             if video is not None:
-                self._videos.move_to_end(num_iid)
+                self._videos.move_to_end(key)
                 return video
         assert item.duration_s and item.width and item.height and item.size_bytes and item.mp4_seed is not None
         video = Mp4Video(item.duration_s, item.width, item.height, item.size_bytes, item.mp4_seed)
         with self._lock:
-            self._videos[num_iid] = video
+            self._videos[key] = video
             if len(self._videos) > 64:
                 self._videos.popitem(last=False)
         return video
@@ -182,8 +197,12 @@ class Catalogue:
         """The item behind a video id, or None when no video item has it."""
         inverse = pow(_VIDEO_ID_FACTOR, -1, _VIDEO_ID_SPACE)
         num_iid = ((video_id - self._video_id_offset) * inverse) % _VIDEO_ID_SPACE
-        if not 0 < num_iid <= MAX_NUM_IID or self.kind(num_iid) != "video":
+        if MAX_NUM_IID < num_iid <= 2 * MAX_NUM_IID and self.replaced(num_iid - MAX_NUM_IID):
+            num_iid -= MAX_NUM_IID  # the second video of an item whose seller replaced it
+        elif not 0 < num_iid <= MAX_NUM_IID:
             return None
+        if self.kind(num_iid) != "video" or self.item(num_iid).video_id != video_id:
+            return None  # not a video item, or a video its seller has replaced since
         return num_iid
 
     def video_size(self, digest_value: int, duration_s: float, width: int, height: int, num_iid: int) -> int:
@@ -191,6 +210,14 @@ class Catalogue:
             return max(self._override[num_iid], _min_size(duration_s, width, height))
         low, high = self._video_bytes
         return max(low + digest_value % (high - low + 1), _min_size(duration_s, width, height))
+
+
+def _second_video(item: Item, video_id: int) -> Item:
+    """The item after its seller replaced its video: another video id, file and length (a different duration
+    makes a different file), the same picture size."""
+    assert item.duration_s is not None and item.mp4_seed is not None
+    duration = item.duration_s + 3.0 if item.duration_s <= 57.0 else item.duration_s - 3.0
+    return replace(item, video_id=video_id, duration_s=round(duration, 1), mp4_seed=item.mp4_seed ^ 0x5A5A)
 
 
 def _build_item(catalogue: Catalogue, num_iid: int) -> Item:

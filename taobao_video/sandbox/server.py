@@ -54,7 +54,9 @@ class Sandbox:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         cfg = self.config
-        self.catalogue = Catalogue(cfg.seed, cfg.video_bytes, cfg.video_size_override, cfg.shared_videos)
+        self.catalogue = Catalogue(
+            cfg.seed, cfg.video_bytes, cfg.video_size_override, cfg.shared_videos, cfg.video_changes, cfg.clock
+        )
         self.urls = Urls(self.catalogue, cfg.signed_url_ttl_s)
         self.quota = QuotaBook()
         self.faults = FaultPlan(cfg.seed, cfg.faults)
