@@ -52,7 +52,8 @@ class SandboxConfig:
     the 1 GiB download test and benchmarks). ``shared_videos`` maps an item to a video item whose stored video
     (``video_id``, file, cover) it uses too, as a shop reusing one video for many items does. ``video_changes``
     maps an item to the moment (aware UTC, on ``clock``) its seller replaces its video: from then on lookups give
-    a new ``video_id``, duration and file.
+    a new ``video_id``, duration and file. ``video_losses`` and ``video_gains`` map an item to the moment a video
+    item loses its video, or an item without one gains one.
     """
 
     seed: int = 0
@@ -68,6 +69,8 @@ class SandboxConfig:
     video_size_override: Mapping[int, int] = field(default_factory=dict)
     shared_videos: Mapping[int, int] = field(default_factory=dict)
     video_changes: Mapping[int, datetime] = field(default_factory=dict)
+    video_losses: Mapping[int, datetime] = field(default_factory=dict)
+    video_gains: Mapping[int, datetime] = field(default_factory=dict)
     faults: tuple[Fault, ...] = ()
     clock: Callable[[], datetime] = utc_now
     platform_methods: frozenset[str] = KNOWN_METHODS

@@ -98,6 +98,8 @@ class Catalogue:
         shared: Mapping[int, int] | None = None,
         changes: Mapping[int, datetime] | None = None,
         now: Callable[[], datetime] | None = None,
+        losses: Mapping[int, datetime] | None = None,
+        gains: Mapping[int, datetime] | None = None,
     ) -> None:
         self.seed = seed
         self._video_bytes = video_bytes
@@ -106,6 +108,8 @@ class Catalogue:
         # item -> when its seller replaces its video (aware UTC): from then on the item has a second video (a new
         # video_id, duration and file), read against ``now`` (the sandbox's clock) on every request
         self._changes = dict(changes or {})
+        # item -> when a video item loses its video (it has none from then on), or an item without one gains one
+        self._losses, self._gains = dict(losses or {}), dict(gains or {})
         self._now = now or (lambda: datetime.now(UTC))
         for sharer, owner in self._shared.items():
             if owner in self._shared or sharer == owner:
@@ -127,14 +131,17 @@ class Catalogue:
         if owner is not None:
             own = self._item(num_iid)
             return replace(self.item(owner), num_iid=num_iid, title=own.title, nick=own.nick, price=own.price)
-        item = self._item(num_iid)
+        item = _build_item(self, num_iid) if num_iid in self._losses or num_iid in self._gains else self._item(num_iid)
         if self.replaced(num_iid) and item.has_video:
             return _second_video(item, self.video_id_for(num_iid + MAX_NUM_IID))
         return item
 
     def replaced(self, num_iid: int) -> bool:
         """Whether the seller has replaced the item's video by now (``changes``)."""
-        when = self._changes.get(num_iid)
+        return self._passed(self._changes, num_iid)
+
+    def _passed(self, moments: Mapping[int, datetime], num_iid: int) -> bool:
+        when = moments.get(num_iid)
         return when is not None and self._now() >= when
 
     def sample(self, kind: str, n: int) -> list[int]:
@@ -159,7 +166,12 @@ class Catalogue:
         if num_iid in self._override:
             return "video"
         bucket = _Digest(self.seed, num_iid).take(0, 2) % 100
-        return "video" if bucket < 60 else "no_video" if bucket < 80 else "not_found" if bucket < 90 else "deleted"
+        kind = "video" if bucket < 60 else "no_video" if bucket < 80 else "not_found" if bucket < 90 else "deleted"
+        if kind == "video" and self._passed(self._losses, num_iid):
+            return "no_video"
+        if kind == "no_video" and self._passed(self._gains, num_iid):
+            return "video"
+        return kind
 
     def video(self, num_iid: int) -> Mp4Video:
         """The MP4 the CDN serves for a video item (cached; building one costs about a millisecond)."""

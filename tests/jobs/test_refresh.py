@@ -132,3 +132,25 @@ def test_daily_refreshes_with_what_it_did_not_need(world, clock, tmp_path):
     assert refreshed["budget"] == refresh_budget(1000 - 3, 0, 0.2)
     assert (refreshed["checked"], refreshed["changed"], refreshed["downloaded"]) == (8, 2, 2)
     assert sb.stats()["gateway"]["calls"] == 3 + 8
+
+
+def test_an_item_that_lost_or_gained_a_video_is_updated(clock, tmp_path):
+    lost, gained = VIDEOS[4], EMPTY[1]
+    moments = {"video_losses": {lost: CHANGES_AT}, "video_gains": {gained: CHANGES_AT}}
+    with make_sandbox(clock, daily_limit=1000, video_bytes=(40_000, 90_000), **moments) as sb:
+        settings = sandbox_settings(sb, tmp_path)
+        log_in(sb, settings, clock)
+        report, _ = harvest(settings, clock, [lost, gained])
+        assert (report.downloaded, report.no_video) == (1, 1)
+        with opened(settings) as catalog:
+            old = catalog.video(lost)
+        clock.advance(3 * 86400)
+        log_in(sb, settings, clock)
+        report = refresh(settings, older_than_days=1, clock=clock.now, sleep=Sleeps())
+        assert (report.checked, report.gone, report.gained, report.downloaded, report.api_calls) == (2, 1, 1, 1, 2)
+        with opened(settings) as catalog:
+            assert catalog.item(lost).state == "no_video" and catalog.video(lost) is None
+            (kept,) = history_of(catalog, lost)
+            assert kept["sha256"] == old.sha256 and (settings.base_dir / kept["video_path"]).exists()
+            assert catalog.item(gained).state == "done"
+            assert catalog.video(gained).sha256 == sb.video(gained).sha256()
