@@ -138,8 +138,10 @@ def refresh_in_run(
     on_event: Callable[[Event], None] = lambda event: None,
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
+    not_since: datetime | None = None,
 ) -> RefreshReport:
-    """A refresh inside a run that holds the catalog (``refresh``, or ``daily`` after its queue)."""
+    """A refresh inside a run that holds the catalog (``refresh``, or ``daily`` after its queue); ``not_since``:
+    items looked up from then on are not due (the daily run's own lookups)."""
     started = time.monotonic()
     settings, catalog = run.settings, run.catalog
     apps, book = wiring.app_pool(settings, catalog, clock=clock, sleep=sleep)
@@ -149,7 +151,10 @@ def refresh_in_run(
     )
     book.cap = report.budget
     days = settings.harvest.refresh_after_days if older_than_days is None else older_than_days
-    due = due_for_refresh(catalog, checked_before=clock() - timedelta(days=days), limit=max(report.budget, 0))
+    checked_before = clock() - timedelta(days=days)
+    if not_since is not None:
+        checked_before = min(checked_before, not_since)
+    due = due_for_refresh(catalog, checked_before=checked_before, limit=max(report.budget, 0))
     report.due = len(due)
     checker = _Checker(run, report, prune=prune, clock=clock, on_event=on_event)
     for num_iid in due:
@@ -182,7 +187,10 @@ def refresh_after_daily(
     the daily's own ``--max-calls``; its report goes in the daily's (``report.refresh``)."""
     if run.settings.harvest.refresh_share <= 0 or report.harvest.error is not None or run.stop.is_set():
         return
-    done = refresh_in_run(run, max_calls=job.book.left(), on_event=on_event, clock=job.clock, sleep=sleep)
+    started = job.clock() - timedelta(seconds=report.harvest.seconds)  # what the queue just looked up is fresh
+    done = refresh_in_run(
+        run, max_calls=job.book.left(), on_event=on_event, clock=job.clock, sleep=sleep, not_since=started
+    )
     report.refresh = done.as_dict()
 
 

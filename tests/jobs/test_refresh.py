@@ -128,6 +128,7 @@ def test_daily_refreshes_with_what_it_did_not_need(world, clock, tmp_path):
     summary = json.loads(json.dumps(report.as_dict()))
     assert report.harvest.downloaded == 3 and report.exit_code == 0
     assert [e["outcome"] for e in events if e["event"] == "refresh"].count("changed") == 2
+    assert not set(new_ids) & {e["num_iid"] for e in events if e["event"] == "refresh"}  # just looked up: fresh
     refreshed = summary["refresh"]
     assert refreshed["budget"] == refresh_budget(1000 - 3, 0, 0.2)
     assert (refreshed["checked"], refreshed["changed"], refreshed["downloaded"]) == (8, 2, 2)
