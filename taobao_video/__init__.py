@@ -6,6 +6,7 @@ The public API (``import taobao_video as tv``)::
     tv.harvest(ids, settings=…, force=False, workers=None, on_event=None, on_bytes=None, stop=None) -> HarvestReport
     tv.daily(settings=…, max_calls=None, workers=None, on_event=None, …) -> DailyReport
     tv.lookup(ids, settings=…, on_event=None) -> list[LookupResult]
+    tv.refresh(settings=…, older_than_days=None, max_calls=None, prune=False, on_event=None) -> RefreshReport
     tv.open_catalog(settings=…) -> Catalog
     tv.TaobaoVideoError and its subclasses (each with an exit_code)
 
@@ -32,7 +33,7 @@ from taobao_video.errors import (
 )
 
 if TYPE_CHECKING:
-    from taobao_video.api import daily, harvest, load_settings, lookup, open_catalog
+    from taobao_video.api import daily, harvest, load_settings, lookup, open_catalog, refresh
 
 __version__ = "0.1.0"
 
@@ -54,9 +55,10 @@ __all__ = [
     "load_settings",
     "lookup",
     "open_catalog",
+    "refresh",
 ]
 
-_API = frozenset({"daily", "harvest", "load_settings", "lookup", "open_catalog"})
+_API = frozenset({"daily", "harvest", "load_settings", "lookup", "open_catalog", "refresh"})
 
 
 def __getattr__(name: str) -> Any:

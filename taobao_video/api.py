@@ -25,6 +25,7 @@ from taobao_video.ids import MAX_ID_DIGITS, parse_id
 
 if TYPE_CHECKING:
     from taobao_video.config.models import Settings
+    from taobao_video.jobs.refresh import RefreshReport
     from taobao_video.jobs.report import DailyReport, HarvestReport
     from taobao_video.store.catalog import Catalog
     from taobao_video.top.lookup import LookupResult
@@ -93,6 +94,31 @@ def daily(
         workers=workers,
         on_event=on_event or _ignore,
         on_bytes=on_bytes or _ignore,
+        stop=stop,
+    )
+
+
+def refresh(
+    *,
+    settings: Settings | None = None,
+    older_than_days: float | None = None,
+    max_calls: int | None = None,
+    prune: bool = False,
+    on_event: Callable[[Event], None] | None = None,
+    stop: threading.Event | None = None,
+) -> RefreshReport:
+    """Re-check done and video-less items last looked up more than ``older_than_days`` ago (default
+    ``harvest.refresh_after_days``), oldest first, within ``harvest.refresh_share`` of the calls the queue leaves
+    (and ``max_calls``); download the videos that changed, keeping the old versions in ``video_history`` (their
+    files deleted with ``prune``). ``report.exit_code``: 0 done, 1 items failed."""
+    from taobao_video.jobs.refresh import refresh as run_refresh
+
+    return run_refresh(
+        settings or load_settings(),
+        older_than_days=older_than_days,
+        max_calls=max_calls,
+        prune=prune,
+        on_event=on_event or _ignore,
         stop=stop,
     )
 

@@ -6,7 +6,8 @@ import hashlib
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -16,6 +17,7 @@ from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.pipeline import Harvester, HarvestOptions
 from taobao_video.jobs.plan import PlanOptions
+from taobao_video.jobs.sharing import Sharing
 from taobao_video.model import next_midnight, utc_now
 from taobao_video.net import CircuitBreaker
 from taobao_video.store.catalog import Catalog
@@ -32,6 +34,9 @@ from taobao_video.top.providers.gateway import GatewayProvider
 from taobao_video.top.providers.item import ItemProvider
 from taobao_video.top.providers.seller import SellerProvider
 from taobao_video.top.tokens import TokenManager, TokenStore
+
+if TYPE_CHECKING:
+    from taobao_video.jobs.media import Covers
 
 
 def oauth_client(settings: Settings, app: AppSpec, *, http: requests.Session | None = None) -> OAuthClient:
@@ -276,10 +281,13 @@ def harvester(
         workers=workers,
         min_free_bytes=min_free_bytes(settings),
     )
+    downloader = Downloader.from_settings(settings.download, workers=workers)  # a connection per download thread
     return Harvester(
         catalog=catalog,
         apps=pool,
-        downloader=Downloader.from_settings(settings.download, workers=workers),  # a connection per download thread
+        downloader=downloader,
+        covers=covers(settings, catalog, downloader),
+        sharing=Sharing(catalog, settings.base_dir),
         book=book,
         claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
         base_dir=settings.base_dir,
@@ -289,6 +297,19 @@ def harvester(
         provider=found,
         **hooks,
     )
+
+
+def covers(settings: Settings, catalog: Catalog, downloader: Downloader) -> Covers:
+    """The run's cover step: ``covers/`` beside the videos folder, fetched like the videos."""
+    from taobao_video.fetch.covers import CoverFetcher
+    from taobao_video.jobs.media import Covers
+
+    return Covers(CoverFetcher(downloader, covers_dir(settings)), catalog, settings.base_dir)
+
+
+def covers_dir(settings: Settings) -> Path:
+    """Where covers go: ``covers/`` beside the videos folder (``data/videos`` → ``data/covers``)."""
+    return Path(settings.download.dir).parent / "covers"
 
 
 def min_free_bytes(settings: Settings) -> int:

@@ -29,6 +29,7 @@ from taobao_video.errors import EXIT_USAGE, TaobaoVideoError
 from taobao_video.model import STATE_NAMES as STATES
 
 if TYPE_CHECKING:
+    from taobao_video.config.peek import CatalogSettings
     from taobao_video.store.catalog import Catalog
     from taobao_video.store.filters import VideoQuery
 
@@ -85,6 +86,12 @@ def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Only these ids: a file of ids or item URLs, one per line ('-' for stdin).",
         ),
         click.option("--missing", is_flag=True, help="Only rows whose file is gone from disk."),
+        click.option(
+            "--min-height", type=click.IntRange(min=0), metavar="PIXELS", help="Only videos this tall or more."
+        ),
+        click.option("--codec", metavar="NAME", help="Only videos in this codec, as probed (h264, hevc, …)."),
+        click.option("--has-audio/--no-audio", default=None, help="Only videos with (or without) a sound track."),
+        click.option("--video-id", metavar="ID", help="Only the items that use this stored video."),
         click.option("--sort", type=click.Choice(SORT_KEYS), default="num_iid", show_default=True, help="Order."),
         click.option("--desc", is_flag=True, help="Largest (or newest) first."),
         click.option("--limit", type=click.IntRange(min=0), help="At most this many rows."),
@@ -111,6 +118,10 @@ def _build_query(ctx: click.Context, params: dict[str, Any], *, limit: int | Non
             states=parse_states(params["states"]) if params["states"] else None,
             ids=ids,
             missing=params["missing"],
+            min_height=params["min_height"],
+            codec=params["codec"].strip().lower() if params["codec"] else None,
+            has_audio=params["has_audio"],
+            video_id=params["video_id"],
             sort=params["sort"],
             desc=params["desc"],
             limit=limit,
@@ -196,9 +207,23 @@ def catalog_list(ctx: click.Context, fmt: str | None, **params: Any) -> None:
             if params["limit"] is None and shown == TABLE_ROWS:
                 _note_more(store, query, settings.base_dir)
         else:
-            _write(sys.stdout, fmt, query.columns, ([row[name] for name in query.columns] for row in rows))
+            columns, published = _with_public_urls(settings, query.columns, rows)
+            _write(sys.stdout, fmt, columns, ([row[name] for name in columns] for row in published))
     if bad:
         ctx.exit(EXIT_USAGE)
+
+
+def _with_public_urls(
+    settings: CatalogSettings, columns: Sequence[str], rows: Iterable[dict[str, Any]]
+) -> tuple[Sequence[str], Iterable[dict[str, Any]]]:
+    """With ``download.public_url_prefix`` set: the columns and rows with ``video_public_url`` and
+    ``cover_public_url`` added (store/public.py); else as they are."""
+    if settings.public_url_prefix is None or settings.media_root is None:
+        return columns, rows
+    from taobao_video.store.public import PUBLIC_COLUMNS, PublicUrls
+
+    public = PublicUrls(settings.public_url_prefix, base_dir=settings.base_dir, media_root=settings.media_root)
+    return (*columns, *PUBLIC_COLUMNS), public.rows(rows)
 
 
 def _note_more(store: Catalog, query: VideoQuery, base_dir: Path) -> None:
@@ -303,9 +328,10 @@ def catalog_export(ctx: click.Context, fmt: str | None, output: str | None, **pa
     query, bad = _build_query(ctx, params, limit=params["limit"])
     settings = catalog_settings(ctx)
     with open_for_reading(settings) as store:
-        rows = ([row[name] for name in query.columns] for row in iter_rows(store, query, base_dir=settings.base_dir))
+        columns, found = _with_public_urls(settings, query.columns, iter_rows(store, query, base_dir=settings.base_dir))
+        rows = ([row[name] for name in columns] for row in found)
         try:
-            count = _export(fmt, target, query.columns, rows)
+            count = _export(fmt, target, columns, rows)
         except OSError as exc:
             why = exc.strerror or str(exc)
             where = f"{output}: {why}; nothing was written" if output else f"stdout: {why}"

@@ -72,6 +72,18 @@ def _print_show(report: dict[str, Any], base_dir: Path) -> None:
         click.echo(f"video url:    {video['video_url']}")
         click.echo(f"cover url:    {video['cover_url'] or '-'}")
         click.echo(f"api method:   {video['api_method']}")
+        click.echo(f"title:        {video['title'] or '-'}  (seller {video['nick'] or '-'})")
+        media = f"{video['codec']}, {video['fps']} fps, {video['bitrate']} bit/s, audio {video['has_audio']}"
+        click.echo(f"media:        {media if video['codec'] else 'not probed'}")
+        click.echo(
+            f"cover:        {video['cover_path'] or '-'}"
+            + (f"  ({video['cover_error']})" if video["cover_error"] else "")
+        )
+        same = report["same_video"]
+        click.echo(
+            f"video id:     {video['video_id'] or '-'}"
+            + (f"  (also used by {', '.join(map(str, same))})" if same else "")
+        )
     item = report["item"]
     if item is not None:
         click.echo(f"added:        {_local(item['added_at'])}  (priority {item['priority']})")
@@ -137,6 +149,8 @@ def _print_stats(report: dict[str, Any], quota_zone: str) -> None:
         f"Videos:   {report['videos']}, {format_bytes(report['bytes'])}, {report['hours']:.2f} hours "
         f"({report['seconds']:.0f} s)"
     )
+    if report["disk_bytes"] != report["bytes"]:
+        click.echo(f"On disk:  {format_bytes(report['disk_bytes'])} (items sharing a video share one file)")
     click.echo("Duration:")
     histogram = report["duration_histogram"]
     top = max((bucket["videos"] for bucket in histogram), default=0)
@@ -172,9 +186,11 @@ def _print_stats(report: dict[str, Any], quota_zone: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: counts and every problem.")
 @click.pass_context
 def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: bool) -> None:
-    """Re-read the video files: each must exist, have its recorded size and sha256, and still be an MP4.
+    """Re-read the video files: each must exist, have its recorded size and sha256, and still be an MP4;
+    each cover on record must exist and be a JPEG, PNG or WebP of its recorded pixel size.
 
-    Reports missing, truncated, grown, not-MP4, unreadable and changed files. Exit 1 when bad files
+    Reports missing, truncated, grown, not-MP4, unreadable and changed files (and cover_missing,
+    cover_not_image, cover_changed covers: --fix has the next run fetch those again, no call). Exit 1 when bad files
     are found and not fixed. --fix takes the run lock (no harvest meanwhile), removes their rows from
     `videos` and marks their items resolved, so the next run downloads them again without a call.
 
@@ -197,7 +213,8 @@ def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: b
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
-        click.echo(f"checked {report.checked}: {report.ok} good, {len(report.bad)} bad")
+        covers = f" ({report.covers_checked} covers checked too)" if report.covers_checked else ""
+        click.echo(f"checked {report.checked}: {report.ok} good, {len(report.bad)} bad{covers}")
         if report.fixed:
             click.echo(
                 f"{report.fixed} put back to download from their stored URL: run `taobao-video daily` "

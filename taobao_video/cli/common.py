@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -29,7 +30,10 @@ def catalog_settings(ctx: click.Context) -> CatalogSettings:
     if found is not None:
         return found
     full = settings_of(ctx)
-    return CatalogSettings(full.source, full.base_dir, full.database.url, full.quota.timezone)
+    media_root = Path(full.download.dir).parent
+    return CatalogSettings(
+        full.source, full.base_dir, full.database.url, full.quota.timezone, full.download.public_url_prefix, media_root
+    )
 
 
 def open_for_reading(settings: CatalogSettings) -> Catalog:

@@ -31,6 +31,7 @@ COMMANDS = {
     "lookup": "taobao_video.cli.run:lookup",
     "queue": "taobao_video.cli.queue:queue",
     "quota": "taobao_video.cli.quota:quota",
+    "refresh": "taobao_video.cli.refresh:refresh",
     "sandbox": "taobao_video.sandbox.cli:sandbox",
     "schedule": "taobao_video.cli.schedule:schedule",
     "serve": "taobao_video.cli.serve:serve",

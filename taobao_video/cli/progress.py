@@ -173,6 +173,12 @@ class RunOutput:
         lines = [summary_text(summary, self.quota_tz)]
         if "remaining" in summary:
             lines.append(queue_note(summary))
+        if summary.get("refresh"):  # daily's refresh with what the queue did not need (jobs/refresh.py)
+            r = summary["refresh"]
+            lines.append(
+                f"Refresh: {r['checked']} checked (budget {r['budget']} calls): {r['unchanged']} unchanged, "
+                f"{r['changed']} changed, {r['gained']} gained a video, {r['gone']} gone; {r['downloaded']} downloaded"
+            )
         stream.write("\n".join(lines) + "\n")
         stream.flush()
 

@@ -58,6 +58,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
             log=log,
             quota_zone=settings.quota.tz,
             metrics=lambda: metrics.current(settings, catalog),
+            public_url_prefix=settings.download.public_url_prefix,
         )
         server = web.bind(site, host, port, access_log=log if access_log else None)
         click.echo(f"Serving the catalog at {server.url} (Ctrl-C to stop)")

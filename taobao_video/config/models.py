@@ -103,7 +103,7 @@ class TaobaoSettings(_Section):
     token_warn_days: int = Field(3, ge=0, le=365)
     simplify: bool = False
     item_video_duration_unit: Literal["ms", "s"] = "ms"
-    item_get_fields: str = "num_iid,title,pic_url,video,mpic_video"
+    item_get_fields: str = "num_iid,title,nick,pic_url,video,mpic_video"
     timeout_s: float = Field(20.0, gt=0, allow_inf_nan=False)
     max_retries: int = Field(4, ge=0, le=20)
     max_ban_wait_s: int = Field(120, ge=0)
@@ -268,6 +268,16 @@ class DownloadSettings(_Section):
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
     )
     referer: str = "https://item.taobao.com/"
+    # Where the folder holding videos/ and covers/ is published (a web server, a bucket's site): exports and the
+    # API then carry video_public_url and cover_public_url (store/public.py). Empty: none.
+    public_url_prefix: str | None = None
+
+    @field_validator("public_url_prefix", mode="before")
+    @classmethod
+    def _check_prefix(cls, value: Any) -> str | None:
+        from taobao_video.config.names import public_prefix
+
+        return public_prefix(value)
 
     @field_validator("dir", mode="before")
     @classmethod
@@ -290,6 +300,10 @@ class HarvestSettings(_Section):
     # How long a worker's claim on queued ids holds without renewal (claims.py): a dead worker's ids go to the
     # others after this long. Renewed every third of it, so it must outlast a database hiccup; a day at most.
     lease_s: float = Field(600.0, ge=3, le=86_400, allow_inf_nan=False)
+    # The share of the calls left after the queue's need (pending ids) that a refresh may spend re-checking
+    # downloaded items (jobs/refresh.py); daily refreshes with it after its own work. 0: never refresh.
+    refresh_share: float = Field(0.2, ge=0, le=1, allow_inf_nan=False)
+    refresh_after_days: float = Field(30.0, ge=0, allow_inf_nan=False)  # re-check items last checked this long ago
 
     @field_validator("lock_file", mode="before")
     @classmethod

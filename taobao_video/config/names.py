@@ -55,16 +55,29 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
     "download": frozenset(
         (
             "dir workers timeout_s max_bytes allowed_hosts retries deadline_s min_speed_bytes_s speed_window_s "
-            "user_agent referer min_free_mb"
+            "user_agent referer min_free_mb public_url_prefix"
         ).split()
     ),
-    "harvest": frozenset("qps no_video_ttl_days duration_tolerance_s lock_file lease_s".split()),
+    "harvest": frozenset(
+        "qps no_video_ttl_days duration_tolerance_s lock_file lease_s refresh_share refresh_after_days".split()
+    ),
     "database": frozenset(("url",)),
     "metrics": frozenset(("textfile",)),
     "notify": frozenset("urls on failure_threshold timeout_s".split()),
     "gateway": frozenset("url key secret daily_limit reserve params timeout_s".split()),
 }
 APP_KEYS = frozenset("name app_key app_secret daily_limit reserve token_file".split())  # a [[taobao.apps]] entry
+
+
+def public_prefix(value: Any) -> str | None:
+    """``download.public_url_prefix`` checked: None for none (empty), else an http(s) URL ending in "/"; ValueError
+    saying what is wrong."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value.strip()):
+        raise ValueError(f"must be an http(s) URL such as https://media.example.com/taobao/, got {value!r}")
+    value = value.strip()
+    return value if value.endswith("/") else value + "/"
 
 
 def unknown_places(data: Mapping[Any, Any]) -> Iterator[tuple[str, ...]]:

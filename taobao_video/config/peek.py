@@ -38,6 +38,7 @@ from taobao_video.config.names import (
     OVERRIDE_PREFIX,
     URL_SCHEME,
     known_time_zone,
+    public_prefix,
     secret_places,
     sqlite_url_in,
     unknown_places,
@@ -52,6 +53,8 @@ class CatalogSettings:
     base_dir: Path
     database_url: str
     quota_timezone: str
+    public_url_prefix: str | None = None  # download.public_url_prefix
+    media_root: Path | None = None  # the parent of download.dir: what the prefix publishes
 
     @property
     def quota_tz(self) -> ZoneInfo:
@@ -70,8 +73,11 @@ def peek(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
         return None
     if any(secret_places(data)) or any(unknown_places(data)):
         return None
-    database, quota = data.get("database", {}), data.get("quota", {})
-    if not isinstance(database, dict) or not isinstance(quota, dict):
+    database, quota, download = data.get("database", {}), data.get("quota", {}), data.get("download", {})
+    if not isinstance(database, dict) or not isinstance(quota, dict) or not isinstance(download, dict):
+        return None
+    media = _media(download, file.parent)
+    if media is None:
         return None
     url = database.get("url", DEFAULT_DATABASE_URL)
     zone = quota.get("timezone", DEFAULT_TIMEZONE)
@@ -79,4 +85,16 @@ def peek(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
         return None
     if not known_time_zone(zone):
         return None
-    return CatalogSettings(str(file), file.parent, sqlite_url_in(url, file.parent), zone)
+    return CatalogSettings(str(file), file.parent, sqlite_url_in(url, file.parent), zone, *media)
+
+
+def _media(download: dict[str, object], folder: Path) -> tuple[str | None, Path] | None:
+    """(public_url_prefix, media root) as the full load reads them, or None when only it can judge them."""
+    videos = download.get("dir", "data/videos")
+    if not isinstance(videos, str) or not videos or "://" in videos:
+        return None
+    try:
+        prefix = public_prefix(download.get("public_url_prefix"))
+    except ValueError:
+        return None
+    return prefix, Path(os.path.normpath(folder / Path(videos).expanduser())).parent

@@ -17,6 +17,7 @@ or downloaded by two of them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -24,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,12 +45,13 @@ from taobao_video.errors import (
     UrlExpired,
 )
 from taobao_video.fetch.downloader import Downloader
-from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.interrupt import Abandoned, unless_stopped
+from taobao_video.jobs.media import Covers, checked_duration, item_facts, probe_columns
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
+from taobao_video.jobs.sharing import Sharing
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
 from taobao_video.model import FailureKind, Outcome, StopReason
 from taobao_video.store.catalog import Catalog
@@ -102,10 +105,14 @@ class Harvester:
         on_event: Callable[[Event], None] = lambda event: None,
         on_bytes: Callable[[int], None] = lambda n: None,
         provider: Provider | None = None,
+        covers: Covers | None = None,
+        sharing: Sharing | None = None,
     ) -> None:
         self.catalog, self.apps, self.downloader = catalog, apps, downloader
         # how ids are resolved (a batch per call for the seller channel); ``apps`` is the quota it spends
         self.provider: Provider = provider or ItemProvider(apps)
+        self.covers = covers  # None: no cover is fetched (covers/ lives beside the videos folder)
+        self.sharing = sharing  # None: every item downloads its own copy
         self.book, self.claims, self.base_dir, self.options = book, claims, base_dir, options
         self.exclusive = exclusive  # the caller holds the per-catalog lock (SQLite): no other worker is alive
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
@@ -117,6 +124,7 @@ class Harvester:
         self._in_flight = 0
         self._relookups: deque[int] = deque()  # ids whose URL expired, to look up again in this run
         self._relooked: set[int] = set()  # ids already looked up again in this run
+        self._covered: set[int] = set()  # ids whose cover this run tried with their video
         self._deferred: list[int] = []
         self._next_lookup_at = 0.0
         self._taken = 0
@@ -136,7 +144,7 @@ class Harvester:
         # Alone on the catalog (the lock), the plan stands; shared, each claimed batch is planned again, as another
         # worker may have done some of it since.
         source = ListSource(plan, claims=self.claims, replan=None if self.exclusive else self._plan)
-        return self._run(source, started)
+        return self._run(source, started, cover_ids=ids)
 
     def run_queue(self, *, calls_left: Callable[[], int]) -> HarvestReport:
         """Work through the queue (the daily run): resolved ids first, then pending ones while ``calls_left()``
@@ -168,7 +176,9 @@ class Harvester:
             }
         )
 
-    def _run(self, source: ListSource | QueueSource, started: float) -> HarvestReport:
+    def _run(
+        self, source: ListSource | QueueSource, started: float, cover_ids: list[int] | None = None
+    ) -> HarvestReport:
         if self.exclusive:
             self.claims.clear_all()  # left by a run that was killed: the lock proves no other run is alive
         keeper = LeaseKeeper(self.claims, every=self.claims.lease.total_seconds() / 3, on_error=self._renewal_failed)
@@ -179,6 +189,8 @@ class Harvester:
             try:
                 with keeper:
                     self._work(source, pool)
+                    if self.covers is not None:  # covers still missing, from their stored URL: no call
+                        self.covers.submit_backlog(pool, cover_ids, self._covered, self.stop, self.on_event)
             except BaseException:  # a second Ctrl-C or a failure: leave, without waiting for the transfers
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
@@ -380,7 +392,9 @@ class Harvester:
 
     def _download(self, job: Job) -> None:
         try:
-            self._fetch_and_record(job)
+            with self.sharing.turn(job.video_id) if self.sharing is not None else nullcontext():
+                if not self._share_known(job):
+                    self._fetch_and_record(job)
         except Exception as exc:  # a bug or a database failure must not vanish in a worker thread
             log.exception("download of %s failed unexpectedly", job.num_iid)
             detail = f"{type(exc).__name__}: {exc}"
@@ -389,6 +403,22 @@ class Harvester:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
+
+    def _share_known(self, job: Job) -> bool:
+        """Record ``job`` sharing the stored file of its ``video_id`` (no download), if one is stored."""
+        if self.sharing is None:
+            return False
+        path = os.path.relpath(self.downloader.dest_dir / f"{job.num_iid}.mp4", self.base_dir)
+        wanted = VideoRow(job.num_iid, path, None, 0, "", job.url, job.cover_url, job.width, job.height,
+                          job.api_method, self.clock(), job.title, job.nick, job.video_id)  # fmt: skip
+        row = self.sharing.known(wanted)
+        if row is None:
+            return False
+        row = dataclasses.replace(row, **self._cover_columns(job))
+        self.catalog.record_video(row, now=row.downloaded_at)
+        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=0, duration=row.duration, **item_facts(row),
+                    detail="the same video is stored already: its file is shared, nothing downloaded")  # fmt: skip
+        return True
 
     def _fetch_and_record(self, job: Job) -> None:
         try:
@@ -399,7 +429,7 @@ class Harvester:
                 on_progress=self.on_bytes,
                 should_stop=self.stop.is_set,
             )
-            duration = self._checked_duration(job, result.path)
+            duration = checked_duration(job, result.path, self.options.duration_tolerance_s, self.on_event)
         except DownloadStopped as exc:
             self._parked(exc.bytes_fetched)
             self._count(Outcome.DEFERRED, job.num_iid, detail="stopped mid-download; partial file kept")
@@ -439,38 +469,31 @@ class Harvester:
             title=job.title,
             nick=job.nick,
             video_id=job.video_id,
+            **probe_columns(result.path, warn=lambda detail: self._warn(job.num_iid, detail)),
+            **self._cover_columns(job),
         )
+        if self.sharing is not None:  # the same bytes already stored: one file
+            row = self.sharing.after_download(row)
         self.catalog.record_video(row, now=row.downloaded_at)
         with self._lock:
             self.report.bytes += result.bytes_fetched
-        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
+        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, **item_facts(row))
+
+    def _cover_columns(self, job: Job) -> dict[str, Any]:
+        if self.covers is None:
+            return {}
+        with self._lock:
+            self._covered.add(job.num_iid)
+        return self.covers.columns(job.num_iid, job.cover_url)
+
+    def _warn(self, num_iid: int, detail: str) -> None:
+        self.on_event({"event": "warning", "num_iid": num_iid, "detail": detail})
 
     def _parked(self, count: int) -> None:
         """Bytes of a download parked in its ``.part``: fetched by this run, finished by a later one."""
         with self._lock:
             self.report.bytes += count
             self.report.partial_bytes += count
-
-    def _checked_duration(self, job: Job, path: Path) -> float | None:
-        """The API's duration, else the file's; the file must parse as MP4 and agree with the API."""
-        try:
-            from_file = mp4_duration(path)
-        except DownloadError:
-            path.unlink(missing_ok=True)
-            raise
-        if job.api_duration is None:
-            return round(from_file, 3)
-        if abs(job.api_duration - from_file) > self.options.duration_tolerance_s:
-            self.on_event(
-                {
-                    "event": "warning",
-                    "num_iid": job.num_iid,
-                    "detail": f"the API says {job.api_duration:.1f} s but the file lasts {from_file:.1f} s; "
-                    "recording the file's duration",
-                }
-            )
-            return round(from_file, 3)
-        return job.api_duration
 
     # -- accounting -------------------------------------------------------------------------------------------
 

@@ -98,6 +98,7 @@ class DailyReport:
     awaiting_download: int
     calls_per_day: int  # every app's daily limit less its reserve: what a day can look up
     ids_per_day: int | None = None  # what those calls resolve at most with the run's provider (None: one id a call)
+    refresh: dict[str, Any] | None = None  # what the refresh after the queue did (jobs/refresh.py), if it ran
 
     @property
     def remaining(self) -> int:
@@ -129,4 +130,5 @@ class DailyReport:
             "days_left": self.days_left,
             "calls_per_day": self.calls_per_day,
             "ids_per_day": self.calls_per_day if self.ids_per_day is None else self.ids_per_day,
+            **({"refresh": self.refresh} if self.refresh is not None else {}),
         }

@@ -114,6 +114,9 @@ def daily(
         with open_run(settings, purpose="daily", stop=stop) as run:
             job = _harvester(run, on_event, on_bytes, workers=workers, max_calls=max_calls)
             report = run_daily(job, max_calls=max_calls)
+            from taobao_video.jobs.refresh import refresh_after_daily  # refresh builds on this module
+
+            refresh_after_daily(run, job, report, on_event=on_event)  # with what the queue did not need
             summary = report.as_dict()
             notifier.finished(report.exit_code, summary, report.harvest.error, run.catalog)
             _write_metrics(run, "daily", started, report.exit_code, summary, on_event)

@@ -10,6 +10,11 @@ is reported with the first check it failed, in that order, so a replaced file sa
     unreadable_mp4  an ftyp box, but mutagen cannot read the movie
     changed         a readable MP4 of the right size whose bytes are not the ones downloaded
 
+A cover on record (``cover_path``) is checked too, after its video: it must exist and be a JPEG, PNG or WebP of
+the recorded pixel size (``cover_missing``, ``cover_not_image``, ``cover_changed``). A bad cover never makes its
+video bad; ``fix`` clears its ``cover_path`` (the error kept in ``cover_error``), so the next run fetches it again
+from its stored ``cover_url``: no API call.
+
 ``fix`` repairs the catalog, never the file (the next download writes over it): in one transaction per id, the
 ``videos`` row is deleted (it describes a file that is no longer there as recorded, and design.md keeps that table
 for downloaded, verified videos) and the item goes back to ``resolved`` with the row's ``video_url``, so the next
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taobao_video.errors import EXIT_FAILED, EXIT_OK, DownloadError
+from taobao_video.fetch.images import IMAGE_HEAD, ImageError, image_info
 from taobao_video.fetch.media import describe_bytes, hash_file, is_mp4, mp4_duration
 
 if TYPE_CHECKING:
@@ -35,13 +41,14 @@ if TYPE_CHECKING:
 
 _PAGE = 500
 PROBLEMS = ("missing", "truncated", "grown", "not_mp4", "unreadable_mp4", "changed")
+COVER_PROBLEMS = ("cover_missing", "cover_not_image", "cover_changed")
 
 
 @dataclasses.dataclass(frozen=True)
 class BadFile:
     num_iid: int
     video_path: str
-    problem: str  # one of PROBLEMS
+    problem: str  # one of PROBLEMS or COVER_PROBLEMS
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,7 +61,8 @@ class VerifyReport:
     ok: int = 0
     bytes_read: int = 0
     bad: list[BadFile] = dataclasses.field(default_factory=list)
-    fixed: int = 0  # bad files whose item went back to "resolved"
+    fixed: int = 0  # bad files whose item went back to "resolved" (or whose cover is to be fetched again)
+    covers_checked: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -67,6 +75,7 @@ class VerifyReport:
             "ok": self.ok,
             "bad": len(self.bad),
             "fixed": self.fixed,
+            "covers_checked": self.covers_checked,
             "bytes_read": self.bytes_read,
             "problems": [bad.as_dict() for bad in self.bad],
         }
@@ -96,6 +105,24 @@ def check_file(path: Path, *, size: int, sha256: str) -> tuple[str, str, int] | 
     if unreadable:
         return "unreadable_mp4", unreadable, read
     return "changed", f"sha256 {digest.sha256[:12]}…, {sha256[:12]}… recorded", read
+
+
+def check_cover(path: Path, *, width: int | None, height: int | None) -> tuple[str, str] | None:
+    """None when the cover at ``path`` is an image of the recorded size; else (problem, detail)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(IMAGE_HEAD)
+    except FileNotFoundError:
+        return "cover_missing", f"no file at {path}"
+    except OSError as exc:
+        return "cover_missing", f"cannot read {path}: {exc.strerror or exc}"
+    try:
+        info = image_info(head)
+    except ImageError as exc:
+        return "cover_not_image", f"{exc}: the file is {describe_bytes(head)}"
+    if (info.width, info.height) != (width, height):
+        return "cover_changed", f"{info.width}x{info.height} pixels, {width}x{height} recorded"
+    return None
 
 
 def _unreadable_mp4(path: Path) -> str:
@@ -138,7 +165,29 @@ def verify(
             if fix and catalog.requeue_download(row.num_iid, reason=f"catalog verify: {kind}: {detail}", now=now()):
                 report.fixed += 1
         on_checked(row.num_iid, bad)
+        if row.cover_path and (cover_bad := _verify_cover(catalog, base_dir, row, report, fix=fix)) is not None:
+            on_checked(row.num_iid, cover_bad)
     return report
+
+
+def _verify_cover(
+    catalog: Catalog, base_dir: Path, row: VideoRow, report: VerifyReport, *, fix: bool
+) -> BadFile | None:
+    from taobao_video.store.covers import record_cover
+
+    assert row.cover_path is not None
+    report.covers_checked += 1
+    problem = check_cover(base_dir / row.cover_path, width=row.cover_width, height=row.cover_height)
+    if problem is None:
+        return None
+    kind, detail = problem
+    bad = BadFile(row.num_iid, row.cover_path, kind, detail)
+    report.bad.append(bad)
+    if fix and row.cover_url:
+        error = f"catalog verify: {kind}: {detail}"
+        if record_cover(catalog, row.num_iid, cover_url=row.cover_url, path=None, error=error):
+            report.fixed += 1
+    return bad
 
 
 def _rows(catalog: Catalog, sample: int | None, rng: random.Random) -> Iterator[VideoRow]:

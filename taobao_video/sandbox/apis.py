@@ -1,7 +1,7 @@
 """The two business APIs' answers (top-protocol.md §8), built from catalogue items.
 
-``taobao.item_video``: ``{"video": {url, cover_url, duration (ms), width, height}}`` filtered by ``fields``
-(default ``url,duration,cover_url``); no ``video`` key for an item without one.
+``taobao.item_video``: ``{"video": {url, cover_url, duration (ms), width, height, title, video_id}}`` filtered by
+``fields`` (default ``url,duration,cover_url``); no ``video`` key for an item without one.
 ``taobao.item.get``: ``{"item": {...}}`` with the requested fields; ``videos`` (double-wrapped list, asked as
 ``video``, ``videos``, ``video.url``, …) and ``mpic_video`` (only for main-picture videos) appear only when
 asked and only for items that have a video.
@@ -60,6 +60,8 @@ def _item_video(item: Item, fields: list[str], urls: Urls, now: datetime, contro
         "duration": round((item.duration_s or 0) * 1000),
         "width": item.width,
         "height": item.height,
+        "title": item.title,
+        "video_id": item.video_id,
     }
     video = {name: facts[name] for name in fields if name in facts}
     if control_chars:

@@ -8,8 +8,8 @@ Range: one ``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` → 206 with ``Content-Ra
 ``bytes */size``; several ranges or a malformed header → 200 with the whole body (RFC 9110 allows both);
 ``If-Range`` that matches neither the ETag nor Last-Modified → 200 whole body.
 
-Faults strike video requests only (covers and pictures are always served), after the item is resolved and
-before the signature is checked.
+Faults (target ``cdn``) strike video requests after the item is resolved and before the signature is checked;
+covers have faults of their own (target ``cover``); main pictures are always served.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hashlib import sha1
 from urllib.parse import parse_qsl
 
 from taobao_video.sandbox.clock import SHANGHAI, TIMESTAMP_FORMAT
-from taobao_video.sandbox.faults import CDN_KINDS, Fault, FaultPlan
+from taobao_video.sandbox.faults import CDN_KINDS, COVER_KINDS, Fault, FaultPlan
 from taobao_video.sandbox.products import MAX_NUM_IID, Catalogue, Item
 from taobao_video.sandbox.response import Cut, Headers, Response, html_response, json_response, text_response
 from taobao_video.sandbox.stats import Stats
@@ -50,6 +50,9 @@ class Cdn:
 
     def handle(self, verb: str, path: str, query: str, headers: Headers) -> Response:
         num_iid, response = self._route(verb, path, query, headers)
+        if _COVER.fullmatch(path) or _PICTURE.fullmatch(path):  # pictures are counted apart from the videos
+            self._stats.picture_request(num_iid)
+            return response
         self._stats.cdn_request(num_iid, response.status)
         response.on_sent = self._stats.cdn_bytes
         return response
@@ -59,7 +62,10 @@ class Cdn:
             return None, text_response(405, "method not allowed\n")
         if match := _COVER.fullmatch(path):
             num_iid = self._catalogue.num_iid_for(int(match[1]))
-            return num_iid, self._picture(num_iid)
+            fault = self._faults.pick("cover", COVER_KINDS, verb, num_iid) if num_iid is not None else None
+            if fault is not None and fault.kind != "truncate":
+                return num_iid, _fault_page(fault)
+            return num_iid, self._picture(num_iid, cut=fault is not None)
         if match := _PICTURE.fullmatch(path):
             num_iid = int(match[1]) if 0 < int(match[1]) <= MAX_NUM_IID else None
             exists = num_iid is not None and self._catalogue.item(num_iid).exists
@@ -91,11 +97,12 @@ class Cdn:
             return None, False
         return item, signed
 
-    def _picture(self, num_iid: int | None) -> Response:
+    def _picture(self, num_iid: int | None, *, cut: bool = False) -> Response:
         if num_iid is None:
             return text_response(404, "not found\n")
         headers = [("Content-Type", "image/jpeg"), ("Cache-Control", "max-age=86400")]
-        return Response(200, headers, self._catalogue.cover(num_iid))
+        body = self._catalogue.cover(num_iid)
+        return Response(200, headers, body, length=len(body), cut=Cut(len(body) // 2, "close") if cut else None)
 
     def _video(self, item: Item, headers: Headers, honour_range: bool, fault: Fault | None) -> Response:
         video = self._catalogue.video(item.num_iid)

@@ -61,7 +61,11 @@ class SandboxConfig:
     ``item_video_api=False`` is shorthand for a platform without ``taobao.item_video`` (the official gateway,
     where that third-party API does not exist).
     ``video_size_override`` maps a num_iid to a video size in bytes and makes that item a video item (for
-    the 1 GiB download test and benchmarks).
+    the 1 GiB download test and benchmarks). ``shared_videos`` maps an item to a video item whose stored video
+    (``video_id``, file, cover) it uses too, as a shop reusing one video for many items does. ``video_changes``
+    maps an item to the moment (aware UTC, on ``clock``) its seller replaces its video: from then on lookups give
+    a new ``video_id``, duration and file. ``video_losses`` and ``video_gains`` map an item to the moment a video
+    item loses its video, or an item without one gains one.
     """
 
     seed: int = 0
@@ -75,16 +79,19 @@ class SandboxConfig:
     timestamp_skew_s: int = 600
     video_bytes: tuple[int, int] = (64 * 1024, 512 * 1024)
     video_size_override: Mapping[int, int] = field(default_factory=dict)
+    shared_videos: Mapping[int, int] = field(default_factory=dict)
+    video_changes: Mapping[int, datetime] = field(default_factory=dict)
+    video_losses: Mapping[int, datetime] = field(default_factory=dict)
+    video_gains: Mapping[int, datetime] = field(default_factory=dict)
     faults: tuple[Fault, ...] = ()
     clock: Callable[[], datetime] = utc_now
     platform_methods: frozenset[str] = KNOWN_METHODS
     item_video_api: bool = True
     deny_authorize: bool = False
     user_nick: str = "沙箱买家"
-    # The seller channel (seller.py): shop nick -> its items; an item showing another item's video; whether a
-    # listed videos.video[].url is a player page or the MP4 itself.
+    # The seller channel (seller.py): shop nick -> its items; whether a listed videos.video[].url is a player
+    # page or the MP4 itself.
     shops: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
-    shared_videos: Mapping[int, int] = field(default_factory=dict)
     seller_url_style: str = "player"
     # The item-data gateway (itemdata.py): its keys, and ids answered with a transient 4002 so many times first.
     vendor_keys: tuple[VendorKey, ...] = ()

@@ -17,7 +17,8 @@ Gateway kinds, by where they strike (see gateway.py for the full order):
   ``code_as_string`` (error codes sent as JSON strings); these only fire on an answer of the right kind.
 
 CDN kinds: ``http_500``, ``reset``, ``truncate``, ``html_200``, ``stall``, ``expired``, ``no_range``,
-``wrong_type``.
+``wrong_type``. Cover kinds (target ``cover``, the ``/cdn/cover/`` pictures): ``http_500``, ``html_200``,
+``truncate`` (half the picture, then the connection closes).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ GATEWAY_SUCCESS_KINDS = frozenset({"control_chars"})
 GATEWAY_ERROR_KINDS = frozenset({"code_as_string"})
 GATEWAY_KINDS = GATEWAY_FRONT_KINDS | GATEWAY_CALL_KINDS | GATEWAY_SUCCESS_KINDS | GATEWAY_ERROR_KINDS
 CDN_KINDS = frozenset({"http_500", "reset", "truncate", "html_200", "stall", "expired", "no_range", "wrong_type"})
-KINDS = {"gateway": GATEWAY_KINDS, "cdn": CDN_KINDS}
+COVER_KINDS = frozenset({"http_500", "html_200", "truncate"})
+KINDS = {"gateway": GATEWAY_KINDS, "cdn": CDN_KINDS, "cover": COVER_KINDS}
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Fault:
 
     def __post_init__(self) -> None:
         if self.target not in KINDS:
-            raise ValueError(f"fault target must be 'gateway' or 'cdn', not {self.target!r}")
+            raise ValueError(f"fault target must be 'gateway', 'cdn' or 'cover', not {self.target!r}")
         if self.kind not in KINDS[self.target]:
             known = ", ".join(sorted(KINDS[self.target]))
             raise ValueError(f"unknown {self.target} fault {self.kind!r}; known: {known}")

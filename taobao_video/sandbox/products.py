@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
 
 from taobao_video.sandbox.clock import TIMESTAMP_FORMAT
-from taobao_video.sandbox.images import tiny_jpeg
+from taobao_video.sandbox.images import flat_jpeg, tiny_jpeg
 from taobao_video.sandbox.mp4 import Mp4Video
 
 ITEM_KINDS = ("video", "no_video", "not_found", "deleted")
@@ -77,6 +77,11 @@ class _Digest:
         return int.from_bytes(self._bytes[start : start + length], "big")
 
 
+@lru_cache(maxsize=256)
+def _cover_jpeg(width: int, height: int, level: int, label: str) -> bytes:
+    return flat_jpeg(width, height, level, label)
+
+
 @lru_cache(maxsize=4096)
 def _min_size(duration_s: float, width: int, height: int) -> int:
     return Mp4Video.min_size(duration_s, width, height)
@@ -85,10 +90,30 @@ def _min_size(duration_s: float, width: int, height: int) -> int:
 class Catalogue:
     """Deterministic, infinite item catalogue for one seed."""
 
-    def __init__(self, seed: int, video_bytes: tuple[int, int], size_override: Mapping[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        video_bytes: tuple[int, int],
+        size_override: Mapping[int, int] | None = None,
+        shared: Mapping[int, int] | None = None,
+        changes: Mapping[int, datetime] | None = None,
+        now: Callable[[], datetime] | None = None,
+        losses: Mapping[int, datetime] | None = None,
+        gains: Mapping[int, datetime] | None = None,
+    ) -> None:
         self.seed = seed
         self._video_bytes = video_bytes
         self._override = dict(size_override or {})
+        self._shared = dict(shared or {})  # item -> the video item whose stored video it uses (a shop reusing one)
+        # item -> when its seller replaces its video (aware UTC): from then on the item has a second video (a new
+        # video_id, duration and file), read against ``now`` (the sandbox's clock) on every request
+        self._changes = dict(changes or {})
+        # item -> when a video item loses its video (it has none from then on), or an item without one gains one
+        self._losses, self._gains = dict(losses or {}), dict(gains or {})
+        self._now = now or (lambda: datetime.now(UTC))
+        for sharer, owner in self._shared.items():
+            if owner in self._shared or sharer == owner:
+                raise ValueError(f"item {sharer} must share the video of an item that has its own, not {owner}")
         key = hashlib.sha256(f"taobao_video.sandbox.catalogue {seed}".encode()).digest()
         self._video_id_offset = int.from_bytes(key[:8], "big") % _VIDEO_ID_SPACE
         self._sample_start = SAMPLE_BASE + int.from_bytes(key[8:16], "big") % 10**10
@@ -98,10 +123,26 @@ class Catalogue:
         self._item = lru_cache(maxsize=16384)(partial(_build_item, self))  # items are immutable
 
     def item(self, num_iid: int) -> Item:
-        """The item ``num_iid`` (1..10**13)."""
+        """The item ``num_iid`` (1..10**13); an item sharing another's video has that item's video facts (the
+        same ``video_id``, URL, file and cover) with its own title, seller and price."""
         if not 0 < num_iid <= MAX_NUM_IID:
             raise ValueError(f"num_iid must be within 1..10**13, not {num_iid}")
-        return self._item(num_iid)
+        owner = self._shared.get(num_iid)
+        if owner is not None:
+            own = self._item(num_iid)
+            return replace(self.item(owner), num_iid=num_iid, title=own.title, nick=own.nick, price=own.price)
+        item = _build_item(self, num_iid) if num_iid in self._losses or num_iid in self._gains else self._item(num_iid)
+        if self.replaced(num_iid) and item.has_video:
+            return _second_video(item, self.video_id_for(num_iid + MAX_NUM_IID))
+        return item
+
+    def replaced(self, num_iid: int) -> bool:
+        """Whether the seller has replaced the item's video by now (``changes``)."""
+        return self._passed(self._changes, num_iid)
+
+    def _passed(self, moments: Mapping[int, datetime], num_iid: int) -> bool:
+        when = moments.get(num_iid)
+        return when is not None and self._now() >= when
 
     def sample(self, kind: str, n: int) -> list[int]:
         """The first ``n`` ids of ``kind`` walking up from the seed's start id (stable for a seed)."""
@@ -120,32 +161,46 @@ class Catalogue:
         return list(range(self._sample_start, self._sample_start + n))
 
     def kind(self, num_iid: int) -> str:
+        if num_iid in self._shared:
+            return self.kind(self._shared[num_iid])
         if num_iid in self._override:
             return "video"
         bucket = _Digest(self.seed, num_iid).take(0, 2) % 100
-        return "video" if bucket < 60 else "no_video" if bucket < 80 else "not_found" if bucket < 90 else "deleted"
+        kind = "video" if bucket < 60 else "no_video" if bucket < 80 else "not_found" if bucket < 90 else "deleted"
+        if kind == "video" and self._passed(self._losses, num_iid):
+            return "no_video"
+        if kind == "no_video" and self._passed(self._gains, num_iid):
+            return "video"
+        return kind
 
     def video(self, num_iid: int) -> Mp4Video:
         """The MP4 the CDN serves for a video item (cached; building one costs about a millisecond)."""
         item = self.item(num_iid)
         if not item.has_video:
             raise LookupError(f"item {num_iid} has no video (kind {item.kind})")
+        key = item.video_id or num_iid  # a replaced video is another file
         with self._lock:
-            video = self._videos.get(num_iid)
+            video = self._videos.get(key)
             if video is not None:
-                self._videos.move_to_end(num_iid)
+                self._videos.move_to_end(key)
                 return video
         assert item.duration_s and item.width and item.height and item.size_bytes and item.mp4_seed is not None
         video = Mp4Video(item.duration_s, item.width, item.height, item.size_bytes, item.mp4_seed)
         with self._lock:
-            self._videos[num_iid] = video
+            self._videos[key] = video
             if len(self._videos) > 64:
                 self._videos.popitem(last=False)
         return video
 
     def cover(self, num_iid: int) -> bytes:
-        """The cover picture of a video item, or the main picture of any item."""
-        return tiny_jpeg(_Digest(self.seed, num_iid).take(41, 1), f"taobao sandbox {num_iid}")
+        """The cover picture of a video item (a JPEG as big as its video, the size the API states), or the main
+        picture (8x8) of any other item."""
+        num_iid = self._shared.get(num_iid, num_iid)  # one stored video, one cover
+        item = self.item(num_iid)
+        level, label = _Digest(self.seed, num_iid).take(41, 1), f"taobao sandbox {num_iid}"
+        if item.width and item.height:
+            return _cover_jpeg(item.width, item.height, level, label)
+        return tiny_jpeg(level, label)
 
     def video_id_for(self, num_iid: int) -> int:
         return (num_iid * _VIDEO_ID_FACTOR + self._video_id_offset) % _VIDEO_ID_SPACE
@@ -154,8 +209,12 @@ class Catalogue:
         """The item behind a video id, or None when no video item has it."""
         inverse = pow(_VIDEO_ID_FACTOR, -1, _VIDEO_ID_SPACE)
         num_iid = ((video_id - self._video_id_offset) * inverse) % _VIDEO_ID_SPACE
-        if not 0 < num_iid <= MAX_NUM_IID or self.kind(num_iid) != "video":
+        if MAX_NUM_IID < num_iid <= 2 * MAX_NUM_IID and self.replaced(num_iid - MAX_NUM_IID):
+            num_iid -= MAX_NUM_IID  # the second video of an item whose seller replaced it
+        elif not 0 < num_iid <= MAX_NUM_IID:
             return None
+        if self.kind(num_iid) != "video" or self.item(num_iid).video_id != video_id:
+            return None  # not a video item, or a video its seller has replaced since
         return num_iid
 
     def video_size(self, digest_value: int, duration_s: float, width: int, height: int, num_iid: int) -> int:
@@ -163,6 +222,14 @@ class Catalogue:
             return max(self._override[num_iid], _min_size(duration_s, width, height))
         low, high = self._video_bytes
         return max(low + digest_value % (high - low + 1), _min_size(duration_s, width, height))
+
+
+def _second_video(item: Item, video_id: int) -> Item:
+    """The item after its seller replaced its video: another video id, file and length (a different duration
+    makes a different file), the same picture size."""
+    assert item.duration_s is not None and item.mp4_seed is not None
+    duration = item.duration_s + 3.0 if item.duration_s <= 57.0 else item.duration_s - 3.0
+    return replace(item, video_id=video_id, duration_s=round(duration, 1), mp4_seed=item.mp4_seed ^ 0x5A5A)
 
 
 def _build_item(catalogue: Catalogue, num_iid: int) -> Item:

@@ -44,8 +44,8 @@ class SellerChannel:
         return self._shop_of.get(num_iid) or self._catalogue.item(num_iid).nick
 
     def video_item(self, num_iid: int) -> Item:
-        """The item whose video ``num_iid`` shows (itself unless it shares another's)."""
-        return self._catalogue.item(self._config.shared_videos.get(num_iid, num_iid))
+        """The item with the video ``num_iid`` shows: an item sharing another's has that one's video facts."""
+        return self._catalogue.item(num_iid)
 
     def answer(self, method: str, params: dict[str, str], nick: str, now: datetime) -> dict[str, Any]:
         if method == LIST_METHOD:

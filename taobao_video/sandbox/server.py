@@ -57,7 +57,10 @@ class Sandbox:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         cfg = self.config
-        self.catalogue = Catalogue(cfg.seed, cfg.video_bytes, cfg.video_size_override)
+        self.catalogue = Catalogue(
+            cfg.seed, cfg.video_bytes, cfg.video_size_override, cfg.shared_videos, cfg.video_changes, cfg.clock,
+            cfg.video_losses, cfg.video_gains,
+        )  # fmt: skip
         self.urls = Urls(self.catalogue, cfg.signed_url_ttl_s)
         self.quota = QuotaBook()
         self.faults = FaultPlan(cfg.seed, cfg.faults)

@@ -29,6 +29,8 @@ class Stats:
             self._cdn_bytes = 0
             self._cdn_by_item: Counter[str] = Counter()
             self._cdn_by_status: Counter[str] = Counter()
+            self._covers = 0  # /cdn/cover/ and /cdn/pic/: pictures, counted apart from the videos
+            self._covers_by_item: Counter[str] = Counter()
 
     def gateway_call(self, method: str | None, app_key: str | None, num_iid: str | None, outcome: str) -> None:
         """One request to /router/rest; ``outcome`` is ``ok``, ``error:<code>``, ``http:<status>`` or
@@ -60,6 +62,12 @@ class Stats:
             if num_iid is not None:
                 self._cdn_by_item[str(num_iid)] += 1
 
+    def picture_request(self, num_iid: int | None) -> None:
+        with self._lock:
+            self._covers += 1
+            if num_iid is not None:
+                self._covers_by_item[str(num_iid)] += 1
+
     def cdn_bytes(self, count: int) -> None:
         with self._lock:
             self._cdn_bytes += count
@@ -87,4 +95,5 @@ class Stats:
                     "by_item": dict(self._cdn_by_item),
                     "by_status": dict(self._cdn_by_status),
                 },
+                "pictures": {"requests": self._covers, "by_item": dict(self._covers_by_item)},
             }

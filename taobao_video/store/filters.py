@@ -50,6 +50,7 @@ VIDEO_COLUMNS: tuple[str, ...] = (
     "fps",
     "has_audio",
     "container",
+    "shares_file",
 )
 STATE_COLUMNS: tuple[str, ...] = ("state", "error_kind", "last_error")
 SORT_KEYS: tuple[str, ...] = ("num_iid", "duration", "downloaded_at", "size")
@@ -80,6 +81,10 @@ class VideoQuery:
     ids: frozenset[int] | None = None
     id_prefix: str | None = None  # digits: num_iid whose decimal text starts with them
     missing: bool = False  # only rows whose file is gone
+    min_height: int | None = None  # pixels, inclusive (the API's height)
+    codec: str | None = None  # the media probe's codec name, e.g. "h264"
+    has_audio: bool | None = None  # None: either
+    video_id: str | None = None  # the items that use this stored video
     sort: str = "num_iid"
     desc: bool = False
     limit: int | None = None
@@ -112,6 +117,16 @@ class VideoQuery:
                     raise QueryError("ids", num_iid, "must be positive whole numbers (num_iid)")
         if self.id_prefix is not None and not re.fullmatch(r"[0-9]{1,19}", self.id_prefix):
             raise QueryError("q", self.id_prefix, "must be the first digits of a num_iid (1 to 19 digits)")
+        if self.min_height is not None and (
+            isinstance(self.min_height, bool) or not isinstance(self.min_height, int) or self.min_height < 0
+        ):
+            raise QueryError("min_height", self.min_height, "must be a whole number of pixels, 0 or more")
+        if self.codec is not None and not re.fullmatch(r"[a-z0-9_]{1,32}", self.codec):
+            raise QueryError("codec", self.codec, "must be a codec name as the probe records it, e.g. h264 or hevc")
+        if self.video_id is not None and not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", self.video_id):
+            raise QueryError("video_id", self.video_id, "must be a video id as the platform gives it (digits)")
+        if self.has_audio is not None and not isinstance(self.has_audio, bool):
+            raise QueryError("has_audio", self.has_audio, "must be true or false")
         if self.sort not in SORT_KEYS:
             raise QueryError("sort", self.sort, f"is not one of {', '.join(SORT_KEYS)}")
         if self.limit is not None and (
@@ -133,11 +148,12 @@ class VideoQuery:
         ``min_duration``, ``max_duration`` (seconds), ``since``, ``until`` (see :func:`parse_moment`; a bare date
         means midnight in ``tz``, default the local zone, and ``until`` then includes that whole day), ``state``
         (comma list), ``ids`` (comma list), ``q`` (the first digits of an id), ``missing`` (1/true/yes/on or
-        0/false/no/off), ``sort``, ``desc`` (like missing), ``limit``, ``offset``. Unknown names are refused, so
+        0/false/no/off), ``min_height`` (pixels), ``codec``, ``has_audio`` (like missing; absent: either),
+        ``sort``, ``desc`` (like missing), ``limit``, ``offset``. Unknown names are refused, so
         a typo does not silently list everything. Raises :class:`QueryError` naming the parameter.
         """
         known = {"min_duration", "max_duration", "since", "until", "state", "ids", "q", "missing", "sort", "desc"}
-        known |= {"limit", "offset"}
+        known |= {"limit", "offset", "min_height", "codec", "has_audio", "video_id"}
         for name in params:
             if name not in known:
                 raise QueryError(name, params[name], f"is not a filter; use {', '.join(sorted(known))}")
@@ -149,6 +165,7 @@ class VideoQuery:
         states = text("state")
         ids = text("ids")
         q = text("q")
+        codec = text("codec")
         return cls(
             min_duration=parse_seconds("min_duration", text("min_duration")),
             max_duration=parse_seconds("max_duration", text("max_duration")),
@@ -158,6 +175,10 @@ class VideoQuery:
             ids=None if ids is None else frozenset(_parse_ids(ids)),
             id_prefix=q,
             missing=parse_flag("missing", params.get("missing")),
+            min_height=parse_count("min_height", text("min_height")),
+            codec=None if codec is None else codec.lower(),
+            has_audio=None if text("has_audio") is None else parse_flag("has_audio", params.get("has_audio")),
+            video_id=text("video_id"),
             sort=text("sort") or "num_iid",
             desc=parse_flag("desc", params.get("desc")),
             limit=parse_count("limit", text("limit")),

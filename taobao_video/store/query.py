@@ -128,6 +128,14 @@ def _conditions(query: VideoQuery) -> list[ColumnElement[bool]]:
         conditions.append(or_(*ranges) if ranges else false())
     if query.missing:
         conditions.append(videos.video_path.is_not(None))
+    if query.min_height is not None:
+        conditions.append(videos.height >= query.min_height)
+    if query.codec is not None:
+        conditions.append(videos.codec == query.codec)
+    if query.video_id is not None:
+        conditions.append(videos.video_id == query.video_id)
+    if query.has_audio is not None:
+        conditions.append(videos.has_audio.is_(query.has_audio))
     return conditions
 
 

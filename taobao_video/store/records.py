@@ -38,6 +38,7 @@ class VideoRow:
     fps: float | None = None
     has_audio: bool | None = None
     container: str | None = None
+    shares_file: bool | None = None  # the file is another row's (hard link or the same path): counted once
 
 
 @dataclasses.dataclass(frozen=True)

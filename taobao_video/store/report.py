@@ -63,6 +63,9 @@ def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
     item_part = None
     if item is not None:
         item_part = jsonable(item)
+    from taobao_video.store.shares import users_of
+
+    same_video = [other for other in users_of(catalog, num_iid) if other != num_iid] if video is not None else []
     return {
         "num_iid": num_iid,
         "state": item["state"] if item is not None else None,
@@ -71,6 +74,7 @@ def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
         "calls": {"total": count, "unsent": unsent, "latest": latest},
         "last_error": item["last_error"] if item is not None else None,
         "error_kind": item["error_kind"] if item is not None else None,
+        "same_video": same_video,  # the other items that use this video (one file on disk)
     }
 
 
@@ -92,10 +96,13 @@ def stats(
         videos, total_bytes, total_seconds, histogram = _totals_and_histogram(connection)
         per_day = _downloads_per_day(connection, now=now, tz=tz, days=days)
         quota = _quota_days(connection, now=now, tz=quota_tz or tz, days=days)
+    from taobao_video.store.shares import shared_bytes
+
     return {
         "items": items,
         "videos": videos,
         "bytes": total_bytes,
+        "disk_bytes": total_bytes - shared_bytes(catalog),  # a file several items share counted once
         "seconds": round(total_seconds, 3),
         "hours": round(total_seconds / 3600, 2),
         "duration_histogram": histogram,

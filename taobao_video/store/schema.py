@@ -78,6 +78,7 @@ class Video(Base):
     fps: Mapped[float | None] = mapped_column(Float)
     has_audio: Mapped[bool | None] = mapped_column(Boolean)
     container: Mapped[str | None] = mapped_column(String(32))
+    shares_file: Mapped[bool | None] = mapped_column(Boolean)  # the file is another row's (0008): counted once
 
 
 # `catalog list` filters and sorts walk these in the listing's order, sort column then num_iid (migration 0004).
@@ -85,6 +86,8 @@ Index("ix_videos_duration", Video.duration, Video.num_iid)
 Index("ix_videos_downloaded_at", Video.downloaded_at, Video.num_iid)
 Index("ix_videos_size_bytes", Video.size_bytes, Video.num_iid)
 Index("ix_videos_video_id", Video.video_id)  # which items use this video; a known video is not stored twice (0005)
+Index("ix_videos_sha256", Video.sha256)  # a downloaded file the catalog already holds (0008)
+Index("ix_videos_shares_file", Video.shares_file)  # the rows whose file is another's, for the disk figure (0008)
 
 
 class Item(Base):

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 ITEM_VIDEO = "taobao.item_video"
 ITEM_GET = "taobao.item.get"
 API_METHODS = (ITEM_VIDEO, ITEM_GET, "auto")
-ITEM_VIDEO_FIELDS = "url,duration,cover_url,width,height"
+# title and video_id: third-party gateways that state them do so when asked; the others ignore unknown fields.
+ITEM_VIDEO_FIELDS = "url,duration,cover_url,width,height,title,video_id"
 
 
 class Caller(Protocol):
@@ -63,7 +64,7 @@ class ItemLookup:
         *,
         api_method: str = "auto",
         duration_unit: Literal["ms", "s"] = "ms",
-        item_get_fields: str = "num_iid,title,pic_url,video,mpic_video",
+        item_get_fields: str = "num_iid,title,nick,pic_url,video,mpic_video",
     ) -> None:
         if api_method not in API_METHODS:
             raise ValueError(f"api_method must be one of {', '.join(API_METHODS)}")
@@ -115,7 +116,7 @@ class ItemLookup:
             height=_int(video.get("height")),
             api_method=ITEM_VIDEO,
             title=_text(video.get("title")) or None,
-            video_id=_text(video.get("video_id")) or None,
+            video_id=_ident(video.get("video_id")) or None,
         )
         return LookupResult(num_iid, LookupOutcome.VIDEO, ITEM_VIDEO, video=info, request_id=request_id)
 
@@ -142,7 +143,7 @@ class ItemLookup:
             api_method=ITEM_GET,
             title=_text(item.get("title")) or None,
             nick=_text(item.get("nick")) or None,
-            video_id=_text(mpic.get("video_id")) or _video_id(item) or None,
+            video_id=_ident(mpic.get("video_id")) or _video_id(item) or None,
         )
         return LookupResult(num_iid, LookupOutcome.VIDEO, ITEM_GET, video=info, request_id=request_id)
 
@@ -160,7 +161,14 @@ def _plain_list(value: Any, inner: str) -> list[dict[str, Any]]:
 
 def _video_id(item: dict[str, Any]) -> str:
     """The ``video_id`` of the first entry of ``videos`` that has one, or ""."""
-    return next((_text(v.get("video_id")) for v in _plain_list(item.get("videos"), "video") if v.get("video_id")), "")
+    return next((_ident(v.get("video_id")) for v in _plain_list(item.get("videos"), "video") if v.get("video_id")), "")
+
+
+def _ident(value: Any) -> str:
+    """An id as text: the platform sends ``video_id`` as a JSON number or a string."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value)
 
 
 def _text(value: Any) -> str:

@@ -8,6 +8,7 @@ Routes (GET and HEAD; anything else is 405)::
     /api/stats               what ``catalog stats --json`` prints: counts by state, totals, histogram, per day
     /videos/<num_iid>.mp4    the video file, with Range (seeking), ETag and Last-Modified
     /metrics                 the Prometheus metrics of ``[metrics] textfile`` (ops/metrics.py), the state as it is now
+    /covers/<num_iid>.<ext>  the cover on disk (``web/covers.py``): jpg, png or webp
 
 A thin layer: the filters are :class:`taobao_video.store.query.VideoQuery`, the rows come from
 :func:`taobao_video.store.query.list_page`, the stats from :func:`taobao_video.store.report.stats`. The catalog is
@@ -21,8 +22,9 @@ reach the API through DNS rebinding). Errors are JSON ``{"error": ..., "status":
 and 500 for a failure of the server itself (one line on stderr), never a traceback; 503 naming the file and
 the fix (`db check`, `db rebuild`) when the catalog is damaged.
 
-The server never touches the network itself: covers are the CDN's ``cover_url``, loaded by the browser (without a
-referrer), and the page falls back to a frame of the local video when there is none or it fails to load.
+The server never touches the network itself, and neither does the page: it shows the cover on disk
+(``/covers/``) and falls back to a frame of the local video when there is none; its policy allows images from
+this server only.
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ from urllib.parse import parse_qs, urlsplit
 from taobao_video.errors import CatalogDamaged, TaobaoVideoError, UsageError
 from taobao_video.model import MAX_NUM_IID
 from taobao_video.store.filters import QueryError, VideoQuery, local_zone
+from taobao_video.store.public import PublicUrls
 from taobao_video.store.query import jsonable, list_page
 from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
+from taobao_video.web.covers import COVER_PATH, cover_reply, cover_src
 
 if TYPE_CHECKING:
     from taobao_video.store.catalog import Catalog
@@ -69,10 +73,10 @@ _STATIC = {  # URL path -> (file in taobao_video/web/static, Content-Type)
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/app.css": ("app.css", "text/css; charset=utf-8"),
 }
-# The page loads its own script, style and videos; covers come from the CDN named in the catalog (any https/http).
+# The page loads its own script, style, videos and covers, and nothing from any other host.
 _PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self'; "
-    "img-src 'self' https: http: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _JSON_TYPE = "application/json; charset=utf-8"
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text format
@@ -110,7 +114,8 @@ class CatalogSite:
     """The routes over one open catalog. ``base_dir`` is what ``video_path`` is relative to (the settings folder),
     ``videos_dir`` the only folder whose files may be served. ``log`` gets one line per refused or failed request.
     ``/api/stats`` counts downloads per day in ``zone`` (default: this machine's) and calls per quota day in
-    ``quota_zone``, up to ``clock()``.
+    ``quota_zone``, up to ``clock()``. With ``public_url_prefix`` the API's rows carry ``video_public_url`` and
+    ``cover_public_url`` (the page itself plays and shows its own ``/videos/`` and ``/covers/``).
     """
 
     def __init__(
@@ -125,6 +130,7 @@ class CatalogSite:
         zone: tzinfo | None = None,
         quota_zone: tzinfo | None = None,
         metrics: Callable[[], str] | None = None,
+        public_url_prefix: str | None = None,
     ) -> None:
         self._catalog = catalog
         self._metrics = metrics  # the Prometheus text (ops/metrics.current); None: no /metrics
@@ -136,6 +142,12 @@ class CatalogSite:
         self._zone = zone or local_zone()  # downloads per day: the viewer's days
         self._quota_zone = quota_zone or self._zone
         self._pages = {path: (_web_file(name), kind) for path, (name, kind) in _STATIC.items()}
+        media_root = self._videos_root.parent  # the page's own /covers/ are served from here too
+        self._public = (
+            None
+            if public_url_prefix is None
+            else PublicUrls(public_url_prefix, base_dir=base_dir, media_root=media_root)
+        )
 
     def handle(self, verb: str, target: str, headers: Mapping[str, str] | Any) -> Reply:
         """Answer one request; ``target`` is the request line's path and query, exactly as the client sent it."""
@@ -160,6 +172,9 @@ class CatalogSite:
                 )
             if match := _VIDEO_PATH.fullmatch(path):
                 return self._video(int(match[1]), headers)
+            if match := COVER_PATH.fullmatch(path):
+                covers = {"base_dir": self._base_dir, "covers_root": self._videos_root.parent / "covers"}
+                return cover_reply(self._catalog, int(match[1]), match[2], headers=headers, log=self._log, **covers)
         except CatalogDamaged as exc:  # not the server's fault, nor the request's: the file needs `db rebuild`
             self._log(f"{verb} {path}: {exc}")
             return error_reply(503, str(exc))
@@ -192,7 +207,9 @@ class CatalogSite:
     def _list(self, query_string: str) -> Reply:
         query = _video_query(query_string)
         rows, total = list_page(self._catalog, query, base_dir=self._base_dir)
-        videos = [jsonable(row) for row in rows]
+        if self._public is not None:  # download.public_url_prefix: video_public_url and cover_public_url
+            rows = [self._public.add(row) for row in rows]
+        videos = [{**jsonable(row), "cover_src": cover_src(row)} for row in rows]
         return json_reply({"total": total, "offset": query.offset, "limit": query.limit, "videos": videos})
 
     def _stats(self) -> dict[str, Any]:
@@ -211,12 +228,12 @@ class CatalogSite:
             self._log(f"refused to serve {num_iid}: its video_path {row.video_path!r} is outside {self._videos_root}")
             return error_reply(404, f"the file of {num_iid} is not in the videos folder")
         try:
-            file = _open_regular(path)
+            file = open_regular(path)
         except FileNotFoundError:
             return error_reply(404, f"the file of {num_iid} is missing ({row.video_path}): see `catalog verify`")
         except OSError as exc:
             return error_reply(404, f"the file of {num_iid} cannot be read ({row.video_path}): {exc.strerror}")
-        return _file_reply(file, headers)
+        return file_reply(file, headers)
 
     def _inside_videos(self, video_path: str) -> Path | None:
         """The file ``video_path`` names, symlinks resolved, if it lies inside the videos folder; else None."""
@@ -247,7 +264,7 @@ def _video_query(query_string: str) -> VideoQuery:
     return query
 
 
-def _open_regular(path: Path) -> IO[bytes]:
+def open_regular(path: Path) -> IO[bytes]:
     """Open a regular file for reading without following a symlink swapped in since it was resolved."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
     file = os.fdopen(fd, "rb")
@@ -257,13 +274,14 @@ def _open_regular(path: Path) -> IO[bytes]:
     return file
 
 
-def _file_reply(file: IO[bytes], headers: Any) -> Reply:
-    """200, 206, 304 or 416 for an open video file, by the request's Range, If-Range and If-None-Match."""
+def file_reply(file: IO[bytes], headers: Any, *, content_type: str = "video/mp4") -> Reply:
+    """200, 206, 304 or 416 for an open file (a video, or a cover), by the request's Range, If-Range and
+    If-None-Match."""
     info = os.fstat(file.fileno())
     size = info.st_size
     etag = f'"{info.st_mtime_ns:x}-{size:x}"'  # changes whenever the file is replaced or rewritten
     modified = format_datetime(datetime.fromtimestamp(int(info.st_mtime), UTC), usegmt=True)
-    common = [("Content-Type", "video/mp4"), ("Accept-Ranges", "bytes"), ("ETag", etag), ("Last-Modified", modified)]
+    common = [("Content-Type", content_type), ("Accept-Ranges", "bytes"), ("ETag", etag), ("Last-Modified", modified)]
     if etag in (headers.get("If-None-Match") or "") and not headers.get("Range"):
         file.close()
         return Reply(304, common[2:])

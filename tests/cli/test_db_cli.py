@@ -60,7 +60,7 @@ def test_check_an_old_schema_says_upgrade(tmp_path: Path, live: Sandbox, capsys:
     command.upgrade(alembic_config(f"sqlite:///{tmp_path / 'catalog.sqlite3'}"), "0001")
     code, out, _ = run(db(config, "check"), capsys, monkeypatch)
     assert code == 78 and "integrity_check: ok" in out
-    assert "schema: at revision 0001, this taobao-video reads 0005: run `taobao-video db upgrade`" in out
+    assert "schema: at revision 0001, this taobao-video reads 0008: run `taobao-video db upgrade`" in out
 
 
 def test_check_without_a_catalog_is_a_configuration_error(

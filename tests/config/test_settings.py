@@ -57,7 +57,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert t.token_file == tmp_path / "data" / "token.json"
     assert t.token_refresh_margin_s == 300 and t.simplify is False
     assert t.item_video_duration_unit == "ms"
-    assert t.item_get_fields == "num_iid,title,pic_url,video,mpic_video"
+    assert t.item_get_fields == "num_iid,title,nick,pic_url,video,mpic_video"
     assert (t.timeout_s, t.max_retries, t.max_ban_wait_s, t.breaker_failures) == (20.0, 4, 120, 5)
     assert (s.quota.daily_limit, s.quota.reserve, s.quota.timezone) == (1000, 0, "Asia/Shanghai")
     assert s.quota.tz == ZoneInfo("Asia/Shanghai")

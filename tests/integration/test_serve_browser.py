@@ -1,14 +1,16 @@
 """The `serve` page in a real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium).
 
 It lists a harvested sandbox catalog, the duration filter and the id search narrow the list, the player streams
-the MP4 until its ``duration`` is the file's and ``currentTime`` advances, and thumbnails fall back to a frame of
-the local video when the cover cannot be loaded. Screenshots land in the test's tmp_path. Skipped when the browser
+the MP4 until its ``duration`` is the file's and ``currentTime`` advances, the covers shown are the ones on disk
+(every request the page makes goes to the local server, none to the CDN), and thumbnails fall back to a frame of
+the local video when the cover file is gone. Screenshots land in the test's tmp_path. Skipped when the browser
 is not installed, except under CI (`.ci/run`), where that is a failure.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from helpers.serve import harvested, served_catalog
@@ -50,7 +52,7 @@ def _browser_or_skip(profile: Path):
     options.binary_location = str(CHROMIUM)  # with an explicit driver too, Selenium Manager never downloads
     for flag in (*FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     return webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
 
 
@@ -82,6 +84,21 @@ def shown_ids(browser) -> list[int]:
     return [int(text) for text in browser.execute_script(script)]
 
 
+def requested_urls(browser) -> list[str]:
+    """Every network URL (http, https, ws) the browser asked for since the last call (Chromium's performance log:
+    Network events); ``chrome://`` resources of the browser itself are not the network."""
+    import json
+
+    urls = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if urlsplit(url).scheme not in ("chrome", "data", "blob", "about"):
+                urls.append(url)
+    return urls
+
+
 def errors_in_console(browser) -> list[str]:
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -102,16 +119,25 @@ def between(values, low_index: int, high_index: int) -> tuple[float, float]:
 
 
 def test_the_page_lists_the_catalog(world, browser, tmp_path):
+    requested_urls(browser)  # drain what the browser asked before (its own start page)
     browser.get(world.url + "/")
     wait(browser, lambda: len(shown_ids(browser)) == 14, "the 14 videos never appeared")
     newest_first = sorted(world.rows, key=lambda i: (world.rows[i].downloaded_at, i), reverse=True)
     assert shown_ids(browser) == newest_first  # the default order: date downloaded, newest first
     assert browser.find_element("id", "summary").text.startswith("14 videos")
     assert browser.find_element("id", "range").text == "1–14 of 14"
-    wait(browser, lambda: browser.execute_script(
-        "return [...document.querySelectorAll('.thumb img')].filter(i => i.complete && i.naturalWidth > 0).length"
-    ) >= 10, "the covers (from the sandbox CDN) did not load")  # fmt: skip
+    loaded = "return [...document.querySelectorAll('.thumb img')].filter(i => i.complete && i.naturalWidth > 0)"
+    wait(browser, lambda: len(browser.execute_script(loaded)) == 14, "the covers (from disk) did not all load")
+    sizes = browser.execute_script(loaded + ".map(i => [i.src, i.naturalWidth, i.naturalHeight])")
+    for src, width, height in sizes:
+        num_iid = int(src.rsplit("/", 1)[1].split(".")[0])
+        assert src == f"{world.url}/covers/{num_iid}.jpg"
+        assert (width, height) == (world.rows[num_iid].cover_width, world.rows[num_iid].cover_height) != (None, None)
     browser.save_screenshot(str(tmp_path / "grid.png"))
+    asked = requested_urls(browser)
+    assert any("/covers/" in url for url in asked)
+    assert [url for url in asked if not url.startswith(world.url + "/")] == []  # nothing from the CDN or beyond
+    assert all(urlsplit(url).hostname == "127.0.0.1" for url in asked)
     assert errors_in_console(browser) == []
 
 
@@ -181,8 +207,10 @@ def test_the_player_streams_the_video(world, browser, tmp_path):
 
 
 def test_thumbnails_fall_back_to_a_frame_of_the_video(world, browser, tmp_path):
-    world.sandbox.stop()  # the CDN is gone: every cover fails to load (the last test of the module)
-    browser.execute_cdp_cmd("Network.clearBrowserCache", {})  # the sandbox lets covers be cached for a day
+    world.sandbox.stop()  # the CDN is gone, which the page never needed (the last test of the module)
+    for row in world.rows.values():  # and so are the covers on disk: every cover fails to load
+        (world.settings.base_dir / row.cover_path).unlink()
+    browser.execute_cdp_cmd("Network.clearBrowserCache", {})
     browser.get(world.url + "/")
     wait(browser, lambda: len(shown_ids(browser)) == 14, "the list never appeared")
     wait(browser, lambda: browser.execute_script(
@@ -190,5 +218,5 @@ def test_thumbnails_fall_back_to_a_frame_of_the_video(world, browser, tmp_path):
     ) >= 10, "no video frame replaced the covers")  # fmt: skip
     assert browser.execute_script("return document.querySelectorAll('.thumb img').length") == 0
     browser.save_screenshot(str(tmp_path / "frames.png"))
-    refused = errors_in_console(browser)
-    assert refused and all("/cdn/cover/" in line and "ERR_CONNECTION_REFUSED" in line for line in refused)
+    missing = errors_in_console(browser)
+    assert missing and all("/covers/" in line and "404" in line for line in missing)

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from taobao_video.fetch.images import ImageInfo, image_info
 from taobao_video.sandbox.mp4 import Mp4Video
 from taobao_video.sandbox.products import MAX_NUM_IID, PICTURE_SIZES, Catalogue
 
@@ -79,9 +80,16 @@ def test_video_bytes_are_deterministic():
         a.video(a.sample("no_video", 1)[0])
 
 
-def test_cover_is_a_small_jpeg():
+def test_cover_is_a_jpeg_as_big_as_its_video():
     catalogue = Catalogue(2, BYTES)
     first, second = catalogue.sample("video", 2)
     cover = catalogue.cover(first)
-    assert cover[:3] == b"\xff\xd8\xff" and cover.endswith(b"\xff\xd9") and len(cover) < 400
+    assert cover[:3] == b"\xff\xd8\xff" and cover.endswith(b"\xff\xd9") and len(cover) < 8000
+    item = catalogue.item(first)
+    assert image_info(cover) == ImageInfo("jpeg", item.width, item.height)
     assert cover == Catalogue(2, BYTES).cover(first) and cover != catalogue.cover(second)
+
+
+def test_a_main_picture_without_video_is_8x8():
+    catalogue = Catalogue(2, BYTES)
+    assert image_info(catalogue.cover(catalogue.sample("no_video", 1)[0])) == ImageInfo("jpeg", 8, 8)

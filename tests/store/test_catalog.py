@@ -109,7 +109,7 @@ def test_reopen_is_a_no_op(catalog_url: str, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_upgrade_returns_the_head_and_is_idempotent(catalog_url: str) -> None:
     head = head_revision()
-    assert head == SCHEMA_REVISION == "0005"
+    assert head == SCHEMA_REVISION == "0008"
     assert upgrade(catalog_url) == head
     assert upgrade(catalog_url) == head
     with Catalog.open(catalog_url, migrate=False) as cat:

@@ -64,7 +64,7 @@ def test_lists_every_video_with_the_catalog_columns(world):
     assert page["offset"] == 0 and page["limit"] == MAX_PAGE_SIZE
     assert ids_of(page) == sorted(world.rows)  # by num_iid by default
     for record in page["videos"]:
-        assert tuple(record) == VIDEO_COLUMNS
+        assert tuple(record) == (*VIDEO_COLUMNS, "cover_src")
         row = world.rows[record["num_iid"]]
         assert record["video_path"] == row.video_path and record["sha256"] == row.sha256
         assert record["duration"] == row.duration and record["size_bytes"] == row.size_bytes

@@ -133,8 +133,8 @@ const thumbnails = new IntersectionObserver((entries) => {
   }
 }, { rootMargin: "200px" });
 
-// The catalog keeps the CDN's cover URL, not the image: the browser loads it (without a referrer); when there is
-// none, or it fails, a frame of the local file stands in.
+// The cover on disk, from this server (cover_src): the page never asks the CDN (its policy allows no other host);
+// when there is none, or it fails, a frame of the local file stands in.
 function fillThumbnail(box) {
   const { id, cover } = box.dataset;
   if (cover) {
@@ -162,7 +162,7 @@ function card(row) {
   const when = row.downloaded_at ? new Date(row.downloaded_at) : null;
   const thumb = el("button", {
     class: "thumb", type: "button", "aria-label": `Play ${row.num_iid}`,
-    "data-id": row.num_iid, "data-cover": row.cover_url || "",
+    "data-id": row.num_iid, "data-cover": row.cover_src || "",
   }, el("span", { class: "badge" }, clock(row.duration)));
   thumb.addEventListener("click", () => openPlayer(row));
   thumbnails.observe(thumb);
@@ -170,9 +170,22 @@ function card(row) {
     thumb,
     el("div", { class: "meta" },
       el("span", { class: "id" }, String(row.num_iid)),
+      row.title ? el("span", { class: "title", title: row.title }, row.title) : null,
+      el("span", { class: "sub media" }, mediaLine(row)),
       el("span", { class: "sub" },
         bytes(row.size_bytes),
         when ? el("time", { datetime: row.downloaded_at, title: dateTime.format(when) }, dateOnly.format(when)) : null)));
+}
+
+// "h264 · 1.0 fps · 155 kbit/s · sound": what an ad platform asks about, from the media probe.
+function mediaLine(row) {
+  if (!row.codec) return "not probed";
+  const parts = [row.codec];
+  if (row.height) parts.push(`${row.height}p`);
+  if (row.fps != null) parts.push(`${row.fps.toFixed(1)} fps`);
+  if (row.bitrate != null) parts.push(`${Math.round(row.bitrate / 1000)} kbit/s`);
+  parts.push(row.has_audio ? "sound" : "no sound");
+  return parts.join(" · ");
 }
 
 function render(page) {
@@ -201,6 +214,10 @@ function openPlayer(row) {
     ["Duration", clock(row.duration) + (row.duration != null ? ` (${row.duration.toFixed(2)} s)` : "")],
     ["Size", `${bytes(row.size_bytes)} (${count.format(row.size_bytes)} bytes)`],
     ["Resolution", row.width && row.height ? `${row.width} × ${row.height}` : "?"],
+    ["Media", mediaLine(row) + (row.container ? ` (${row.container})` : "")],
+    ["Title", row.title || "?"],
+    ["Seller", row.nick || "?"],
+    ["Video id", row.video_id || "?"],
     ["Downloaded", when],
     ["Found with", row.api_method],
     ["Links", el("span", { class: "links" },

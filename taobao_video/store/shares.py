@@ -1,0 +1,51 @@
+"""One copy per video, on the catalog's side: the row already holding a video (by ``video_id`` or ``sha256``), the
+items that use one video, and the bytes on disk with each shared file counted once (migration 0008)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+
+from taobao_video.store.catalog import Catalog, engine_of
+from taobao_video.store.records import VideoRow
+from taobao_video.store.schema import VIDEO_ROW_COLUMNS, Video, video_row
+
+
+def holders(catalog: Catalog, *, video_id: str | None = None, sha256: str | None = None) -> list[VideoRow]:
+    """The rows holding the video ``video_id`` (or the file ``sha256``): rows with a file of their own first."""
+    if video_id is None and sha256 is None:
+        return []
+    where = Video.video_id == video_id if video_id is not None else Video.sha256 == sha256
+    query = select(*VIDEO_ROW_COLUMNS).where(where).order_by(Video.shares_file.is_(True), Video.num_iid).limit(50)
+    with engine_of(catalog).connect() as connection:
+        return [video_row(row._mapping) for row in connection.execute(query)]
+
+
+def users_of(catalog: Catalog, num_iid: int) -> list[int]:
+    """Every item whose video is ``num_iid``'s (the same ``video_id`` or the same file), ``num_iid`` included, by
+    id; [] when it has no video."""
+    with engine_of(catalog).connect() as connection:
+        found = connection.execute(select(Video.video_id, Video.sha256).where(Video.num_iid == num_iid)).first()
+        if found is None:
+            return []
+        same = Video.sha256 == found.sha256
+        if found.video_id is not None:
+            same = or_(same, Video.video_id == found.video_id)
+        return list(connection.scalars(select(Video.num_iid).where(same).order_by(Video.num_iid)))
+
+
+def shared_bytes(catalog: Catalog) -> int:
+    """Bytes the ``videos`` rows count more than once: for each file shared by n rows, (n - 1) x its size.
+
+    Only the groups of the rows marked ``shares_file`` are looked at (an index finds them), each counted whole
+    by ``sha256``, so the figure stays right when the row that first held a file has gone since."""
+    with engine_of(catalog).connect() as connection:
+        hashes = list(connection.scalars(select(Video.sha256).where(Video.shares_file.is_(True)).distinct()))
+        extra = 0
+        for start in range(0, len(hashes), 500):
+            groups = (
+                select(func.count(), func.max(Video.size_bytes))
+                .where(Video.sha256.in_(hashes[start : start + 500]))
+                .group_by(Video.sha256)
+            )
+            extra += sum((n - 1) * (size or 0) for n, size in connection.execute(groups))
+    return extra
