@@ -175,7 +175,8 @@ def harvester(
     return Harvester(
         catalog=catalog,
         apps=pool,
-        downloader=Downloader.from_settings(settings.download, workers=workers),  # a connection per download thread
+        # a connection per download thread; files are synced by the run's group commit (jobs/commit.py), in batches
+        downloader=Downloader.from_settings(settings.download, workers=workers, sync=False),
         book=book,
         claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
         base_dir=settings.base_dir,

@@ -2,7 +2,8 @@
 
 Lookups run on the calling thread, paced to ``qps``, each reserving its call in the quota ledger first; videos go
 to a bounded pool of download threads as soon as they resolve. A row is written to ``videos`` only after its file
-is complete, verified and renamed into place.
+is complete, verified, renamed into place and durable: the download threads hand finished files to a group commit
+(``commit.py``: the files and their folder synced, the rows recorded, a batch at a time in one transaction).
 
 The run stops taking lookups when the quota is spent, on a frequency ban too long to wait, when the gateway cannot
 be reached, on an error that needs the user (authorisation, configuration: the report carries it), or when ``stop``
@@ -45,6 +46,7 @@ from taobao_video.fetch.downloader import Downloader
 from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
+from taobao_video.jobs.commit import Finished, GroupCommit
 from taobao_video.jobs.interrupt import Abandoned, unless_stopped
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
@@ -113,6 +115,7 @@ class Harvester:
         self._deferred: list[int] = []
         self._next_lookup_at = 0.0
         self._taken = 0
+        self._commits: GroupCommit | None = None  # the run's committer (jobs/commit.py), while it runs
 
     # -- the run ----------------------------------------------------------------------------------------------
 
@@ -168,15 +171,18 @@ class Harvester:
         threading.Thread(target=self._cut_off_on_stop, args=(done,), name="stop-watch", daemon=True).start()
         try:
             pool = ThreadPoolExecutor(self.options.workers, thread_name_prefix="download")
+            self._commits = commits = GroupCommit(lambda rows: self.catalog.record_videos(rows, now=self.clock()))
             try:
                 with keeper:
                     self._work(source, pool)
             except BaseException:  # a second Ctrl-C or a failure: leave, without waiting for the transfers
                 pool.shutdown(wait=False, cancel_futures=True)
+                commits.close()  # the files already finished are still recorded
                 raise
             finally:
                 done.set()
             pool.shutdown()
+            commits.close()
             for num_iid in source.untaken():
                 self._count(Outcome.DEFERRED, num_iid, detail=self.report.stopped or StopReason.SIGNAL)
             if self._deferred:
@@ -408,10 +414,25 @@ class Harvester:
             nick=job.nick,
             video_id=job.video_id,
         )
-        self.catalog.record_video(row, now=row.downloaded_at)
-        with self._lock:
-            self.report.bytes += result.bytes_fetched
-        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path)
+
+        def committed() -> None:
+            with self._lock:
+                self.report.bytes += result.bytes_fetched
+            self._count(
+                Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path
+            )
+
+        def failed(exc: Exception) -> None:
+            with self._lock:
+                self.report.bytes += result.bytes_fetched
+            detail = f"{type(exc).__name__}: {exc}"
+            self._count(Outcome.FAILED, job.num_iid, error_kind=FailureKind.INTERNAL, detail=detail)
+
+        # the row is committed once the file and its folder are synced, in a batch with others (jobs/commit.py)
+        finished = Finished(row, result.path, result.durable, committed, failed)
+        if self._commits is None:
+            raise RuntimeError("downloads are only recorded while a run is on")
+        self._commits.add(finished)
 
     def _parked(self, count: int) -> None:
         """Bytes of a download parked in its ``.part``: fetched by this run, finished by a later one."""
