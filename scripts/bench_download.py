@@ -201,7 +201,7 @@ def bench(args: argparse.Namespace, temp: Path, env: dict[str, str]) -> None:
                 seconds = timed_run(tool, urls, temp / "scratch", run, args.parallel, env)
                 verify(temp / "scratch" / f"{tool}-{run}", digests, harvested=tool == "harvest")
                 for leftover in (temp / "scratch").iterdir():
-                    shutil.rmtree(leftover)
+                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
                 rates[tool].append(total_mb / seconds)
                 print(f"  run {run + 1} {tool:>7}: {total_mb / seconds:8.1f} MB/s  ({seconds:.2f} s, sha256 ok)")
                 if tool == "harvest":
