@@ -16,6 +16,7 @@ from taobao_video.jobs.pipeline import Harvester, HarvestOptions
 from taobao_video.jobs.plan import PlanOptions
 from taobao_video.model import utc_now
 from taobao_video.net import CircuitBreaker
+from taobao_video.storage import Storage, open_storage
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
 from taobao_video.store.quota import QuotaLedger
@@ -183,8 +184,15 @@ def harvester(
         options=options,
         clock=clock,
         sleep=sleep,
+        storage=object_storage(settings),
         **hooks,
     )
+
+
+def object_storage(settings: Settings) -> Storage | None:
+    """The object storage of ``download.dir = "s3://…"``, or None for a folder (the downloader writes there)."""
+    url = settings.download.object_url
+    return None if url is None else open_storage(url, settings.s3.options())
 
 
 def min_free_bytes(settings: Settings) -> int:

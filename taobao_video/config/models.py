@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from taobao_video.config.checks import (
     clean_app_key,
@@ -36,6 +46,9 @@ from taobao_video.config.names import (
     known_time_zone,
 )
 from taobao_video.errors import ConfigError
+from taobao_video.storage.base import S3Options, is_object_url, split_object_url
+
+SPOOL_DIR = "data/spool"  # with dir = "s3://…": where downloads wait for their upload, beside the settings file
 
 
 class _Frozen(BaseModel):
@@ -211,6 +224,29 @@ class DownloadSettings(_Section):
     )
     referer: str = "https://item.taobao.com/"
 
+    # dir = "s3://BUCKET/PREFIX": videos go to object storage ([s3]); ``dir`` is then the local spool where a
+    # download waits for its upload (SPOOL_DIR beside the settings file) and ``object_url`` names the bucket.
+    _object_url: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _object_storage(cls, data: Any, handler: ModelWrapValidatorHandler[DownloadSettings]) -> DownloadSettings:
+        url = data.get("dir") if isinstance(data, dict) else None
+        if not (isinstance(url, str) and is_object_url(url)):
+            return handler(data)
+        try:
+            bucket, prefix = split_object_url(url)
+        except ConfigError as exc:
+            raise invalid(f"dir = {url!r}: " + str(exc).removeprefix("download.dir: ")) from None
+        model = handler({**data, "dir": SPOOL_DIR})
+        model._object_url = f"s3://{bucket}/{prefix}".rstrip("/")
+        return model
+
+    @property
+    def object_url(self) -> str | None:
+        """``s3://BUCKET/PREFIX`` when videos go to object storage, else None (the folder ``dir``)."""
+        return self._object_url
+
     @field_validator("dir", mode="before")
     @classmethod
     def _check_dir(cls, value: Any, info: ValidationInfo) -> Path:
@@ -252,6 +288,25 @@ class DatabaseSettings(_Section):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
             yield name, mask_url_password(value) if name == "url" and isinstance(value, str) else value
+
+
+class S3Settings(_Section):
+    """``[s3]``: the S3 API used when ``download.dir = "s3://BUCKET/PREFIX"``. Credentials are not settings: boto3
+    reads the AWS environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``), ``~/.aws`` or a role."""
+
+    endpoint_url: str = ""  # empty: AWS; MinIO/SeaweedFS/OSS: their URL
+    region: str = "us-east-1"
+    addressing_style: Literal["auto", "virtual", "path"] = "auto"  # Aliyun OSS accepts only "virtual"
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^\s/?#]+/?", value):
+            raise invalid(f"must be an http(s)://host[:port] URL or empty (AWS), got {value!r}")
+        return value.rstrip("/")
+
+    def options(self) -> S3Options:
+        return S3Options(endpoint_url=self.endpoint_url, region=self.region, addressing_style=self.addressing_style)
 
 
 class MetricsSettings(_Section):
@@ -297,6 +352,7 @@ class Settings(_Frozen):
     harvest: HarvestSettings
     database: DatabaseSettings
     metrics: MetricsSettings
+    s3: S3Settings
 
     @model_validator(mode="after")
     def _check_app_quotas(self) -> Settings:

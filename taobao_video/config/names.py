@@ -25,7 +25,8 @@ DEFAULT_FILE = "settings.toml"  # in the working directory when neither names a 
 DEFAULT_DATABASE_URL = "sqlite:///data/catalog.sqlite3"  # [database] url
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # [quota] timezone: the free quota resets at midnight Beijing time
 
-_SECRET_ENDINGS = ("secret", "token", "password", "passwd")
+# AWS's and Aliyun's credential names too (aws_secret_access_key, aws_access_key_id, AccessKeyId, secret_key)
+_SECRET_ENDINGS = ("secret", "token", "password", "passwd", "accesskey", "accesskeyid", "secretkey")
 _SECRET_NAMES = ("session", "sessionkey")  # TOP's own names for the OAuth token
 URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")  # how a [database] url must start
 _SQLITE_FILE = re.compile(r"(sqlite(?:\+\w+)?):///(.*)", re.DOTALL)
@@ -58,6 +59,7 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
     "harvest": frozenset("qps no_video_ttl_days duration_tolerance_s lock_file lease_s".split()),
     "database": frozenset(("url",)),
     "metrics": frozenset(("textfile",)),
+    "s3": frozenset("endpoint_url region addressing_style".split()),
 }
 APP_KEYS = frozenset("name app_key app_secret daily_limit reserve token_file".split())  # a [[taobao.apps]] entry
 

@@ -46,7 +46,7 @@ class Finished:
     row: VideoRow
     path: Path
     durable: bool  # already synced, with its folder (a Downloader with sync=True)
-    on_committed: Callable[[], None]  # called once the row is committed
+    on_committed: Callable[[VideoRow], None]  # called with the row once it is committed
     on_failed: Callable[[Exception], None]  # called instead when syncing or recording it failed
 
 
@@ -156,7 +156,7 @@ class GroupCommit:
             return
         self.batches.append(len(batch))
         for item in batch:
-            item.on_committed()
+            item.on_committed(item.row)
 
     @staticmethod
     def _fail(items: list[Finished], exc: Exception) -> None:

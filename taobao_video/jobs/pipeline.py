@@ -32,6 +32,7 @@ from typing import Any
 
 from taobao_video.errors import (
     CallCapReached,
+    ConfigError,
     DiskFull,
     DownloadError,
     DownloadStopped,
@@ -39,6 +40,7 @@ from taobao_video.errors import (
     QuotaExceeded,
     QuotaExhausted,
     RateLimited,
+    StorageError,
     TaobaoVideoError,
     UrlExpired,
 )
@@ -46,12 +48,14 @@ from taobao_video.fetch.downloader import Downloader
 from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
-from taobao_video.jobs.commit import Finished, GroupCommit
+from taobao_video.jobs.commit import GroupCommit
 from taobao_video.jobs.interrupt import Abandoned, unless_stopped
+from taobao_video.jobs.keep import Keeper
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
 from taobao_video.model import FailureKind, Outcome, StopReason
+from taobao_video.storage import Storage
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
 from taobao_video.store.records import VideoRow
@@ -99,6 +103,7 @@ class Harvester:
         stop: threading.Event | None = None,
         on_event: Callable[[Event], None] = lambda event: None,
         on_bytes: Callable[[int], None] = lambda n: None,
+        storage: Storage | None = None,
     ) -> None:
         self.catalog, self.apps, self.downloader = catalog, apps, downloader
         self.book, self.claims, self.base_dir, self.options = book, claims, base_dir, options
@@ -115,7 +120,8 @@ class Harvester:
         self._deferred: list[int] = []
         self._next_lookup_at = 0.0
         self._taken = 0
-        self._commits: GroupCommit | None = None  # the run's committer (jobs/commit.py), while it runs
+        self.storage = storage  # object storage (download.dir = "s3://…"); None: the folder is the home
+        self._keeper: Keeper | None = None  # uploads (object storage) and the group commit, while the run is on
 
     # -- the run ----------------------------------------------------------------------------------------------
 
@@ -171,7 +177,10 @@ class Harvester:
         threading.Thread(target=self._cut_off_on_stop, args=(done,), name="stop-watch", daemon=True).start()
         try:
             pool = ThreadPoolExecutor(self.options.workers, thread_name_prefix="download")
-            self._commits = commits = GroupCommit(lambda rows: self.catalog.record_videos(rows, now=self.clock()))
+            commits = GroupCommit(lambda rows: self.catalog.record_videos(rows, now=self.clock()))
+            self._keeper = Keeper(commits, self.storage)
+            if self.storage is not None:  # a killed run's unfinished uploads; alone on the catalog, all of them
+                self.storage.clean_debris(older_than_s=0 if self.exclusive else self.claims.lease.total_seconds())
             try:
                 with keeper:
                     self._work(source, pool)
@@ -415,24 +424,33 @@ class Harvester:
             video_id=job.video_id,
         )
 
-        def committed() -> None:
+        def committed(done: VideoRow) -> None:
             with self._lock:
                 self.report.bytes += result.bytes_fetched
             self._count(
-                Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=row.video_path
+                Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, video_path=done.video_path
             )
 
         def failed(exc: Exception) -> None:
             with self._lock:
                 self.report.bytes += result.bytes_fetched
-            detail = f"{type(exc).__name__}: {exc}"
-            self._count(Outcome.FAILED, job.num_iid, error_kind=FailureKind.INTERNAL, detail=detail)
+            self._count(
+                Outcome.FAILED, job.num_iid, error_kind=FailureKind.INTERNAL, detail=f"{type(exc).__name__}: {exc}"
+            )
 
-        # the row is committed once the file and its folder are synced, in a batch with others (jobs/commit.py)
-        finished = Finished(row, result.path, result.durable, committed, failed)
-        if self._commits is None:
-            raise RuntimeError("downloads are only recorded while a run is on")
-        self._commits.add(finished)
+        assert self._keeper is not None, "downloads are only recorded while a run is on"
+        try:  # the row is committed once the file (or object) is durable, in a batch with others (jobs/commit.py)
+            self._keeper.keep(result, row, committed, failed)
+        except (StorageError, ConfigError) as exc:  # the bucket failed or refused us: stop; the item keeps its URL
+            self._storage_failed(exc, job.num_iid)
+
+    def _storage_failed(self, exc: TaobaoVideoError, num_iid: int) -> None:
+        """An upload failed: stop as on a full disk (StorageError, exit 75) or for the user (ConfigError, 78)."""
+        self.catalog.mark_failed(num_iid, error_kind="storage", error=str(exc), now=self.clock())
+        with self._lock:
+            self.report.error = self.report.error or exc
+        self.stop.set()
+        self._halt(StopReason.STORAGE if isinstance(exc, StorageError) else StopReason.FATAL, num_iid, detail=str(exc))
 
     def _parked(self, count: int) -> None:
         """Bytes of a download parked in its ``.part``: fetched by this run, finished by a later one."""

@@ -83,7 +83,12 @@ def split_object_url(url: str) -> tuple[str, str]:
 def open_storage(root: str | Path, s3: S3Options | None = None) -> Storage:
     """The backend for ``download.dir``: object storage for ``s3://…``, else the local folder."""
     if isinstance(root, str) and is_object_url(root):
-        from taobao_video.storage.s3 import S3Storage  # boto3 is only imported when it is used
+        try:
+            from taobao_video.storage.s3 import S3Storage  # boto3 is only imported when it is used
+        except ImportError:
+            raise ConfigError(
+                f"download.dir = {root!r} needs boto3: pip install 'taobao-video[s3]' (or pip install boto3)"
+            ) from None
 
         return S3Storage(root, s3 or S3Options())
     from taobao_video.storage.local import LocalStorage

@@ -198,7 +198,7 @@ def test_known_keys_do_not_advertise_the_secret(tmp_path: Path) -> None:
 def test_unknown_section(tmp_path: Path) -> None:
     error = config_error(tmp_path, "[quotas]\ndaily_limit = 5\n")
     assert str(error).endswith(
-        "[quotas]: unknown section (known sections: database, download, harvest, metrics, quota, taobao); "
+        "[quotas]: unknown section (known sections: database, download, harvest, metrics, quota, s3, taobao); "
         "did you mean quota?"
     )
 

@@ -51,7 +51,7 @@ class Journal:
             row(num_iid),
             path,
             durable,
-            lambda: self.note("committed", num_iid),
+            lambda row: self.note("committed", row.num_iid),
             lambda exc: self.note("failed", (num_iid, str(exc))),
         )
 

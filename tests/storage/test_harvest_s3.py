@@ -1,0 +1,96 @@
+"""harvest into a real S3-compatible bucket (SeaweedFS): objects complete with their sha256, nothing else in the
+bucket, no object for a failed item, a rerun spends no call and uploads nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from helpers.cli import run, write_settings
+
+from conftest import APP_KEY, CANARY_SECRET
+from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
+from taobao_video.sandbox.faults import Fault
+
+PREFIX = "shop/videos"
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    probe = SandboxConfig(seed=9, apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),), video_bytes=(40_000, 90_000))
+    with Sandbox(probe) as first:
+        broken = first.catalogue.sample("video", 1)[0]  # its CDN answers an HTML page: a failed item
+    config = SandboxConfig(
+        seed=9,
+        apps=(AppConfig(key=APP_KEY, secret=CANARY_SECRET),),
+        video_bytes=(40_000, 90_000),
+        faults=(Fault("html_200", "cdn", num_iid=broken),),
+    )
+    with Sandbox(config) as sandbox:
+        sandbox.broken = broken  # type: ignore[attr-defined]
+        yield sandbox
+
+
+def client(weed):
+    return boto3.client("s3", endpoint_url=weed.endpoint_url, region_name="us-east-1")
+
+
+def objects(weed, bucket: str) -> dict[str, tuple[int, str, object]]:
+    """key → (size, sha256 metadata, last modified) of everything in the bucket."""
+    s3 = client(weed)
+    found = {}
+    for entry in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        head = s3.head_object(Bucket=bucket, Key=entry["Key"])
+        found[entry["Key"]] = (entry["Size"], head["Metadata"].get("sha256", ""), entry["LastModified"])
+    return found
+
+
+def sandbox_sha256(sb: Sandbox, num_iid: int) -> str:
+    digest = hashlib.sha256()
+    for chunk in sb.catalogue.video(num_iid).iter_chunks(chunk_size=1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def settings_into_bucket(folder: Path, sb: Sandbox, weed, bucket: str, monkeypatch) -> Path:
+    config = write_settings(
+        folder, sb, more_toml=f'[s3]\nendpoint_url = "{weed.endpoint_url}"\naddressing_style = "path"\n'
+    )
+    monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__DIR", f"s3://{bucket}/{PREFIX}")
+    return config
+
+
+def harvest(config: Path, ids: list[int], capsys, monkeypatch) -> tuple[int, dict]:
+    code, out, err = run(["--config", str(config), "harvest", "--json", *map(str, ids)], capsys, monkeypatch)
+    assert "Traceback" not in err
+    return code, json.loads(out.splitlines()[-1])
+
+
+def test_harvest_into_a_bucket_then_rerun_spends_nothing(sb, weed, s3_env, bucket, tmp_path, capsys, monkeypatch):
+    config = settings_into_bucket(tmp_path, sb, weed, bucket, monkeypatch)
+    ids = sorted({*sb.catalogue.sample_mixed(12), sb.broken})
+    code, summary = harvest(config, ids, capsys, monkeypatch)
+    assert code == 1 and summary["failed"] == 1 and summary["downloaded"] > 3, summary
+    videos = [i for i in ids if sb.catalogue.kind(i) == "video" and i != sb.broken]
+    stored = objects(weed, bucket)
+    assert set(stored) == {f"{PREFIX}/{i}.mp4" for i in videos}  # no other keys; none for the failed item
+    for num_iid in videos:
+        key = f"{PREFIX}/{num_iid}.mp4"
+        body = client(weed).get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert (
+            stored[key][:2] == (len(body), sandbox_sha256(sb, num_iid)) == (len(body), hashlib.sha256(body).hexdigest())
+        )
+    code, out, _ = run(["--config", str(config), "catalog", "list", "--format", "jsonl"], capsys, monkeypatch)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and sorted(row["num_iid"] for row in rows) == videos
+    assert {row["video_path"] for row in rows} == {f"s3://{bucket}/{PREFIX}/{i}.mp4" for i in videos}
+    spool = tmp_path / "data" / "spool"
+    assert not spool.exists() or [p.name for p in spool.iterdir()] == []  # every spool file went up, then away
+
+    code, again = harvest(config, ids, capsys, monkeypatch)
+    assert again["api_calls"] == 0 and again["downloaded"] == 0 and again["skipped"] >= len(videos)
+    assert objects(weed, bucket) == stored  # 0 uploads: every object as it was, same time stamps
