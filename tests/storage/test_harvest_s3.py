@@ -94,3 +94,51 @@ def test_harvest_into_a_bucket_then_rerun_spends_nothing(sb, weed, s3_env, bucke
     code, again = harvest(config, ids, capsys, monkeypatch)
     assert again["api_calls"] == 0 and again["downloaded"] == 0 and again["skipped"] >= len(videos)
     assert objects(weed, bucket) == stored  # 0 uploads: every object as it was, same time stamps
+
+
+def test_verify_checks_objects_and_fix_restores_them_with_no_call(
+    sb, weed, s3_env, bucket, tmp_path, capsys, monkeypatch
+):
+    config = settings_into_bucket(tmp_path, sb, weed, bucket, monkeypatch)
+    videos = sb.catalogue.sample("video", 5)[1:]  # the first is the broken one
+    code, summary = harvest(config, videos, capsys, monkeypatch)
+    assert code == 0 and summary["downloaded"] == 4
+    s3 = client(weed)
+    gone, relabelled, rewritten, good = (f"{PREFIX}/{i}.mp4" for i in videos)
+    s3.delete_object(Bucket=bucket, Key=gone)
+    s3.copy_object(  # same bytes, another sha256 in its metadata
+        Bucket=bucket,
+        Key=relabelled,
+        CopySource={"Bucket": bucket, "Key": relabelled},
+        Metadata={"sha256": "0" * 64},
+        MetadataDirective="REPLACE",
+    )
+    body = s3.get_object(Bucket=bucket, Key=rewritten)["Body"].read()
+    meta = s3.head_object(Bucket=bucket, Key=rewritten)["Metadata"]
+    s3.put_object(Bucket=bucket, Key=rewritten, Body=body[:-4] + b"XXXX", Metadata=meta)  # a HEAD cannot tell
+
+    verify = ["--config", str(config), "catalog", "verify", "--json"]
+    code, out, _ = run(verify, capsys, monkeypatch)
+    report = json.loads(out)
+    assert code == 1 and (report["checked"], report["ok"]) == (4, 2)
+    assert {(p["num_iid"], p["problem"]) for p in report["problems"]} == {
+        (videos[0], "missing"),
+        (videos[1], "changed"),
+    }
+    code, out, _ = run([*verify, "--deep"], capsys, monkeypatch)
+    report = json.loads(out)
+    assert code == 1 and {p["num_iid"] for p in report["problems"]} == set(videos[:3])
+    assert report["bytes_read"] > 0
+
+    code, out, _ = run([*verify, "--deep", "--fix"], capsys, monkeypatch)
+    assert code == 0 and json.loads(out)["fixed"] == 3
+    code, again = harvest(config, videos, capsys, monkeypatch)
+    assert code == 0 and again["api_calls"] == 0 and again["downloaded"] == 3 and again["skipped"] == 1
+    stored = objects(weed, bucket)
+    assert set(stored) == {gone, relabelled, rewritten, good}
+    for num_iid in videos:
+        key = f"{PREFIX}/{num_iid}.mp4"
+        data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(data).hexdigest() == stored[key][1] == sandbox_sha256(sb, num_iid)
+    code, out, _ = run([*verify, "--deep"], capsys, monkeypatch)
+    assert code == 0 and json.loads(out)["ok"] == 4
