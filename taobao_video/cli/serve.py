@@ -31,6 +31,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
       curl 'http://127.0.0.1:8000/api/videos?min_duration=10&sort=duration&desc=1&limit=5'
     """
     from taobao_video.cli.common import settings_of
+    from taobao_video.storage import open_storage
     from taobao_video.store.catalog import open_existing
     from taobao_video.web import server as web
 
@@ -46,6 +47,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
     def log(line: str) -> None:
         click.echo(f"taobao-video serve: {line}", err=True)
 
+    object_url = settings.download.object_url  # videos in a bucket: streamed from it, with Range
     catalog = open_existing(settings.database.url)
     try:
         site = web.CatalogSite(
@@ -55,6 +57,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
             allowed_hosts=web.loopback_hosts(host) if loopback else None,
             log=log,
             quota_zone=settings.quota.tz,
+            storage=None if object_url is None else open_storage(object_url, settings.s3.options()),
         )
         server = web.bind(site, host, port, access_log=log if access_log else None)
         click.echo(f"Serving the catalog at {server.url} (Ctrl-C to stop)")

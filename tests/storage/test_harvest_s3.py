@@ -142,3 +142,36 @@ def test_verify_checks_objects_and_fix_restores_them_with_no_call(
         assert hashlib.sha256(data).hexdigest() == stored[key][1] == sandbox_sha256(sb, num_iid)
     code, out, _ = run([*verify, "--deep"], capsys, monkeypatch)
     assert code == 0 and json.loads(out)["ok"] == 4
+
+
+def test_serve_streams_objects_with_ranges(sb, weed, s3_env, bucket, tmp_path, capsys, monkeypatch):
+    import requests
+    from helpers.serve import served_catalog
+
+    from taobao_video.config.load import load_settings
+    from taobao_video.storage import open_storage
+
+    config = settings_into_bucket(tmp_path, sb, weed, bucket, monkeypatch)
+    videos = sb.catalogue.sample("video", 3)[1:]
+    assert harvest(config, videos, capsys, monkeypatch)[0] == 0
+    settings = load_settings(config)
+    assert settings.download.object_url is not None
+    storage = open_storage(settings.download.object_url, settings.s3.options())
+    whole = b"".join(sb.catalogue.video(videos[0]).iter_chunks(chunk_size=1 << 20))
+    with served_catalog(settings, storage=storage) as url, requests.Session() as http:
+        http.trust_env = False
+        full = http.get(f"{url}/videos/{videos[0]}.mp4", timeout=10)
+        assert (full.status_code, full.content) == (200, whole)
+        assert full.headers["Accept-Ranges"] == "bytes" and full.headers["Content-Type"] == "video/mp4"
+        part = http.get(f"{url}/videos/{videos[0]}.mp4", headers={"Range": "bytes=100-4195"}, timeout=10)
+        assert part.status_code == 206 and part.content == whole[100:4196]
+        assert part.headers["Content-Range"] == f"bytes 100-4195/{len(whole)}"
+        tail = http.get(f"{url}/videos/{videos[0]}.mp4", headers={"Range": "bytes=-10"}, timeout=10)
+        assert tail.status_code == 206 and tail.content == whole[-10:]
+        etag = full.headers["ETag"]
+        assert http.get(f"{url}/videos/{videos[0]}.mp4", headers={"If-None-Match": etag}, timeout=10).status_code == 304
+        beyond = http.get(f"{url}/videos/{videos[0]}.mp4", headers={"Range": f"bytes={len(whole)}-"}, timeout=10)
+        assert beyond.status_code == 416
+        client(weed).delete_object(Bucket=bucket, Key=f"{PREFIX}/{videos[1]}.mp4")
+        missing = http.get(f"{url}/videos/{videos[1]}.mp4", timeout=10)
+        assert missing.status_code == 404 and "catalog verify" in missing.json()["error"]
