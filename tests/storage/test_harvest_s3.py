@@ -175,3 +175,31 @@ def test_serve_streams_objects_with_ranges(sb, weed, s3_env, bucket, tmp_path, c
         client(weed).delete_object(Bucket=bucket, Key=f"{PREFIX}/{videos[1]}.mp4")
         missing = http.get(f"{url}/videos/{videos[1]}.mp4", timeout=10)
         assert missing.status_code == 404 and "catalog verify" in missing.json()["error"]
+
+
+def test_db_rebuild_from_the_bucket_listing(sb, weed, s3_env, bucket, tmp_path, capsys, monkeypatch):
+    import sqlite3
+
+    config = settings_into_bucket(tmp_path, sb, weed, bucket, monkeypatch)
+    videos = sb.catalogue.sample("video", 4)[1:]
+    assert harvest(config, videos, capsys, monkeypatch)[0] == 0
+    db = sqlite3.connect(tmp_path / "catalog.sqlite3")
+    before = db.execute("SELECT num_iid, video_path, size_bytes, sha256, video_url FROM videos ORDER BY 1").fetchall()
+    db.close()
+    s3 = client(weed)
+    damaged = f"{PREFIX}/{videos[2]}.mp4"
+    body = s3.get_object(Bucket=bucket, Key=damaged)["Body"].read()
+    meta = s3.head_object(Bucket=bucket, Key=damaged)["Metadata"]
+    s3.put_object(Bucket=bucket, Key=damaged, Body=body[:-4] + b"XXXX", Metadata=meta)
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}/covers/{videos[0]}.jpg", Body=b"\xff\xd8 a cover")  # not a video
+    (tmp_path / "catalog.sqlite3").write_bytes(b"this is not a database" * 100)  # damaged beyond reading
+
+    code, out, _ = run(["--config", str(config), "db", "rebuild", "--json"], capsys, monkeypatch)
+    report = json.loads(out)
+    assert code == 0 and report["videos"] == 2, report
+    assert [lost["name"] for lost in report["lost_files"]] == [f"s3://{bucket}/{damaged}"]
+    db = sqlite3.connect(tmp_path / "catalog.sqlite3")
+    after = db.execute("SELECT num_iid, video_path, size_bytes, sha256 FROM videos ORDER BY 1").fetchall()
+    db.close()
+    assert after == [row[:4] for row in before if row[0] != videos[2]]
+    assert list((tmp_path / "data" / "spool").iterdir()) == []  # the read-back copies are gone
