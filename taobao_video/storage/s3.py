@@ -78,6 +78,7 @@ class S3Storage:
             multipart_chunksize=PART_BYTES,
             max_concurrency=UPLOAD_THREADS,
             use_threads=True,
+            max_in_memory_upload_chunks=UPLOAD_THREADS,  # parts read ahead of their upload: bounded memory
         )
 
     @staticmethod
@@ -109,7 +110,15 @@ class S3Storage:
         size = source.stat().st_size
         extra = {"Metadata": {SHA256_META: sha256}, "ContentType": content_type}
         try:
-            self._client.upload_file(str(source), self.bucket, self.name(key), ExtraArgs=extra, Config=self._transfer)
+            if size <= MULTIPART_BYTES:  # one PUT from the open file: no transfer manager and its threads per file
+                with open(source, "rb") as body:
+                    self._client.put_object(
+                        Bucket=self.bucket, Key=self.name(key), Body=body, ContentLength=size, **extra
+                    )
+            else:
+                self._client.upload_file(
+                    str(source), self.bucket, self.name(key), ExtraArgs=extra, Config=self._transfer
+                )
         except (BotoCoreError, ClientError) as exc:
             raise storage_error(exc, f"uploading {key} to {self.url}") from None
         except S3UploadFailedError as exc:  # boto3 re-raises the ClientError inside it as this (its __context__)
