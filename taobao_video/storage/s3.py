@@ -78,8 +78,9 @@ class S3Storage:
             multipart_chunksize=PART_BYTES,
             max_concurrency=UPLOAD_THREADS,
             use_threads=True,
-            max_in_memory_upload_chunks=UPLOAD_THREADS,  # parts read ahead of their upload: bounded memory
         )
+        # parts read ahead of their upload (s3transfer's default is 10): bounded memory
+        self._transfer.max_in_memory_upload_chunks = UPLOAD_THREADS
 
     @staticmethod
     def _new_client(options: S3Options) -> Any:
