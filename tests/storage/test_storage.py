@@ -141,3 +141,34 @@ def test_s3_puts_from_several_threads(weed, bucket, tmp_path):
         thread.join()
     assert {o.key: store.stat(o.key).sha256 for o in store.iter_objects()} == digests  # type: ignore[union-attr]
     assert os.listdir(tmp_path)  # the sources stay: the caller removes them after recording
+
+
+def test_settings_name_a_bucket_and_the_spool(tmp_path):
+    from taobao_video.config.load import settings_from_mapping
+
+    data = {"download": {"dir": "s3://shop-videos/taobao/"}, "s3": {"endpoint_url": "http://127.0.0.1:8333/"}}
+    settings = settings_from_mapping(data, base_dir=tmp_path, env={})
+    assert settings.download.object_url == "s3://shop-videos/taobao"
+    assert settings.download.dir == tmp_path / "data" / "spool"  # downloads wait here for their upload
+    assert settings.s3.options() == S3Options(endpoint_url="http://127.0.0.1:8333", addressing_style="auto")
+    plain = settings_from_mapping({}, base_dir=tmp_path, env={})
+    assert (plain.download.object_url, plain.download.dir) == (None, tmp_path / "data" / "videos")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"download": {"dir": "s3://Bad_Bucket/x"}}, "not a valid bucket name"),
+        ({"s3": {"addressing_style": "both"}}, "auto | virtual | path"),
+        ({"s3": {"endpoint_url": "ftp://host"}}, "http(s)://host"),
+        ({"s3": {"aws_secret_access_key": "abc"}}, "secrets must not be stored"),
+        ({"s3": {"aws_access_key_id": "AKIA"}}, "secrets must not be stored"),
+        ({"s3": {"AccessKeySecret": "abc"}}, "secrets must not be stored"),
+    ],
+)
+def test_bad_s3_settings_and_credentials_in_the_file_are_refused(tmp_path, data, message):
+    from taobao_video.config.load import settings_from_mapping
+
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(data, base_dir=tmp_path, env={})
+    assert message in str(caught.value) and "abc" not in str(caught.value)
