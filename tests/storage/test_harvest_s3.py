@@ -203,3 +203,17 @@ def test_db_rebuild_from_the_bucket_listing(sb, weed, s3_env, bucket, tmp_path, 
     db.close()
     assert after == [row[:4] for row in before if row[0] != videos[2]]
     assert list((tmp_path / "data" / "spool").iterdir()) == []  # the read-back copies are gone
+
+
+def test_a_missing_bucket_stops_the_run_with_78_before_any_call(
+    sb, weed, s3_env, bucket, tmp_path, capsys, monkeypatch
+):
+    config = settings_into_bucket(tmp_path, sb, weed, "no-such-bucket-anywhere", monkeypatch)
+    videos = sb.catalogue.sample("video", 3)[1:]
+    code, _, err = run(["--config", str(config), "harvest", *map(str, videos)], capsys, monkeypatch)
+    assert code == 78 and "NoSuchBucket" in err and "Traceback" not in err  # found before the first lookup
+    assert not any((tmp_path / "data" / "spool").glob("*.mp4"))  # no upload, no spool file left behind
+    monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__DIR", f"s3://{bucket}/{PREFIX}")  # the user fixes the setting
+    code, summary = harvest(config, videos, capsys, monkeypatch)
+    assert code == 0 and summary["downloaded"] == 2 and summary["api_calls"] == 2  # one call per id in all
+    assert set(objects(weed, bucket)) == {f"{PREFIX}/{i}.mp4" for i in videos}
