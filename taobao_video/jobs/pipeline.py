@@ -170,6 +170,8 @@ class Harvester:
         )
 
     def _run(self, source: ListSource | QueueSource, started: float) -> HarvestReport:
+        if self.storage is not None:  # a killed run's unfinished uploads; alone on the catalog, all of them
+            self.storage.clean_debris(older_than_s=0 if self.exclusive else self.claims.lease.total_seconds())
         if self.exclusive:
             self.claims.clear_all()  # left by a run that was killed: the lock proves no other run is alive
         keeper = LeaseKeeper(self.claims, every=self.claims.lease.total_seconds() / 3, on_error=self._renewal_failed)
@@ -179,8 +181,6 @@ class Harvester:
             pool = ThreadPoolExecutor(self.options.workers, thread_name_prefix="download")
             commits = GroupCommit(lambda rows: self.catalog.record_videos(rows, now=self.clock()))
             self._keeper = Keeper(commits, self.storage)
-            if self.storage is not None:  # a killed run's unfinished uploads; alone on the catalog, all of them
-                self.storage.clean_debris(older_than_s=0 if self.exclusive else self.claims.lease.total_seconds())
             try:
                 with keeper:
                     self._work(source, pool)
