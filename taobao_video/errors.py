@@ -227,6 +227,9 @@ class StorageError(TaobaoVideoError):
         self.reason, self.retryable = reason, retryable
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle (a report is copied) rebuild from the fields
+        return type(self), (self.reason, str(self)), {**self.__dict__}
+
 
 class BadResponseError(TaobaoVideoError):
     """HTTP 200 but the body is not a TOP answer (HTML, empty, not JSON, too large, wrong shape)."""

@@ -172,3 +172,18 @@ def test_bad_s3_settings_and_credentials_in_the_file_are_refused(tmp_path, data,
     with pytest.raises(ConfigError) as caught:
         settings_from_mapping(data, base_dir=tmp_path, env={})
     assert message in str(caught.value) and "abc" not in str(caught.value)
+
+
+def test_a_storage_error_survives_copy_and_pickle():
+    import copy
+    import pickle
+
+    error = StorageError("unreachable", "uploading 1.mp4 to s3://b/p: EndpointConnectionError", retryable=False)
+    for again in (copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert (type(again), str(again), again.reason, again.retryable) == (
+            StorageError,
+            str(error),
+            "unreachable",
+            False,
+        )
+        assert again.exit_code == 75
