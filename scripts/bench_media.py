@@ -9,13 +9,16 @@
 (b) A refresh of a sandbox catalog of ``--items`` ids (the sandbox's natural mix: about 60% with a video) on the
     loopback sandbox with an injected clock: harvest them on day 1; the sellers of ``--changed`` of the video
     items replace their video on day 2; on day 4 ``refresh`` re-checks every item (``refresh_share = 1``,
-    ``--older-than 1``) with the item_video provider. Printed: items checked, API calls, calls per item checked,
-    changed items and downloads, and the wall time.
+    ``--older-than 1``), once with each provider (``item``, ``seller``: the ids are the token's shop,
+    ``gateway``: the sandbox's item-data gateway). Printed per provider: items checked, calls, calls per item
+    checked, changed items and downloads, and the wall time. The counts are checked: one call per item for item
+    and gateway; for seller one list call per 20 items checked plus one video query per replaced video.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
@@ -60,11 +63,11 @@ def bench_probe(folder: Path, files: int) -> None:
     )
 
 
-def bench_refresh(folder: Path, items: int, changed_share: float) -> None:
+def bench_refresh(folder: Path, items: int, changed_share: float, provider: str) -> None:
     from taobao_video import wiring
     from taobao_video.config.load import settings_from_mapping
     from taobao_video.jobs.refresh import refresh
-    from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig
+    from taobao_video.sandbox import AppConfig, FakeClock, Sandbox, SandboxConfig, VendorKey
     from taobao_video.sandbox.products import Catalogue
     from taobao_video.top.tokens import Token, TokenStore
 
@@ -76,11 +79,21 @@ def bench_refresh(folder: Path, items: int, changed_share: float) -> None:
     changed = videos[:: max(1, round(1 / changed_share))] if changed_share > 0 else []
     changes = dict.fromkeys(changed, start + timedelta(days=1))
     app = AppConfig(key="12345678", secret="bench-secret", daily_limit=100_000, qps=10_000)
-    config = SandboxConfig(seed=5, apps=(app,), clock=clock.now, video_bytes=(20_000, 40_000), video_changes=changes)
+    config = SandboxConfig(
+        seed=5, apps=(app,), clock=clock.now, video_bytes=(20_000, 40_000), video_changes=changes,
+        shops={SandboxConfig.user_nick: tuple(ids)}, vendor_keys=(VendorKey("bench-key", "bench-vendor-secret"),),
+    )  # fmt: skip
     env = {"TAOBAO_APP_KEY": "12345678", "TAOBAO_APP_SECRET": "bench-secret"}
+    env |= {"TAOBAO_GATEWAY_KEY": "bench-key", "TAOBAO_GATEWAY_SECRET": "bench-vendor-secret"}
     with Sandbox(config) as sb:
         mapping = {
-            "taobao": {"gateway_url": sb.gateway_url, "oauth_url": sb.oauth_url, "token_file": "token.json"},
+            "taobao": {
+                "gateway_url": sb.gateway_url,
+                "oauth_url": sb.oauth_url,
+                "token_file": "token.json",
+                "provider": provider,
+            },
+            "gateway": {"url": sb.itemdata_url, "daily_limit": 100_000},
             "quota": {"daily_limit": 100_000},
             "download": {"dir": "videos", "allowed_hosts": ["127.0.0.1"], "workers": 4, "timeout_s": 5},
             "harvest": {"qps": 10_000, "lock_file": "harvest.lock", "refresh_share": 1.0},
@@ -103,16 +116,19 @@ def bench_refresh(folder: Path, items: int, changed_share: float) -> None:
         started = time.perf_counter()
         report = refresh(settings, older_than_days=1, clock=clock.now, sleep=lambda s: None)
         seconds = time.perf_counter() - started
-        calls = sb.stats()["gateway"]["calls"]
+        stats = sb.stats()
+        calls = stats["gateway"]["calls"] + stats["itemdata"]["requests"]
     print(
-        f"refresh: catalog of {items} ids ({harvested.downloaded} videos, {harvested.no_video} without one, "
-        f"{harvested.not_found} gone), {len(changed)} videos replaced: checked {report.checked}, "
-        f"{report.api_calls} calls ({calls} at the gateway) = {report.api_calls / max(1, report.checked):.3f} calls "
+        f"refresh ({provider}): catalog of {items} ids ({harvested.downloaded} videos, "
+        f"{harvested.no_video} without one, {harvested.not_found} gone), {len(changed)} videos replaced: "
+        f"checked {report.checked}, "
+        f"{report.api_calls} calls ({calls} at the far end) = {report.api_calls / max(1, report.checked):.3f} calls "
         f"per item checked; {report.unchanged} unchanged, {report.changed} changed, {report.downloaded} downloaded; "
         f"{seconds:.1f} s"
     )
-    if report.api_calls != report.checked or report.changed != len(changed):
-        sys.exit("refresh: unexpected counts")
+    expected = report.checked if provider != "seller" else math.ceil(report.checked / 20) + len(changed)
+    if report.api_calls != expected or calls != expected or report.changed != len(changed):
+        sys.exit(f"refresh ({provider}): unexpected counts, expected {expected} calls")
 
 
 def main() -> None:
@@ -123,9 +139,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
         (Path(tmp) / "probe").mkdir()
-        (Path(tmp) / "refresh").mkdir()
         bench_probe(Path(tmp) / "probe", args.files)
-        bench_refresh(Path(tmp) / "refresh", args.items, args.changed)
+        for provider in ("item", "seller", "gateway"):
+            (Path(tmp) / "refresh" / provider).mkdir(parents=True)
+            bench_refresh(Path(tmp) / "refresh" / provider, args.items, args.changed, provider)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
     │   └── DownloadStopped                        the run is stopping; the .part file is kept for resuming
     ├── GatewayUnreachable                exit 75  the circuit breaker is open: nothing more is sent this run
     ├── DiskFull                          exit 75  no room for videos (ENOSPC, EDQUOT, below download.min_free_mb)
+    ├── StorageError                      exit 75  the object store failed or could not be reached (storage/)
     ├── TransportError                    no usable answer; ``cause`` and ``retryable`` per cause (net.py)
     │   └── NotSent                                the request provably never left this machine: never counted
     ├── BadResponseError                  the gateway answered something that is not a TOP answer
@@ -214,6 +215,20 @@ class DiskFull(TaobaoVideoError):
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle (a report is copied) rebuild from the fields
         return type(self), (self.path, self.free_bytes), {**self.__dict__}
+
+
+class StorageError(TaobaoVideoError):
+    """The object store (``download.dir = "s3://…"``) failed: unreachable, a 5xx, an upload cut off. Nothing is
+    lost: the file waits in the local spool and the next run uploads it. ``reason`` is a short code."""
+
+    exit_code = EXIT_TEMPFAIL
+
+    def __init__(self, reason: str, message: str, *, retryable: bool = True) -> None:
+        self.reason, self.retryable = reason, retryable
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle (a report is copied) rebuild from the fields
+        return type(self), (self.reason, str(self)), {**self.__dict__}
 
 
 class BadResponseError(TaobaoVideoError):

@@ -106,6 +106,7 @@ class StopReason(enum.StrEnum):
     UNREACHABLE = "gateway_unreachable"  # the circuit breaker opened: the gateway cannot be reached
     SIGNAL = "signal"  # Ctrl-C or SIGTERM
     DISK_FULL = "disk_full"  # the videos folder's file system is full (or below download.min_free_mb)
+    STORAGE = "storage_failed"  # the object storage (download.dir = "s3://…") failed or cannot be reached
     FATAL = "fatal"  # an error that needs the user: authorisation or configuration
 
     @property

@@ -20,6 +20,7 @@ from taobao_video.jobs.plan import PlanOptions
 from taobao_video.jobs.sharing import Sharing
 from taobao_video.model import next_midnight, utc_now
 from taobao_video.net import CircuitBreaker
+from taobao_video.storage import Storage, open_storage
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
 from taobao_video.store.listing import CatalogVideoMemory
@@ -281,13 +282,15 @@ def harvester(
         workers=workers,
         min_free_bytes=min_free_bytes(settings),
     )
-    downloader = Downloader.from_settings(settings.download, workers=workers)  # a connection per download thread
+    # a connection per download thread; files are synced by the run's group commit (jobs/commit.py), in batches
+    downloader = Downloader.from_settings(settings.download, workers=workers, sync=False)
+    storage = object_storage(settings)
     return Harvester(
         catalog=catalog,
         apps=pool,
         downloader=downloader,
         covers=covers(settings, catalog, downloader),
-        sharing=Sharing(catalog, settings.base_dir),
+        sharing=None if storage is not None else Sharing(catalog, settings.base_dir),  # hard links: a folder only
         book=book,
         claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
         base_dir=settings.base_dir,
@@ -295,6 +298,7 @@ def harvester(
         clock=clock,
         sleep=sleep,
         provider=found,
+        storage=storage,
         **hooks,
     )
 
@@ -310,6 +314,12 @@ def covers(settings: Settings, catalog: Catalog, downloader: Downloader) -> Cove
 def covers_dir(settings: Settings) -> Path:
     """Where covers go: ``covers/`` beside the videos folder (``data/videos`` → ``data/covers``)."""
     return Path(settings.download.dir).parent / "covers"
+
+
+def object_storage(settings: Settings) -> Storage | None:
+    """The object storage of ``download.dir = "s3://…"``, or None for a folder (the downloader writes there)."""
+    url = settings.download.object_url
+    return None if url is None else open_storage(url, settings.s3.options())
 
 
 def min_free_bytes(settings: Settings) -> int:

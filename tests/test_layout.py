@@ -76,6 +76,15 @@ def test_only_store_imports_sqlalchemy_or_alembic() -> None:
     assert found == []
 
 
+def test_only_storage_s3_imports_boto3() -> None:
+    """The object store is one edge: boto3 and botocore (and their exceptions) stay in ``storage/s3.py``."""
+    assert imports_of(PACKAGE / "storage" / "s3.py", "boto3", "botocore")
+    found = [
+        hit for path in MODULES if name_of(path) != "storage/s3.py" for hit in imports_of(path, "boto3", "botocore")
+    ]
+    assert found == []
+
+
 def test_the_cli_imports_no_sqlalchemy_requests_or_tenacity() -> None:
     """The CLI is thin: it calls the library, which owns the database, the network and the retries."""
     cli = [path for path in MODULES if name_of(path).startswith("cli/")]

@@ -183,9 +183,12 @@ def _print_stats(report: dict[str, Any], quota_zone: str) -> None:
     help="Put the bad ones back to be downloaded again from their stored URL (no API call) by the next "
     "`daily` or `harvest`.",
 )
+@click.option(
+    "--deep", is_flag=True, help="Objects in S3: read each back and hash it (default: size and sha256 from a HEAD)."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: counts and every problem.")
 @click.pass_context
-def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: bool) -> None:
+def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, deep: bool, as_json: bool) -> None:
     """Re-read the video files: each must exist, have its recorded size and sha256, and still be an MP4;
     each cover on record must exist and be a JPEG, PNG or WebP of its recorded pixel size.
 
@@ -209,7 +212,7 @@ def catalog_verify(ctx: click.Context, sample: int | None, fix: bool, as_json: b
         if bad is not None and not as_json:
             click.echo(f"{num_iid}  {bad.problem:<14} {bad.video_path}: {bad.detail}")
 
-    report = runner.verify_files(settings_of(ctx), sample=sample, fix=fix, on_checked=progress)
+    report = runner.verify_files(settings_of(ctx), sample=sample, fix=fix, deep=deep, on_checked=progress)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:

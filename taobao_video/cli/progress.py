@@ -32,6 +32,7 @@ STOP_WORDS = {
     StopReason.UNREACHABLE: "the gateway is unreachable",
     StopReason.SIGNAL: "stopped on request",
     StopReason.DISK_FULL: "the videos folder's disk is full",
+    StopReason.STORAGE: "the object storage failed",
     StopReason.FATAL: "authorisation or settings need you — see below",
 }
 

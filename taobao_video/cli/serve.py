@@ -33,6 +33,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
     """
     from taobao_video.cli.common import settings_of
     from taobao_video.ops import metrics
+    from taobao_video.storage import open_storage
     from taobao_video.store.catalog import open_existing
     from taobao_video.web import server as web
 
@@ -48,6 +49,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
     def log(line: str) -> None:
         click.echo(f"taobao-video serve: {line}", err=True)
 
+    object_url = settings.download.object_url  # videos in a bucket: streamed from it, with Range
     catalog = open_existing(settings.database.url)
     try:
         site = web.CatalogSite(
@@ -59,6 +61,7 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
             quota_zone=settings.quota.tz,
             metrics=lambda: metrics.current(settings, catalog),
             public_url_prefix=settings.download.public_url_prefix,
+            storage=None if object_url is None else open_storage(object_url, settings.s3.options()),
         )
         server = web.bind(site, host, port, access_log=log if access_log else None)
         click.echo(f"Serving the catalog at {server.url} (Ctrl-C to stop)")

@@ -15,8 +15,17 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from taobao_video.config.base import FrozenModel, SectionModel
 from taobao_video.config.checks import (
     clean_app_key,
     database_url,
@@ -32,27 +41,20 @@ from taobao_video.config.names import (
     APP_SECRET_ENV,
     DEFAULT_DATABASE_URL,
     DEFAULT_TIMEZONE,
-    URL_SCHEME,
     app_env_suffix,
     known_time_zone,
 )
+from taobao_video.config.services import GatewaySettings, MetricsSettings, NotifySettings, S3Settings
 from taobao_video.errors import ConfigError
+from taobao_video.storage.base import is_object_url, split_object_url
 
-
-class _Frozen(BaseModel):
-    # strict: TOML is typed, so "5" is not an integer and "yes" is not a boolean.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class _Section(_Frozen):
-    # Defaults go through the same validators, so default paths are resolved like written ones.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_default=True)
+SPOOL_DIR = "data/spool"  # with dir = "s3://…": where downloads wait for their upload, beside the settings file
 
 
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
-class AppSettings(_Frozen):
+class AppSettings(FrozenModel):
     """One ``[[taobao.apps]]`` entry: an app key with its own quota (and token file).
 
     The secret comes only from ``TAOBAO_APP_SECRET_<NAME>``; the key from ``app_key`` or ``TAOBAO_APP_KEY_<NAME>``.
@@ -85,7 +87,7 @@ class AppSettings(_Frozen):
         return None if value is None else resolve_path(value, info)
 
 
-class TaobaoSettings(_Section):
+class TaobaoSettings(SectionModel):
     """``[taobao]``: the TOP gateway, the app(s) and OAuth."""
 
     gateway_url: str = "https://eco.taobao.com/router/rest"
@@ -170,58 +172,7 @@ class TaobaoSettings(_Section):
         return ",".join(names)
 
 
-class GatewaySettings(_Section):
-    """``[gateway]``: a third-party item-data service (top-protocol.md §10); the key and secret come only from
-    ``TAOBAO_GATEWAY_KEY`` and ``TAOBAO_GATEWAY_SECRET``."""
-
-    url: str = ""  # the full item endpoint, e.g. https://vendor.example/taobao/item_get/ (needed by provider gateway)
-    key: SecretStr | None = None  # only from the environment (TAOBAO_GATEWAY_KEY)
-    secret: SecretStr | None = None  # only from the environment (TAOBAO_GATEWAY_SECRET)
-    daily_limit: int = Field(1000, ge=1)
-    reserve: int = Field(0, ge=0)
-    params: tuple[tuple[str, str], ...] = ()  # extra query parameters, written as a table: { cache = "no" }
-    timeout_s: float = Field(20.0, gt=0, allow_inf_nan=False)
-
-    @field_validator("url", mode="before")
-    @classmethod
-    def _check_url(cls, value: Any) -> str:
-        return "" if value == "" else http_url(value)
-
-    @field_validator("reserve")
-    @classmethod
-    def _check_reserve(cls, value: int, info: ValidationInfo) -> int:
-        limit = info.data.get("daily_limit")
-        if isinstance(limit, int) and value >= limit:
-            raise invalid(f"must be less than daily_limit ({limit}), got {value}")
-        return value
-
-    @field_validator("params", mode="before")
-    @classmethod
-    def _check_params(cls, value: Any) -> tuple[tuple[str, str], ...]:
-        if isinstance(value, tuple):
-            return value
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise invalid(f'must be a table of text values such as {{ cache = "no" }}, got {show(value)}')
-        clash = sorted({"key", "secret", "num_iid"} & set(value))
-        if clash:
-            raise invalid(f"must not set {', '.join(clash)} (the key and secret come from the environment)")
-        return tuple(sorted(value.items()))
-
-    def credentials(self, source: str) -> tuple[str, str]:
-        """The vendor key and secret, or a ConfigError naming the variables (or the url) to set."""
-        if not self.url:
-            raise ConfigError("taobao.provider is gateway but [gateway] url is empty", file=source, key="[gateway] url")
-        pairs = (("TAOBAO_GATEWAY_KEY", self.key), ("TAOBAO_GATEWAY_SECRET", self.secret))
-        missing = [name for name, value in pairs if value is None]
-        if missing:
-            raise ConfigError(
-                f"taobao.provider is gateway but {' and '.join(missing)} is not set in the environment", file=source
-            )
-        assert self.key is not None and self.secret is not None
-        return self.key.get_secret_value(), self.secret.get_secret_value()
-
-
-class QuotaSettings(_Section):
+class QuotaSettings(SectionModel):
     """``[quota]``: the app's daily call quota and the day it is counted in."""
 
     daily_limit: int = Field(1000, ge=1)
@@ -249,7 +200,7 @@ class QuotaSettings(_Section):
         return ZoneInfo(self.timezone)
 
 
-class DownloadSettings(_Section):
+class DownloadSettings(SectionModel):
     """``[download]``: where videos go and how they are fetched."""
 
     dir: Path = Path("data/videos")
@@ -279,6 +230,29 @@ class DownloadSettings(_Section):
 
         return public_prefix(value)
 
+    # dir = "s3://BUCKET/PREFIX": videos go to object storage ([s3]); ``dir`` is then the local spool where a
+    # download waits for its upload (SPOOL_DIR beside the settings file) and ``object_url`` names the bucket.
+    _object_url: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _object_storage(cls, data: Any, handler: ModelWrapValidatorHandler[DownloadSettings]) -> DownloadSettings:
+        url = data.get("dir") if isinstance(data, dict) else None
+        if not (isinstance(url, str) and is_object_url(url)):
+            return handler(data)
+        try:
+            bucket, prefix = split_object_url(url)
+        except ConfigError as exc:
+            raise invalid(f"dir = {url!r}: " + str(exc).removeprefix("download.dir: ")) from None
+        model = handler({**data, "dir": SPOOL_DIR})
+        model._object_url = f"s3://{bucket}/{prefix}".rstrip("/")
+        return model
+
+    @property
+    def object_url(self) -> str | None:
+        """``s3://BUCKET/PREFIX`` when videos go to object storage, else None (the folder ``dir``)."""
+        return self._object_url
+
     @field_validator("dir", mode="before")
     @classmethod
     def _check_dir(cls, value: Any, info: ValidationInfo) -> Path:
@@ -290,7 +264,7 @@ class DownloadSettings(_Section):
         return host_patterns(value)
 
 
-class HarvestSettings(_Section):
+class HarvestSettings(SectionModel):
     """``[harvest]``: how the job paces lookups and what it does not ask again."""
 
     qps: float = Field(2.0, gt=0, allow_inf_nan=False)
@@ -311,7 +285,7 @@ class HarvestSettings(_Section):
         return resolve_path(value, info)
 
 
-class DatabaseSettings(_Section):
+class DatabaseSettings(SectionModel):
     """``[database]``: the catalog's SQLAlchemy URL."""
 
     url: str = DEFAULT_DATABASE_URL
@@ -324,61 +298,6 @@ class DatabaseSettings(_Section):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
             yield name, mask_url_password(value) if name == "url" and isinstance(value, str) else value
-
-
-class MetricsSettings(_Section):
-    """``[metrics]``: Prometheus text-format metrics rewritten at the end of every run (node_exporter's textfile
-    collector reads them); empty: none."""
-
-    textfile: Path | None = None
-
-    @field_validator("textfile", mode="before")
-    @classmethod
-    def _check_textfile(cls, value: Any, info: ValidationInfo) -> Path | None:
-        return None if value in (None, "") else resolve_path(value, info)
-
-
-NOTIFY_EVENTS = ("failure", "auth", "quota_platform", "token_expiring", "summary")
-
-
-class NotifySettings(_Section):
-    """``[notify]``: where a harvest or daily run sends its one end-of-run message (Apprise URLs), and for which
-    events (ops/notify.py). URLs from ``TAOBAO_VIDEO_NOTIFY_URLS`` are added to these; all are kept secret."""
-
-    urls: tuple[SecretStr, ...] = ()
-    on: tuple[Literal["failure", "auth", "quota_platform", "token_expiring", "summary"], ...] = (
-        "failure",
-        "auth",
-        "quota_platform",
-        "token_expiring",
-    )
-    # A run notifies "failure" when more ids than this failed (0: any failed id).
-    failure_threshold: int = Field(0, ge=0)
-    timeout_s: float = Field(10.0, gt=0, le=300, allow_inf_nan=False)
-
-    @field_validator("urls", mode="before")
-    @classmethod
-    def _check_urls(cls, value: Any) -> tuple[SecretStr, ...]:
-        # Never echo a value here: Apprise URLs carry tokens and passwords.
-        if not isinstance(value, (list, tuple)):
-            raise invalid('must be an array of Apprise URLs, e.g. ["json://host/path"]')
-        urls = []
-        for url in value:
-            text = url.get_secret_value() if isinstance(url, SecretStr) else url
-            if not isinstance(text, str) or not URL_SCHEME.match(text.strip()):
-                raise invalid("each entry must be an Apprise URL such as json://host/path (scheme://...)")
-            urls.append(SecretStr(text.strip()))
-        return tuple(urls)
-
-    @field_validator("on", mode="before")
-    @classmethod
-    def _check_on(cls, value: Any) -> Any:
-        if not isinstance(value, (list, tuple)):
-            raise invalid(f"must be an array of events, e.g. {show(list(NOTIFY_EVENTS[:2]))}")
-        unknown = [event for event in value if event not in NOTIFY_EVENTS]
-        if unknown:
-            raise invalid(f"unknown event {show(unknown[0])} (known: {', '.join(NOTIFY_EVENTS)})")
-        return tuple(value)
 
 
 DEFAULT_APP = "default"
@@ -396,7 +315,7 @@ class AppSpec:
     token_file: Path
 
 
-class Settings(_Frozen):
+class Settings(FrozenModel):
     """Everything the tool is configured with; build it with :func:`~taobao_video.config.load.load_settings` or
     :func:`~taobao_video.config.load.settings_from_mapping`.
 
@@ -414,6 +333,7 @@ class Settings(_Frozen):
     metrics: MetricsSettings
     notify: NotifySettings
     gateway: GatewaySettings
+    s3: S3Settings
 
     @model_validator(mode="after")
     def _check_app_quotas(self) -> Settings:
@@ -500,10 +420,10 @@ class Settings(_Frozen):
         )
 
 
-def _section_models() -> dict[str, type[_Section]]:
+def _section_models() -> dict[str, type[SectionModel]]:
     sections = {}
     for name, field in Settings.model_fields.items():
-        if isinstance(field.annotation, type) and issubclass(field.annotation, _Section):
+        if isinstance(field.annotation, type) and issubclass(field.annotation, SectionModel):
             sections[name] = field.annotation
     return sections
 

@@ -26,7 +26,8 @@ DEFAULT_FILE = "settings.toml"  # in the working directory when neither names a 
 DEFAULT_DATABASE_URL = "sqlite:///data/catalog.sqlite3"  # [database] url
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # [quota] timezone: the free quota resets at midnight Beijing time
 
-_SECRET_ENDINGS = ("secret", "token", "password", "passwd")
+# AWS's and Aliyun's credential names too (aws_secret_access_key, aws_access_key_id, AccessKeyId, secret_key)
+_SECRET_ENDINGS = ("secret", "token", "password", "passwd", "accesskey", "accesskeyid", "secretkey")
 _SECRET_NAMES = ("session", "sessionkey", "key")  # TOP's names for the OAuth token; [gateway] key
 GATEWAY_KEY_ENV = "TAOBAO_GATEWAY_KEY"  # the item-data gateway's key and secret: from the environment only
 GATEWAY_SECRET_ENV = "TAOBAO_GATEWAY_SECRET"
@@ -65,6 +66,7 @@ SETTINGS_KEYS: dict[str, frozenset[str]] = {
     "metrics": frozenset(("textfile",)),
     "notify": frozenset("urls on failure_threshold timeout_s".split()),
     "gateway": frozenset("url key secret daily_limit reserve params timeout_s".split()),
+    "s3": frozenset("endpoint_url region addressing_style".split()),
 }
 APP_KEYS = frozenset("name app_key app_secret daily_limit reserve token_file".split())  # a [[taobao.apps]] entry
 

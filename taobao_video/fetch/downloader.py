@@ -113,6 +113,7 @@ class Downloader:
         chunk_size: int = CHUNK_SIZE,
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 30.0,
+        sync: bool = True,
     ) -> None:
         self.dest_dir = Path(dest_dir)
         self.allowed_hosts = tuple(allowed_hosts)
@@ -124,15 +125,24 @@ class Downloader:
         self.http = http if http is not None else new_download_session(workers)
         self._sleep, self._monotonic = sleep, monotonic
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
-        self._writer = BodyWriter(max_bytes=max_bytes, chunk_size=chunk_size)
+        # sync False: a finished file is renamed into place unsynced and DownloadResult.durable is False; the caller
+        # must fsync it and its folder (jobs/commit.py does, a batch at a time) before anything relies on it
+        self.sync = sync
+        self._writer = BodyWriter(max_bytes=max_bytes, chunk_size=chunk_size, sync=sync)
         self._active: dict[str, Job] = {}
         self._active_lock = threading.Lock()
 
     @classmethod
     def from_settings(
-        cls, settings: DownloadSettings, http: requests.Session | None = None, *, workers: int | None = None
+        cls,
+        settings: DownloadSettings,
+        http: requests.Session | None = None,
+        *,
+        workers: int | None = None,
+        sync: bool = True,
     ) -> Downloader:
-        """A downloader configured by the ``[download]`` section; ``workers`` overrides its ``workers`` (--workers)."""
+        """A downloader configured by the ``[download]`` section; ``workers`` overrides its ``workers`` (--workers);
+        ``sync`` False leaves syncing finished files to the caller (the harvest's group commit)."""
         return cls(
             settings.dir,
             allowed_hosts=settings.allowed_hosts,
@@ -146,6 +156,7 @@ class Downloader:
             referer=settings.referer,
             workers=workers or settings.workers,
             http=http,
+            sync=sync,
         )
 
     def close(self) -> None:
@@ -272,7 +283,7 @@ class Downloader:
                 if isinstance(answer, Answer):
                     return self._writer.receive(job, answer, pace)
                 if answer == COMPLETE and source is not None:
-                    return finish_complete(job, response, final_url, offset, source)
+                    return finish_complete(job, response, final_url, offset, source, sync=self.sync)
                 discard(job.paths)
         raise AssertionError("a download restarted from 0 cannot ask to restart again")
 

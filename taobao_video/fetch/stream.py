@@ -41,6 +41,7 @@ class DownloadResult:
     final_url: str  # after redirects, without the query string
     resumed_from: int  # bytes of an earlier run's .part that are in this file
     bytes_fetched: int  # bytes transferred by this call, failed attempts included
+    durable: bool = True  # False: renamed into place but not yet fsynced, nor its folder (Downloader(sync=False))
 
 
 @dataclass
@@ -114,8 +115,9 @@ class Pace:
 class BodyWriter:
     """Writes accepted answers into their ``.part`` files, within ``max_bytes``, ``chunk_size`` at a time."""
 
-    def __init__(self, *, max_bytes: int, chunk_size: int) -> None:
+    def __init__(self, *, max_bytes: int, chunk_size: int, sync: bool = True) -> None:
         self.max_bytes, self.chunk_size = max_bytes, chunk_size
+        self.sync = sync  # False: the caller makes finished files durable itself, in batches (jobs/commit.py)
 
     def receive(self, job: Job, answer: Answer, pace: Pace) -> DownloadResult:
         """Write the body after the first ``answer.start`` bytes of the ``.part``, then verify and finish."""
@@ -133,8 +135,11 @@ class BodyWriter:
                     raise job.stopped() from None
                 raise
             file.flush()
-            os.fsync(file.fileno())
-        return finalise(job, answer.final_url, received, hasher.hexdigest(), answer.etag, answer.content_type)
+            if self.sync:
+                os.fsync(file.fileno())
+        return finalise(
+            job, answer.final_url, received, hasher.hexdigest(), answer.etag, answer.content_type, sync=self.sync
+        )
 
     def _pump(self, job: Job, answer: Answer, file: BinaryIO, hasher: hashlib._Hash, pace: Pace) -> int:
         """Copy the body to ``file`` and the hash in one pass; the hot loop, so it does little else."""
@@ -218,20 +223,25 @@ def _verify_length(job: Job, answer: Answer, received: int) -> None:
 
 
 def finish_complete(
-    job: Job, response: requests.Response, final_url: str, size: int, source: PartSource
+    job: Job, response: requests.Response, final_url: str, size: int, source: PartSource, *, sync: bool = True
 ) -> DownloadResult:
     """The ``.part`` already holds the whole file (a 416 said so): verify and finish without a body."""
     hasher = rehash(job, size)
-    with open(job.paths.part, "rb") as file:
-        os.fsync(file.fileno())
+    if sync:
+        with open(job.paths.part, "rb") as file:
+            os.fsync(file.fileno())
     etag = response.headers.get("ETag", "") or source.etag
-    return finalise(job, final_url, size, hasher.hexdigest(), etag, source.content_type)
+    return finalise(job, final_url, size, hasher.hexdigest(), etag, source.content_type, sync=sync)
 
 
-def finalise(job: Job, final_url: str, size: int, sha256: str, etag: str, content_type: str) -> DownloadResult:
-    """Rename the synced ``.part`` into place, sync the folder, then drop the sidecar."""
+def finalise(
+    job: Job, final_url: str, size: int, sha256: str, etag: str, content_type: str, *, sync: bool = True
+) -> DownloadResult:
+    """Rename the ``.part`` into place, sync it and the folder (unless the caller does that in a batch: ``sync``
+    False), then drop the sidecar, which is only a resume hint and never synced."""
     os.replace(job.paths.part, job.paths.final)
-    fsync_dir(job.paths.final.parent)
+    if sync:
+        fsync_dir(job.paths.final.parent)
     job.paths.sidecar.unlink(missing_ok=True)
     return DownloadResult(
         path=job.paths.final,
@@ -242,4 +252,5 @@ def finalise(job: Job, final_url: str, size: int, sha256: str, etag: str, conten
         final_url=public_url(final_url),
         resumed_from=job.resumed_from or 0,
         bytes_fetched=job.bytes_fetched,
+        durable=sync,
     )

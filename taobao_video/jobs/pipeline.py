@@ -2,7 +2,8 @@
 
 Lookups run on the calling thread, paced to ``qps``, each reserving its call in the quota ledger first; videos go
 to a bounded pool of download threads as soon as they resolve. A row is written to ``videos`` only after its file
-is complete, verified and renamed into place.
+is complete, verified, renamed into place and durable: the download threads hand finished files to a group commit
+(``commit.py``: the files and their folder synced, the rows recorded, a batch at a time in one transaction).
 
 The run stops taking lookups when the quota is spent, on a frequency ban too long to wait, when the gateway cannot
 be reached, on an error that needs the user (authorisation, configuration: the report carries it), or when ``stop``
@@ -17,15 +18,12 @@ or downloaded by two of them.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Any
 from taobao_video.errors import (
     BadResponseError,
     CallCapReached,
+    ConfigError,
     DiskFull,
     DownloadError,
     DownloadStopped,
@@ -41,22 +40,26 @@ from taobao_video.errors import (
     QuotaExceeded,
     QuotaExhausted,
     RateLimited,
+    StorageError,
     TaobaoVideoError,
     UrlExpired,
 )
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.fetch.space import check_room
 from taobao_video.jobs.accounting import CallBook
+from taobao_video.jobs.commit import GroupCommit
 from taobao_video.jobs.interrupt import Abandoned, unless_stopped
-from taobao_video.jobs.media import Covers, checked_duration, item_facts, probe_columns
+from taobao_video.jobs.keep import Keeper
+from taobao_video.jobs.media import Covers, checked_duration
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
+from taobao_video.jobs.record import Recorder
 from taobao_video.jobs.report import HarvestReport
 from taobao_video.jobs.sharing import Sharing
 from taobao_video.jobs.sources import Batch, ListSource, QueueSource
 from taobao_video.model import FailureKind, Outcome, StopReason
+from taobao_video.storage import Storage
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
-from taobao_video.store.records import VideoRow
 from taobao_video.top.apps import AppPool
 from taobao_video.top.lookup import LookupResult
 from taobao_video.top.providers.base import Provider
@@ -107,12 +110,12 @@ class Harvester:
         provider: Provider | None = None,
         covers: Covers | None = None,
         sharing: Sharing | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.catalog, self.apps, self.downloader = catalog, apps, downloader
         # how ids are resolved (a batch per call for the seller channel); ``apps`` is the quota it spends
         self.provider: Provider = provider or ItemProvider(apps)
         self.covers = covers  # None: no cover is fetched (covers/ lives beside the videos folder)
-        self.sharing = sharing  # None: every item downloads its own copy
         self.book, self.claims, self.base_dir, self.options = book, claims, base_dir, options
         self.exclusive = exclusive  # the caller holds the per-catalog lock (SQLite): no other worker is alive
         self.clock, self.sleep, self.monotonic = clock, sleep, monotonic
@@ -124,10 +127,14 @@ class Harvester:
         self._in_flight = 0
         self._relookups: deque[int] = deque()  # ids whose URL expired, to look up again in this run
         self._relooked: set[int] = set()  # ids already looked up again in this run
-        self._covered: set[int] = set()  # ids whose cover this run tried with their video
         self._deferred: list[int] = []
         self._next_lookup_at = 0.0
         self._taken = 0
+        self.storage = storage  # object storage (download.dir = "s3://…"); None: the folder is the home
+        self.recorder = Recorder(
+            base_dir=base_dir, dest_dir=downloader.dest_dir, clock=clock, count=self._count, add_bytes=self._add_bytes,
+            covers=covers, sharing=sharing,
+        )  # fmt: skip
 
     # -- the run ----------------------------------------------------------------------------------------------
 
@@ -179,6 +186,8 @@ class Harvester:
     def _run(
         self, source: ListSource | QueueSource, started: float, cover_ids: list[int] | None = None
     ) -> HarvestReport:
+        if self.storage is not None:  # a killed run's unfinished uploads; alone on the catalog, all of them
+            self.storage.clean_debris(older_than_s=0 if self.exclusive else self.claims.lease.total_seconds())
         if self.exclusive:
             self.claims.clear_all()  # left by a run that was killed: the lock proves no other run is alive
         keeper = LeaseKeeper(self.claims, every=self.claims.lease.total_seconds() / 3, on_error=self._renewal_failed)
@@ -186,17 +195,21 @@ class Harvester:
         threading.Thread(target=self._cut_off_on_stop, args=(done,), name="stop-watch", daemon=True).start()
         try:
             pool = ThreadPoolExecutor(self.options.workers, thread_name_prefix="download")
+            commits = GroupCommit(lambda rows: self.catalog.record_videos(rows, now=self.clock()))
+            self.recorder.keeper = Keeper(commits, self.storage)
             try:
                 with keeper:
                     self._work(source, pool)
                     if self.covers is not None:  # covers still missing, from their stored URL: no call
-                        self.covers.submit_backlog(pool, cover_ids, self._covered, self.stop, self.on_event)
+                        self.covers.submit_backlog(pool, cover_ids, self.recorder.covered, self.stop, self.on_event)
             except BaseException:  # a second Ctrl-C or a failure: leave, without waiting for the transfers
                 pool.shutdown(wait=False, cancel_futures=True)
+                commits.close()  # the files already finished are still recorded
                 raise
             finally:
                 done.set()
             pool.shutdown()
+            commits.close()
             for num_iid in source.untaken():
                 self._count(Outcome.DEFERRED, num_iid, detail=self.report.stopped or StopReason.SIGNAL)
             if self._deferred:
@@ -392,9 +405,7 @@ class Harvester:
 
     def _download(self, job: Job) -> None:
         try:
-            with self.sharing.turn(job.video_id) if self.sharing is not None else nullcontext():
-                if not self._share_known(job):
-                    self._fetch_and_record(job)
+            self.recorder.download(job, self._fetch_and_record)
         except Exception as exc:  # a bug or a database failure must not vanish in a worker thread
             log.exception("download of %s failed unexpectedly", job.num_iid)
             detail = f"{type(exc).__name__}: {exc}"
@@ -403,22 +414,6 @@ class Harvester:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
-
-    def _share_known(self, job: Job) -> bool:
-        """Record ``job`` sharing the stored file of its ``video_id`` (no download), if one is stored."""
-        if self.sharing is None:
-            return False
-        path = os.path.relpath(self.downloader.dest_dir / f"{job.num_iid}.mp4", self.base_dir)
-        wanted = VideoRow(job.num_iid, path, None, 0, "", job.url, job.cover_url, job.width, job.height,
-                          job.api_method, self.clock(), job.title, job.nick, job.video_id)  # fmt: skip
-        row = self.sharing.known(wanted)
-        if row is None:
-            return False
-        row = dataclasses.replace(row, **self._cover_columns(job))
-        self.catalog.record_video(row, now=row.downloaded_at)
-        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=0, duration=row.duration, **item_facts(row),
-                    detail="the same video is stored already: its file is shared, nothing downloaded")  # fmt: skip
-        return True
 
     def _fetch_and_record(self, job: Job) -> None:
         try:
@@ -454,40 +449,25 @@ class Harvester:
             self.catalog.mark_failed(job.num_iid, error_kind=exc.reason, error=str(exc), now=self.clock())
             self._count(Outcome.FAILED, job.num_iid, error_kind=exc.reason, detail=str(exc))
             return
-        row = VideoRow(
-            num_iid=job.num_iid,
-            video_path=os.path.relpath(result.path, self.base_dir),
-            duration=duration,
-            size_bytes=result.size,
-            sha256=result.sha256,
-            video_url=job.url,
-            cover_url=job.cover_url,
-            width=job.width,
-            height=job.height,
-            api_method=job.api_method,
-            downloaded_at=self.clock(),
-            title=job.title,
-            nick=job.nick,
-            video_id=job.video_id,
-            **probe_columns(result.path, warn=lambda detail: self._warn(job.num_iid, detail)),
-            **self._cover_columns(job),
-        )
-        if self.sharing is not None:  # the same bytes already stored: one file
-            row = self.sharing.after_download(row)
-        self.catalog.record_video(row, now=row.downloaded_at)
-        with self._lock:
-            self.report.bytes += result.bytes_fetched
-        self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, **item_facts(row))
-
-    def _cover_columns(self, job: Job) -> dict[str, Any]:
-        if self.covers is None:
-            return {}
-        with self._lock:
-            self._covered.add(job.num_iid)
-        return self.covers.columns(job.num_iid, job.cover_url)
+        try:  # the row is committed once the file (or object) is durable, in a batch with others (jobs/commit.py)
+            self.recorder.record(job, result, duration, warn=lambda detail: self._warn(job.num_iid, detail))
+        except (StorageError, ConfigError) as exc:  # the bucket failed or refused us: stop; the item keeps its URL
+            self._storage_failed(exc, job.num_iid)
 
     def _warn(self, num_iid: int, detail: str) -> None:
         self.on_event({"event": "warning", "num_iid": num_iid, "detail": detail})
+
+    def _storage_failed(self, exc: TaobaoVideoError, num_iid: int) -> None:
+        """An upload failed: stop as on a full disk (StorageError, exit 75) or for the user (ConfigError, 78)."""
+        self.catalog.mark_failed(num_iid, error_kind="storage", error=str(exc), now=self.clock())
+        with self._lock:
+            self.report.error = self.report.error or exc
+        self.stop.set()
+        self._halt(StopReason.STORAGE if isinstance(exc, StorageError) else StopReason.FATAL, num_iid, detail=str(exc))
+
+    def _add_bytes(self, count: int) -> None:
+        with self._lock:
+            self.report.bytes += count
 
     def _parked(self, count: int) -> None:
         """Bytes of a download parked in its ``.part``: fetched by this run, finished by a later one."""

@@ -90,7 +90,14 @@ def rebuild(settings: Settings, *, now: Callable[[], datetime] = utc_now) -> Reb
         with Catalog.open(f"sqlite:///{fresh}") as catalog:
             kept = {table: restore_rows(catalog, table, old.rows(table)) for table in KEPT_TABLES}
             report.calls, report.quota_days = kept["calls"], kept["quota_days"]
-            _record_files(catalog, settings.base_dir, videos_dir, old, report, moment)
+            if settings.download.object_url is None:
+                _record_files(catalog, settings.base_dir, videos_dir, old, report, moment)
+            else:  # the bucket's listing is the truth (rebuild_objects.py)
+                from taobao_video.jobs.rebuild_objects import record_objects
+                from taobao_video.storage import open_storage
+
+                storage = open_storage(settings.download.object_url, settings.s3.options())
+                record_objects(catalog, storage, videos_dir, old, report, moment)
             report.put_back = settle_items(catalog)
         report.items = kept["items"] - sum(1 for row in old.rows("items") if row.get("state") == "done")
         if file.exists():

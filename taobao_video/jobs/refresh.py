@@ -3,12 +3,13 @@ budget, and follow what changed.
 
 The budget never eats into what ``daily`` needs for new ids: it is ``harvest.refresh_share`` of the calls left
 today after the queue's pending ids (:func:`refresh_budget`), capped by ``--max-calls``; ``daily`` runs a refresh
-with that share of what it did not need. Each re-check is one lookup through the app pool and ``record_lookup``,
-the harvest's own path (a batch provider plugs in there), and then:
+with that share of what it did not need. Each re-check is a lookup through the configured provider and
+``record_lookup``, the harvest's own path: with the seller channel an item whose ``video_id`` is unchanged costs a
+twentieth of a list call and no video query. Then:
 
 =====================  ==================================================================================
 unchanged              the same ``video_id`` (else the same URL path and duration): ``checked_at`` moves on,
-                       nothing else happens (one call, no download)
+                       nothing else happens (one call, or 1/20 with the seller channel; no download)
 changed                another video: the old row moves to ``video_history`` (``replaced_at``), its file to
                        ``videos/history/<num_iid>-<sha256 prefix>.mp4`` (deleted with ``prune``), and the new
                        video is downloaded by a harvest of these ids from the URL just looked up (no call)
@@ -52,6 +53,7 @@ from taobao_video.store.catalog import Catalog
 from taobao_video.store.history import due_for_refresh, mark_checked, retire_video
 from taobao_video.store.records import VideoRow
 from taobao_video.top.lookup import LookupResult, VideoInfo
+from taobao_video.top.providers.base import Provider
 
 Event = dict[str, Any]
 
@@ -144,7 +146,7 @@ def refresh_in_run(
     items looked up from then on are not due (the daily run's own lookups)."""
     started = time.monotonic()
     settings, catalog = run.settings, run.catalog
-    apps, book = wiring.app_pool(settings, catalog, clock=clock, sleep=sleep)
+    provider, apps, book = wiring.provider(settings, catalog, clock=clock, sleep=sleep)
     report = RefreshReport()
     report.budget = refresh_budget(
         apps.remaining(), catalog.queue_stats()["pending"], settings.harvest.refresh_share, max_calls
@@ -154,11 +156,12 @@ def refresh_in_run(
     checked_before = clock() - timedelta(days=days)
     if not_since is not None:
         checked_before = min(checked_before, not_since)
-    due = due_for_refresh(catalog, checked_before=checked_before, limit=max(report.budget, 0))
+    due = due_for_refresh(catalog, checked_before=checked_before, limit=provider.ids_for(report.budget))
     report.due = len(due)
     checker = _Checker(run, report, prune=prune, clock=clock, on_event=on_event)
-    for num_iid in due:
-        if run.stop.is_set() or not checker.check(num_iid, apps.lookup):
+    pace = _Pace(settings.harvest.qps, sleep)
+    for start in range(0, len(due), provider.batch_size):  # the seller channel: 20 ids a list call
+        if run.stop.is_set() or not checker.check(due[start : start + provider.batch_size], provider, pace):
             break
     report.api_calls = book.calls
     if checker.downloads and not run.stop.is_set():
@@ -194,6 +197,19 @@ def refresh_after_daily(
     report.refresh = done.as_dict()
 
 
+class _Pace:
+    """``qps`` lookups a second at most, as a harvest paces them."""
+
+    def __init__(self, qps: float, sleep: Callable[[float], None]) -> None:
+        self.every, self.sleep, self.next_at = 1.0 / qps, sleep, 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if self.next_at > now:
+            self.sleep(self.next_at - now)
+        self.next_at = max(now, self.next_at) + self.every
+
+
 class _Checker:
     """One re-check at a time: look up, compare, record, and note what to download."""
 
@@ -211,25 +227,32 @@ class _Checker:
         self.report, self.prune, self.clock, self.on_event = report, prune, clock, on_event
         self.downloads: list[int] = []
 
-    def check(self, num_iid: int, lookup: Callable[[int], LookupResult]) -> bool:
-        """Re-check one item; False when no further lookup can be made this run."""
-        item, video = self.catalog.item(num_iid), self.catalog.video(num_iid)
-        try:
-            result = lookup(num_iid)
-        except (QuotaExhausted, QuotaExceeded, RateLimited, GatewayUnreachable) as exc:
-            self.report.stopped = type(exc).__name__
-            return False
-        except TaobaoVideoError as exc:
-            if exc.needs_user:
-                self.report.error, self.report.stopped = exc, "error"
+    def check(self, ids: list[int], provider: Provider, pace: Callable[[], None]) -> bool:
+        """Re-check a batch of items (one id, or a seller list call's 20); False when no further lookup can be
+        made this run. An error on the batch's call fails the ids it left without an answer."""
+        before = {num_iid: (self.catalog.item(num_iid), self.catalog.video(num_iid)) for num_iid in ids}
+        results = provider.resolve(ids, pace=pace)
+        while True:
+            try:
+                result = next(results, None)
+            except (QuotaExhausted, QuotaExceeded, RateLimited, GatewayUnreachable) as exc:
+                self.report.stopped = type(exc).__name__
                 return False
-            self.report.failed += 1
-            self._tell(num_iid, "failed", detail=str(exc))
-            return True
-        self.report.checked += 1
-        outcome = self._follow(num_iid, result, video, was_video=item is not None and item.state == ItemState.DONE)
-        self._tell(num_iid, outcome, title=result.video.title if result.video else None)
-        return True
+            except TaobaoVideoError as exc:
+                if exc.needs_user:
+                    self.report.error, self.report.stopped = exc, "error"
+                    return False
+                for num_iid in before:
+                    self.report.failed += 1
+                    self._tell(num_iid, "failed", detail=str(exc))
+                return True
+            if result is None:
+                return True
+            item, video = before.pop(result.num_iid, (None, None))
+            self.report.checked += 1
+            was_video = item is not None and item.state == ItemState.DONE
+            outcome = self._follow(result.num_iid, result, video, was_video=was_video)
+            self._tell(result.num_iid, outcome, title=result.video.title if result.video else None)
 
     def _follow(self, num_iid: int, result: LookupResult, video: VideoRow | None, *, was_video: bool) -> str:
         now = self.clock()

@@ -192,12 +192,27 @@ def verify_files(
     *,
     sample: int | None = None,
     fix: bool = False,
+    deep: bool = False,
     on_checked: Callable[[int, BadFile | None], None] = lambda num_iid, bad: None,
 ) -> VerifyReport:
     """Re-read the videos' files against the catalog; ``fix`` (under the run harness, so no harvest runs
-    meanwhile) puts the bad ones back to be downloaded without a call."""
+    meanwhile) puts the bad ones back to be downloaded without a call. Objects: a HEAD each, ``deep`` re-reads."""
+    storage = wiring.object_storage(settings)
+
+    def check(catalog: Catalog) -> VerifyReport:
+        return verify(
+            catalog,
+            settings.base_dir,
+            sample=sample,
+            fix=fix,
+            now=utc_now,
+            on_checked=on_checked,
+            storage=storage,
+            deep=deep,
+        )
+
     if not fix:
         with open_existing(settings.database.url) as catalog:
-            return verify(catalog, settings.base_dir, sample=sample, now=utc_now, on_checked=on_checked)
+            return check(catalog)
     with open_run(settings, purpose="catalog verify --fix", existing=True) as run:
-        return verify(run.catalog, settings.base_dir, sample=sample, fix=True, now=utc_now, on_checked=on_checked)
+        return check(run.catalog)

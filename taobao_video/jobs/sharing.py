@@ -11,7 +11,8 @@ Hard links keep every item's file at its own path (``serve``, ``verify`` and a r
 and deleting one item's file leaves the others'. Where the file system has no hard links (another device, some
 network shares), the row points at the stored file's path instead. Either way the row is marked ``shares_file``,
 and ``catalog stats`` counts the file once. Two items of one ``video_id`` in the same run are downloaded once:
-the second waits for the first (:meth:`Sharing.turn`).
+the second waits for the first (:meth:`Sharing.turn`) and links to its file even before the group commit has
+recorded it (:meth:`Sharing.remember`). Object storage has no links: there ``wiring`` gives the run no Sharing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ class Sharing:
         self.catalog, self.base_dir = catalog, base_dir
         self._lock = threading.Lock()
         self._busy: dict[str, threading.Lock] = {}
+        self._fresh: dict[str, VideoRow] = {}  # video_id -> this run's download of it, maybe not committed yet
+
+    def remember(self, row: VideoRow) -> None:
+        """``row`` was just downloaded: a later item of its ``video_id`` in this run shares it, committed or not."""
+        if row.video_id is not None:
+            with self._lock:
+                self._fresh[row.video_id] = row
 
     @contextmanager
     def turn(self, video_id: str | None) -> Iterator[None]:
@@ -55,7 +63,9 @@ class Sharing:
         ``video_id``, linked into place; None when no intact copy is stored."""
         if row.video_id is None:
             return None
-        for held in holders(self.catalog, video_id=row.video_id):
+        with self._lock:
+            fresh = self._fresh.get(row.video_id)
+        for held in [*([fresh] if fresh is not None else []), *holders(self.catalog, video_id=row.video_id)]:
             if held.num_iid == row.num_iid or not self._intact(held):
                 continue
             path = self._share(held, Path(row.video_path))

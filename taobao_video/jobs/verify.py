@@ -34,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 from taobao_video.errors import EXIT_FAILED, EXIT_OK, DownloadError
 from taobao_video.fetch.images import IMAGE_HEAD, ImageError, image_info
 from taobao_video.fetch.media import describe_bytes, hash_file, is_mp4, mp4_duration
+from taobao_video.jobs.verify_objects import check_object
 
 if TYPE_CHECKING:
+    from taobao_video.storage import Storage
     from taobao_video.store.catalog import Catalog
     from taobao_video.store.records import VideoRow
 
@@ -143,15 +145,23 @@ def verify(
     now: Callable[[], datetime],
     rng: random.Random | None = None,
     on_checked: Callable[[int, BadFile | None], None] = lambda num_iid, bad: None,
+    storage: Storage | None = None,
+    deep: bool = False,
 ) -> VerifyReport:
     """Check every video's file (or ``sample`` of them, picked by ``rng``); ``fix`` requeues the bad ones.
 
     ``base_dir`` is the folder ``video_path`` is relative to (the settings folder). ``on_checked`` is told of
-    each id as it is done (for a progress display).
+    each id as it is done (for a progress display). Rows in object storage (``s3://…``) are checked in
+    ``storage`` (verify_objects.py): a HEAD, or with ``deep`` the bytes read back and hashed.
     """
     report = VerifyReport()
     for row in _rows(catalog, sample, rng or random.Random()):
-        problem = check_file(base_dir / row.video_path, size=row.size_bytes, sha256=row.sha256)
+        if row.video_path.startswith("s3://") and storage is not None:
+            problem = check_object(storage, row.video_path, size=row.size_bytes, sha256=row.sha256, deep=deep)
+        elif row.video_path.startswith("s3://"):
+            problem = "missing", "an object, but download.dir is a folder: set it to the bucket to check it", 0
+        else:
+            problem = check_file(base_dir / row.video_path, size=row.size_bytes, sha256=row.sha256)
         report.checked += 1
         bad = None
         if problem is None:

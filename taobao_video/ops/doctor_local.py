@@ -35,6 +35,15 @@ def credentials(settings: Settings, probe: Probe) -> Iterator[Check]:
         yield credentials_accepted(probe, app, label)
 
 
+def gateway_credentials(settings: Settings) -> Check:
+    """The item-data gateway's key and secret, present in the environment (the lookup, with --spend, tries them)."""
+    try:
+        settings.gateway.credentials(settings.source)
+    except ConfigError as exc:
+        return fail("credentials", exc.problem, "export TAOBAO_GATEWAY_KEY and TAOBAO_GATEWAY_SECRET", EXIT_CONFIG)
+    return ok("credentials", "TAOBAO_GATEWAY_KEY and TAOBAO_GATEWAY_SECRET are set (--spend 1 tries them)")
+
+
 def tokens(settings: Settings, now: datetime) -> Iterator[Check]:
     """Each app's token: present, not expired (or refreshable), and not about to run out for good."""
     from taobao_video.top.tokens import TokenStore, authorisation_ends, expiry_warning

@@ -50,10 +50,16 @@ class Probe:
 
         with new_http_session(1) as http:
             try:
-                status, server, _ = net.server_date(http, self.settings.taobao.gateway_url, timeout_s=self._timeout)
+                status, server, _ = net.server_date(http, self.url, timeout_s=self._timeout)
             except TransportError as exc:
                 return exc
         return status, server, self.clock()
+
+    @property
+    def url(self) -> str:
+        """The endpoint a harvest talks to: the platform's gateway, or the item-data gateway's (its provider)."""
+        s = self.settings
+        return s.gateway.url if s.taobao.provider == "gateway" and s.gateway.url else s.taobao.gateway_url
 
     @property
     def _timeout(self) -> float:
@@ -92,12 +98,13 @@ def clock_skew(probe: Probe) -> Check:
 
 def gateway(probe: Probe) -> Check:
     answer = probe.date
-    url = probe.settings.taobao.gateway_url
+    url = probe.url
+    setting = "gateway.url" if url != probe.settings.taobao.gateway_url else "taobao.gateway_url"
     if isinstance(answer, TransportError):
         return fail(
             "gateway",
             f"{url} cannot be reached: {answer}",
-            "check the network, a proxy, and taobao.gateway_url",
+            f"check the network, a proxy, and {setting}",
             EXIT_TEMPFAIL,
         )
     status = answer[0]
@@ -134,7 +141,8 @@ def credentials_accepted(probe: Probe, app: AppSpec, label: str) -> Check:
 
 def api_methods(settings: Settings, options: Options, probe: Probe) -> Iterator[tuple[Check, str | None]]:
     """One real lookup per configured API method and app, at most ``options.spend`` calls in all; each line says
-    whether the app may call the method, and the first video URL found is handed to the CDN check."""
+    whether the app may call the method, and the first video URL found is handed to the CDN check. The seller and
+    gateway providers are tried as a harvest uses them (``doctor_provider.py``)."""
     from taobao_video.top.lookup import ITEM_GET, ITEM_VIDEO
 
     if options.spend <= 0:
@@ -143,6 +151,11 @@ def api_methods(settings: Settings, options: Options, probe: Probe) -> Iterator[
     num_iid = options.num_iid or _an_id(settings)
     if num_iid is None:
         yield warn("api methods", "no id to look up", "pass --id NUM_IID, or queue ids first"), None
+        return
+    if settings.taobao.provider != "item":  # the seller channel or a gateway: tried as a harvest uses it
+        from taobao_video.ops.doctor_provider import provider_lookup
+
+        yield from provider_lookup(settings, num_iid, options.spend, probe.clock)
         return
     options = dataclasses.replace(options, num_iid=num_iid)
     api_method = settings.taobao.api_method

@@ -10,7 +10,7 @@ catalog has never seen is added in the state it is moved to, at the end of the q
     not_visible       mark_not_visible               any            not_visible lookups  ended   cleared
     lookup_failed     mark_lookup_failed             any            failed     lookups   ended   cleared
     download_failed   mark_failed                    any            failed     attempts  ended   cleared
-    downloaded        record_video                   any            done       -         ended   cleared
+    downloaded        record_video(s)                any            done       -         ended   cleared
     requeued          requeue_download               has a video    resolved   -         kept    cleared
     retry_download    retry_failed (URL usable)      failed         resolved   -         kept    kept
     retry_lookup      retry_failed (the others)      failed         pending    -         kept    kept
@@ -29,7 +29,7 @@ was "later". :class:`~taobao_video.store.catalog.Catalog` inherits these methods
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -168,21 +168,36 @@ class ItemTransitions:
     def record_video(self, row: VideoRow, *, now: datetime) -> None:
         """Store (or replace) the video row and mark its item ``done``, in one transaction.
 
-        Call it only once the file is complete, verified and renamed into place.
+        Call it only once the file is complete, verified, renamed into place and durable.
         """
-        num_iid_arg(row.num_iid)
+        self.record_videos([row], now=now)
+
+    def record_videos(self, rows: Sequence[VideoRow], *, now: datetime) -> None:
+        """Store (or replace) each video row and mark its item ``done``, all in ONE transaction (group commit).
+
+        Call it only once every file is complete, verified, renamed into place and durable (file and folder
+        synced): a row in ``videos`` promises its file. Rows must name distinct ids.
+        """
         require_aware(now)
-        require_aware(row.downloaded_at)
+        for row in rows:
+            num_iid_arg(row.num_iid)
+            require_aware(row.downloaded_at)
+        if len({row.num_iid for row in rows}) != len(rows):
+            raise ValueError("record_videos: the rows must name distinct ids")
+        if not rows:
+            return
         done = {**TRANSITIONS["downloaded"].changes(now), **_ERRORS_CLEARED}
-        first_seen = {"video_url": row.video_url, "cover_url": row.cover_url, "api_method": row.api_method}
 
         @retry_on_race
         def attempt() -> None:
             with self._engine.begin() as connection:
                 # Delete then insert: a portable "insert or replace" (the DELETE also takes the write lock first).
-                connection.execute(delete(Video).where(Video.num_iid == row.num_iid))
-                connection.execute(insert(Video).values(dataclasses.asdict(row)))
-                _upsert_item(connection, row.num_iid, now, done, first_seen)
+                for chunk in slices([row.num_iid for row in rows], READ_CHUNK):
+                    connection.execute(delete(Video).where(Video.num_iid.in_(chunk)))
+                connection.execute(insert(Video), [dataclasses.asdict(row) for row in rows])
+                for row in rows:
+                    first_seen = {"video_url": row.video_url, "cover_url": row.cover_url, "api_method": row.api_method}
+                    _upsert_item(connection, row.num_iid, now, done, first_seen)
 
         attempt()
 

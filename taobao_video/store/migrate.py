@@ -80,11 +80,13 @@ def stored_revision(engine: Engine) -> str | None:
 
 def migrate(engine: Engine) -> str:
     """Bring the database at ``engine`` to :func:`head_revision`, one migrator at a time; returns the head."""
+    check_reachable(engine)
+    if stored_revision(engine) == SCHEMA_REVISION:  # up to date: one query, not Alembic's import and scripts
+        return SCHEMA_REVISION
     from alembic import command
     from alembic.util import CommandError
 
     head = head_revision()
-    check_reachable(engine)
     current = current_revision(engine)
     if current == head:
         return head

@@ -52,14 +52,17 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from taobao_video.errors import CatalogDamaged, TaobaoVideoError, UsageError
+from taobao_video.jobs.verify_objects import object_key
 from taobao_video.model import MAX_NUM_IID
 from taobao_video.store.filters import QueryError, VideoQuery, local_zone
 from taobao_video.store.public import PublicUrls
 from taobao_video.store.query import jsonable, list_page
 from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
 from taobao_video.web.covers import COVER_PATH, cover_reply, cover_src
+from taobao_video.web.objects import object_reply
 
 if TYPE_CHECKING:
+    from taobao_video.storage import Storage
     from taobao_video.store.catalog import Catalog
 
 DEFAULT_HOST = "127.0.0.1"
@@ -131,9 +134,11 @@ class CatalogSite:
         quota_zone: tzinfo | None = None,
         metrics: Callable[[], str] | None = None,
         public_url_prefix: str | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self._catalog = catalog
         self._metrics = metrics  # the Prometheus text (ops/metrics.current); None: no /metrics
+        self._storage = storage  # download.dir = "s3://…": videos are streamed from the bucket (web/objects.py)
         self._base_dir = Path(base_dir)
         self._videos_root = Path(videos_dir).resolve()
         self._allowed_hosts = allowed_hosts  # None: any Host header (bound to a public address on purpose)
@@ -223,6 +228,8 @@ class CatalogSite:
         row = self._catalog.video(num_iid)
         if row is None:
             return error_reply(404, f"no video {num_iid} in the catalog")
+        if row.video_path.startswith("s3://") and self._storage is not None:
+            return self._object(num_iid, row.video_path, headers)
         path = self._inside_videos(row.video_path)
         if path is None:
             self._log(f"refused to serve {num_iid}: its video_path {row.video_path!r} is outside {self._videos_root}")
@@ -234,6 +241,23 @@ class CatalogSite:
         except OSError as exc:
             return error_reply(404, f"the file of {num_iid} cannot be read ({row.video_path}): {exc.strerror}")
         return file_reply(file, headers)
+
+    def _object(self, num_iid: int, video_path: str, headers: Any) -> Reply:
+        assert self._storage is not None
+        key = object_key(self._storage, video_path)
+        try:
+            answer = None if key is None else object_reply(self._storage, key, headers)
+        except TaobaoVideoError as exc:
+            self._log(f"cannot serve {num_iid} from {self._storage.url}: {exc}")
+            return error_reply(502, f"the object storage failed for {num_iid}: see the server's log")
+        if answer is None:
+            return error_reply(404, f"the object of {num_iid} is missing ({video_path}): see `catalog verify`")
+        status, head, reader, offset, length = answer
+        if status == 416:
+            reply = error_reply(416, f"range not satisfiable: the object has {head[0][1].rsplit('/', 1)[-1]} bytes")
+            reply.headers += head
+            return reply
+        return Reply(status, head, file=reader, offset=offset, length=length if reader is not None else None)
 
     def _inside_videos(self, video_path: str) -> Path | None:
         """The file ``video_path`` names, symlinks resolved, if it lies inside the videos folder; else None."""

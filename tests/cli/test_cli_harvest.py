@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -139,6 +140,18 @@ def _state(folder: Path) -> tuple[list[tuple], list[tuple], list[str]]:
     return videos, items, files
 
 
+def _rows_promise_their_files(folder: Path) -> int:
+    """Every ``videos`` row's file is there, complete, with the row's sha256 (group commit: a row only after its
+    file is durable); returns how many rows there are."""
+    db = sqlite3.connect(folder / "catalog.sqlite3")
+    rows = db.execute("SELECT num_iid, video_path, size_bytes, sha256 FROM videos").fetchall()
+    db.close()
+    for num_iid, video_path, size, sha256 in rows:
+        data = (folder / video_path).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (size, sha256), f"{num_iid}: the row lies"
+    return len(rows)
+
+
 def _harvest_process(config: Path, ids_file: Path) -> subprocess.Popen:
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
@@ -166,7 +179,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
 
         crashed = tmp_path / "crashed"
         crashed_config = write_settings(crashed, sb, qps="8")  # paced, so kills land mid-run
-        kills = 0
+        kills, rows = 0, []
         for _ in range(5):
             process = _harvest_process(crashed_config, ids_file)
             time.sleep(rng.uniform(0.8, 2.5))
@@ -174,6 +187,9 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
                 process.send_signal(signal.SIGKILL)
                 kills += 1
             process.wait(timeout=60)
+            if (crashed / "catalog.sqlite3").exists():
+                rows.append(_rows_promise_their_files(crashed))
+        assert rows and rows[-1] > 0, "no batch was committed before the kills: kill later"
         assert kills >= 3, "the runs finished before they could be killed: make the files bigger"
         assert _harvest_process(crashed_config, ids_file).wait(timeout=120) == 0
 
@@ -183,6 +199,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
         assert len(videos) == len({v[0] for v in videos}) > 0
         assert items == ref_items
         assert files == ref_files
+        assert _rows_promise_their_files(crashed) == len(videos)
         leftovers = [p.name for p in (crashed / "videos").iterdir() if p.name.endswith((".part", ".part.json"))]
         assert leftovers == []
 

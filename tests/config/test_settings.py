@@ -199,7 +199,7 @@ def test_unknown_section(tmp_path: Path) -> None:
     error = config_error(tmp_path, "[quotas]\ndaily_limit = 5\n")
     assert str(error).endswith(
         "[quotas]: unknown section (known sections: database, download, gateway, harvest, metrics, notify, quota, "
-        "taobao); "
+        "s3, taobao); "
         "did you mean quota?"
     )
 

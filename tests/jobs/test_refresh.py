@@ -155,3 +155,33 @@ def test_an_item_that_lost_or_gained_a_video_is_updated(clock, tmp_path):
             assert kept["sha256"] == old.sha256 and (settings.base_dir / kept["video_path"]).exists()
             assert catalog.item(gained).state == "done"
             assert catalog.video(gained).sha256 == sb.video(gained).sha256()
+
+
+SHOP_VIDEOS = CATALOGUE.sample("video", 55)  # one shop of 60 items: 55 with a video, 5 without
+SHOP_EMPTY = CATALOGUE.sample("no_video", 5)
+SHOP_CHANGED = SHOP_VIDEOS[10:13]
+SHOP_NICK = "沙箱买家"  # the nick of the sandbox's token: the shop that authorised the app
+
+
+def test_with_the_seller_channel_an_unchanged_item_costs_a_twentieth_of_a_call(clock, tmp_path):
+    changes = dict.fromkeys(SHOP_CHANGED, CHANGES_AT)
+    shops = {SHOP_NICK: tuple(SHOP_VIDEOS + SHOP_EMPTY)}
+    with make_sandbox(clock, daily_limit=1000, video_bytes=(9_000, 12_000), video_changes=changes, shops=shops) as sb:
+        settings = sandbox_settings(sb, tmp_path, taobao={"provider": "seller"})
+        log_in(sb, settings, clock)
+        report, _ = harvest(settings, clock, SHOP_VIDEOS + SHOP_EMPTY)
+        assert report.downloaded == 55 and report.no_video == 5
+        clock.advance(3 * 86400)
+        log_in(sb, settings, clock)
+        sb.reset_stats()
+        report = refresh(settings, older_than_days=1, clock=clock.now, sleep=Sleeps())
+        assert (report.checked, report.unchanged, report.changed, report.downloaded) == (60, 57, 3, 3)
+        # 60 items, 20 a list call: 3 list calls (0.05 a checked item); a video query for each changed video only
+        by_method = sb.stats()["gateway"]["by_method"]
+        assert by_method == {"taobao.items.seller.list.get": 3, "alibaba.video.query": 3}
+        assert report.api_calls == 6 == sb.stats()["gateway"]["calls"]
+        assert sorted(int(i) for i in sb.stats()["cdn"]["by_item"]) == sorted(SHOP_CHANGED)  # nothing else moved
+        with opened(settings) as catalog:
+            for num_iid in SHOP_CHANGED:
+                assert catalog.video(num_iid).video_id == str(sb.catalogue.item(num_iid).video_id)
+                assert len(history_of(catalog, num_iid)) == 1

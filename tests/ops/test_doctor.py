@@ -247,3 +247,65 @@ def test_a_notify_url_nobody_answers_is_a_warning_without_printing_it(live, tmp_
     assert "URL 1 (json://…)" in notify[0]["detail"] and "does not accept connections" in notify[0]["detail"]
     assert "URL 2 (nosuch://…): not a URL Apprise knows" in notify[1]["detail"]
     assert "secret-path" not in out + err and f":{port}/" not in out + err
+
+
+SELLER_SHOP = "沙箱买家"  # the nick of the sandbox's default token: the shop that authorised the app
+
+
+@pytest.fixture
+def shop() -> Iterator[Sandbox]:
+    """A seller app whose shop owns the first two video items of the sample; the third is another shop's."""
+    apps = (AppConfig(key=APP_KEY, secret=CANARY_SECRET),)
+    with Sandbox(SandboxConfig(seed=9, apps=apps)) as first:  # the catalogue is a function of the seed
+        *own, other = first.catalogue.sample("video", 3)
+    shops = {SELLER_SHOP: tuple(own), "隔壁小店": (other,)}
+    config = SandboxConfig(seed=9, apps=apps, shops=shops, video_bytes=(40_000, 90_000))
+    with Sandbox(config) as sb:
+        yield sb
+
+
+def test_the_seller_provider_is_tried_as_a_harvest_uses_it(shop, tmp_path, capsys, monkeypatch):
+    own_harvested, own_new = shop.catalogue.sample("video", 3)[:2]
+    other = shop.catalogue.sample("video", 3)[2]
+    config = write_settings(tmp_path, shop, more_toml="")
+    config.write_text(config.read_text().replace("[taobao]\n", '[taobao]\nprovider = "seller"\n'))
+    code, _, err = run(["--config", str(config), "harvest", str(own_harvested)], capsys, monkeypatch)
+    assert code == 0, err
+    before = shop.quota_used(APP_KEY)
+    code, lines = method_lines(config, capsys, monkeypatch, "--spend", "2", "--id", str(own_new))
+    assert [line["status"] for line in lines] == ["ok"] and "the seller channel works" in lines[0]["detail"]
+    assert shop.quota_used(APP_KEY) - before == 1 + 2  # taobao.time.get, one list call and one video query
+    code, lines = method_lines(config, capsys, monkeypatch, "--spend", "1", "--id", str(other))
+    assert lines[0]["status"] == "warn" and "not visible to the authorised shop" in lines[0]["detail"]
+    assert "one of the shop's own items" in lines[0]["fix"] and code == 1
+
+
+def test_the_gateway_provider_is_tried_with_one_request(tmp_path, capsys, monkeypatch):
+    from taobao_video.sandbox import VendorKey
+
+    key, secret = "vendor-key-1234", "vendor-secret-5678"
+    apps, vendor = (AppConfig(key=APP_KEY, secret=CANARY_SECRET),), (VendorKey(key, secret, daily_limit=50),)
+    config_ = SandboxConfig(seed=9, apps=apps, vendor_keys=vendor, video_bytes=(40_000, 90_000))
+    with Sandbox(config_) as sb:
+        config = harvested(sb, tmp_path, capsys, monkeypatch, f'[gateway]\nurl = "{sb.itemdata_url}"\n')
+        config.write_text(config.read_text().replace("[taobao]\n", '[taobao]\nprovider = "gateway"\n'))
+        monkeypatch.setenv("TAOBAO_GATEWAY_KEY", key)
+        monkeypatch.setenv("TAOBAO_GATEWAY_SECRET", secret)
+        code, checks, _ = doctor(config, capsys, monkeypatch, "--spend", "1")
+        assert {name: check["status"] for name, check in checks.items()} == {
+            **dict.fromkeys(ORDER, "ok"),
+            "token": "skip",
+            "clock": "skip",
+            "notify": "skip",
+        }, checks
+        assert "the item-data gateway works" in checks["api methods"]["detail"] and code == 0
+        assert sb.itemdata_url in checks["gateway"]["detail"]
+        # a plain GET without the key to see the endpoint answers, then one lookup: the only one charged
+        assert (sb.stats()["itemdata"]["requests"], sb.stats()["itemdata"]["charged"]) == (2, 1)
+        monkeypatch.delenv("TAOBAO_GATEWAY_KEY")
+        code, checks, _ = doctor(config, capsys, monkeypatch)
+        assert code == 78 and "TAOBAO_GATEWAY_KEY" in checks["credentials"]["detail"]
+        monkeypatch.setenv("TAOBAO_GATEWAY_KEY", key)
+        monkeypatch.setenv("TAOBAO_GATEWAY_SECRET", "wrong-secret-000")
+        code, lines = method_lines(config, capsys, monkeypatch, "--spend", "1")
+        assert code == 78 and lines[0]["status"] == "fail" and "wrong-secret" not in json.dumps(lines)

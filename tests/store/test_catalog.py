@@ -450,6 +450,37 @@ def test_record_video_stores_the_row_and_marks_the_item_done(cat: Catalog) -> No
     assert cat.video(102) is None
 
 
+def test_record_videos_writes_a_batch_in_one_transaction(cat: Catalog) -> None:
+    cat.add_items([101, 102], now=NOW)
+    resolve(cat, 101)
+    cat.record_video(video_row(102, sha256="00" * 32), now=NOW)  # replaced by the batch
+    commits: list[object] = []
+    engine, count = engine_of(cat), commits.append
+    event.listen(engine, "commit", count)
+    rows = [video_row(101), video_row(102), video_row(103)]
+    cat.record_videos(rows, now=LATER)
+    event.remove(engine, "commit", count)
+    assert len(commits) == 1
+    assert cat.videos([101, 102, 103]) == {row.num_iid: row for row in rows}
+    states = {num_iid: item.state for num_iid, item in cat.items([101, 102, 103]).items()}
+    assert states == dict.fromkeys([101, 102, 103], ItemState.DONE)
+    cat.record_videos([], now=LATER)
+    with pytest.raises(ValueError, match="distinct"):
+        cat.record_videos([video_row(104), video_row(104)], now=LATER)
+    assert cat.video(104) is None
+
+
+def test_record_videos_is_all_or_nothing(cat: Catalog) -> None:
+    cat.record_video(video_row(201), now=NOW)
+    newer = video_row(201, sha256="cd" * 32)
+    bad = video_row(202, sha256=None)  # type: ignore[arg-type]  # NOT NULL: fails inside the transaction
+    with pytest.raises(IntegrityError):
+        cat.record_videos([newer, bad], now=LATER)
+    assert cat.videos([201, 202]) == {201: video_row(201)}  # the batch's DELETE was rolled back too
+    with pytest.raises(ValueError):  # a naive time is refused before anything is written
+        cat.record_videos([video_row(203, downloaded_at=datetime(2026, 1, 1))], now=LATER)
+
+
 def test_video_ids_after_pages_through_the_videos_in_id_order(cat: Catalog) -> None:
     ids = [9, 3, 12, 5, 7]
     for num_iid in ids:
