@@ -289,7 +289,7 @@ def harvester(
         catalog=catalog,
         apps=pool,
         downloader=downloader,
-        covers=covers(settings, catalog, downloader),
+        covers=covers(settings, catalog, downloader, storage),
         sharing=None if storage is not None else Sharing(catalog, settings.base_dir),  # hard links: a folder only
         book=book,
         claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
@@ -303,16 +303,19 @@ def harvester(
     )
 
 
-def covers(settings: Settings, catalog: Catalog, downloader: Downloader) -> Covers:
-    """The run's cover step: ``covers/`` beside the videos folder, fetched like the videos."""
+def covers(settings: Settings, catalog: Catalog, downloader: Downloader, storage: Storage | None = None) -> Covers:
+    """The run's cover step: ``covers/`` beside the videos folder (or in the bucket), fetched like the videos."""
     from taobao_video.fetch.covers import CoverFetcher
     from taobao_video.jobs.media import Covers
 
-    return Covers(CoverFetcher(downloader, covers_dir(settings)), catalog, settings.base_dir)
+    return Covers(CoverFetcher(downloader, covers_dir(settings)), catalog, settings.base_dir, storage)
 
 
 def covers_dir(settings: Settings) -> Path:
-    """Where covers go: ``covers/`` beside the videos folder (``data/videos`` → ``data/covers``)."""
+    """Where covers go: ``covers/`` beside the videos folder (``data/videos`` → ``data/covers``); with object
+    storage, where they wait for their upload (``covers/`` in the spool)."""
+    if settings.download.object_url is not None:
+        return Path(settings.download.dir) / "covers"
     return Path(settings.download.dir).parent / "covers"
 
 

@@ -222,7 +222,12 @@ def _with_public_urls(
         return columns, rows
     from taobao_video.store.public import PUBLIC_COLUMNS, PublicUrls
 
-    public = PublicUrls(settings.public_url_prefix, base_dir=settings.base_dir, media_root=settings.media_root)
+    public = PublicUrls(
+        settings.public_url_prefix,
+        base_dir=settings.base_dir,
+        media_root=settings.media_root,
+        object_root=settings.object_root,
+    )
     return (*columns, *PUBLIC_COLUMNS), public.rows(rows)
 
 

@@ -32,7 +32,13 @@ def catalog_settings(ctx: click.Context) -> CatalogSettings:
     full = settings_of(ctx)
     media_root = Path(full.download.dir).parent
     return CatalogSettings(
-        full.source, full.base_dir, full.database.url, full.quota.timezone, full.download.public_url_prefix, media_root
+        full.source,
+        full.base_dir,
+        full.database.url,
+        full.quota.timezone,
+        full.download.public_url_prefix,
+        media_root,
+        full.download.object_url,
     )
 
 

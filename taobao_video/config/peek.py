@@ -55,6 +55,7 @@ class CatalogSettings:
     quota_timezone: str
     public_url_prefix: str | None = None  # download.public_url_prefix
     media_root: Path | None = None  # the parent of download.dir: what the prefix publishes
+    object_root: str | None = None  # download.dir = "s3://BUCKET/PREFIX": then the prefix publishes that
 
     @property
     def quota_tz(self) -> ZoneInfo:

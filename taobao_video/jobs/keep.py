@@ -31,8 +31,10 @@ class Keeper:
         row: VideoRow,
         on_committed: Callable[[VideoRow], None],
         on_failed: Callable[[Exception], None],
+        after_upload: Callable[[VideoRow], VideoRow] = lambda row: row,
     ) -> None:
-        """Hand the file over; raises StorageError or ConfigError when an upload fails (nothing recorded)."""
+        """Hand the file over; raises StorageError or ConfigError when an upload fails (nothing recorded).
+        ``after_upload`` finishes the row once its object is in (the cover's upload: ``Covers.upload``)."""
         if self.storage is None:
             self.commits.add(Finished(row, result.path, result.durable, on_committed, on_failed))
             return
@@ -43,7 +45,7 @@ class Keeper:
         except BaseException:
             spool.unlink(missing_ok=True)
             raise
-        row = dataclasses.replace(row, video_path=self.storage.location(key))
+        row = after_upload(dataclasses.replace(row, video_path=self.storage.location(key)))
 
         def committed(done: VideoRow) -> None:
             spool.unlink(missing_ok=True)

@@ -5,11 +5,16 @@ place, before its row is written; a file FFmpeg cannot read keeps its video (mut
 with the probe columns empty, and a cover that cannot be had keeps its video too, with ``cover_error`` saying why.
 :meth:`Covers.backlog` then lists the videos already in the catalog whose cover is missing (failed before, or
 harvested before covers were kept); :meth:`Covers.fetch_missing` fetches one from its stored ``cover_url``: no
-API call.
+API call. With object storage (``download.dir = "s3://…"``) a verified cover waits in the spool until its video's
+object is in (:meth:`Covers.upload`: a cover never goes up for a video that does not), then goes to
+``covers/<num_iid>.<ext>`` under the videos' prefix and its local copy is removed; ``cover_path`` is then the
+object's ``s3://`` URL.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
 import threading
@@ -18,11 +23,12 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from taobao_video.errors import DownloadError
+from taobao_video.errors import DownloadError, TaobaoVideoError
 from taobao_video.fetch.covers import CoverFetcher
 from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.probe import ProbeError, probe
 from taobao_video.jobs.plan import Job
+from taobao_video.storage import Storage
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.covers import missing_covers, record_cover
 from taobao_video.store.records import VideoRow
@@ -30,6 +36,7 @@ from taobao_video.store.records import VideoRow
 log = logging.getLogger(__name__)
 
 _EMPTY: dict[str, Any] = {"codec": None, "bitrate": None, "fps": None, "has_audio": None, "container": None}
+_IMAGE_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}  # by the cover's extension
 BACKLOG_PER_RUN = 1000  # missing covers a run fetches after its own work, oldest first
 
 
@@ -75,8 +82,9 @@ def item_facts(row: VideoRow) -> dict[str, Any]:
 class Covers:
     """Fetches covers for one run and says what to record; ``base_dir`` is what ``cover_path`` is relative to."""
 
-    def __init__(self, fetcher: CoverFetcher, catalog: Catalog, base_dir: Path) -> None:
+    def __init__(self, fetcher: CoverFetcher, catalog: Catalog, base_dir: Path, storage: Storage | None = None) -> None:
         self.fetcher, self.catalog, self.base_dir = fetcher, catalog, base_dir
+        self.storage = storage  # object storage: covers are uploaded beside the videos; None: they stay on disk
 
     def columns(self, num_iid: int, cover_url: str | None) -> dict[str, Any]:
         """The cover columns of a video being recorded: the cover fetched now, or the error (never raised)."""
@@ -93,6 +101,27 @@ class Covers:
             "cover_error": None,
         }
 
+    def upload(self, row: VideoRow) -> VideoRow:
+        """``row`` with its cover moved from the spool into object storage (its sha256 recorded with it), or with
+        ``cover_error`` saying why it could not be; as it is without object storage or a cover on disk."""
+        columns = self._uploaded({"cover_path": row.cover_path})
+        return dataclasses.replace(row, **columns) if columns else row
+
+    def _uploaded(self, columns: dict[str, Any]) -> dict[str, Any]:
+        local = columns.get("cover_path")
+        if self.storage is None or not local or "://" in local:
+            return {}
+        source = self.base_dir / local
+        key = f"covers/{source.name}"
+        try:
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+            self.storage.put(source, key, sha256=digest, content_type=_IMAGE_TYPES.get(source.suffix, "image/jpeg"))
+        except (OSError, TaobaoVideoError) as exc:
+            return {"cover_path": None, "cover_width": None, "cover_height": None, "cover_error": _said(exc)}
+        finally:
+            source.unlink(missing_ok=True)
+        return {"cover_path": self.storage.location(key)}
+
     def backlog(self, ids: list[int] | None = None) -> list[tuple[int, str]]:
         """Videos in the catalog (among ``ids`` when given) whose cover is missing: (num_iid, cover_url)."""
         return missing_covers(self.catalog, limit=BACKLOG_PER_RUN, ids=ids)
@@ -100,6 +129,7 @@ class Covers:
     def fetch_missing(self, num_iid: int, cover_url: str) -> dict[str, Any]:
         """Fetch one missing cover from its stored URL and record the outcome; the columns written."""
         columns = self.columns(num_iid, cover_url)
+        columns |= self._uploaded(columns)  # object storage: its video is in already
         record_cover(
             self.catalog,
             num_iid,
@@ -146,4 +176,6 @@ def _present(columns: dict[str, Any]) -> dict[str, Any]:
 
 
 def _said(exc: BaseException) -> str:
-    return str(exc) if not isinstance(exc, OSError) else f"cannot write the cover: {exc.strerror or exc}"
+    if isinstance(exc, OSError):
+        return f"cannot write the cover: {exc.strerror or exc}"
+    return str(exc) if isinstance(exc, DownloadError) else f"cannot store the cover: {exc}"

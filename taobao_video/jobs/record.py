@@ -94,7 +94,9 @@ class Recorder:
             self._add_bytes(result.bytes_fetched)
             self._count(Outcome.DOWNLOADED, job.num_iid, bytes=result.size, duration=duration, **item_facts(done))
 
-        self._keeper().keep(result, row, committed, self._failed(job.num_iid, result.bytes_fetched))
+        failed = self._failed(job.num_iid, result.bytes_fetched)
+        after_upload = self.covers.upload if self.covers is not None else (lambda row: row)
+        self._keeper().keep(result, row, committed, failed, after_upload=after_upload)
 
     def _share_known(self, job: Job) -> bool:
         """Record ``job`` sharing the stored file of its ``video_id`` (no download), if one is stored."""

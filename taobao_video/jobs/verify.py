@@ -13,7 +13,8 @@ is reported with the first check it failed, in that order, so a replaced file sa
 A cover on record (``cover_path``) is checked too, after its video: it must exist and be a JPEG, PNG or WebP of
 the recorded pixel size (``cover_missing``, ``cover_not_image``, ``cover_changed``). A bad cover never makes its
 video bad; ``fix`` clears its ``cover_path`` (the error kept in ``cover_error``), so the next run fetches it again
-from its stored ``cover_url``: no API call.
+from its stored ``cover_url``: no API call. A cover in object storage is checked by its first bytes (one ranged
+GET).
 
 ``fix`` repairs the catalog, never the file (the next download writes over it): in one transaction per id, the
 ``videos`` row is deleted (it describes a file that is no longer there as recorded, and design.md keeps that table
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from taobao_video.errors import EXIT_FAILED, EXIT_OK, DownloadError
 from taobao_video.fetch.images import IMAGE_HEAD, ImageError, image_info
 from taobao_video.fetch.media import describe_bytes, hash_file, is_mp4, mp4_duration
-from taobao_video.jobs.verify_objects import check_object
+from taobao_video.jobs.verify_objects import check_cover_object, check_object
 
 if TYPE_CHECKING:
     from taobao_video.storage import Storage
@@ -118,6 +119,11 @@ def check_cover(path: Path, *, width: int | None, height: int | None) -> tuple[s
         return "cover_missing", f"no file at {path}"
     except OSError as exc:
         return "cover_missing", f"cannot read {path}: {exc.strerror or exc}"
+    return judge_cover(head, width=width, height=height)
+
+
+def judge_cover(head: bytes, *, width: int | None, height: int | None) -> tuple[str, str] | None:
+    """None when ``head`` (a cover's first bytes) is an image of the recorded size; else (problem, detail)."""
     try:
         info = image_info(head)
     except ImageError as exc:
@@ -175,19 +181,24 @@ def verify(
             if fix and catalog.requeue_download(row.num_iid, reason=f"catalog verify: {kind}: {detail}", now=now()):
                 report.fixed += 1
         on_checked(row.num_iid, bad)
-        if row.cover_path and (cover_bad := _verify_cover(catalog, base_dir, row, report, fix=fix)) is not None:
+        cover_bad = _verify_cover(catalog, base_dir, row, report, fix=fix, storage=storage) if row.cover_path else None
+        if cover_bad is not None:
             on_checked(row.num_iid, cover_bad)
     return report
 
 
 def _verify_cover(
-    catalog: Catalog, base_dir: Path, row: VideoRow, report: VerifyReport, *, fix: bool
+    catalog: Catalog, base_dir: Path, row: VideoRow, report: VerifyReport, *, fix: bool, storage: Storage | None
 ) -> BadFile | None:
     from taobao_video.store.covers import record_cover
 
     assert row.cover_path is not None
     report.covers_checked += 1
-    problem = check_cover(base_dir / row.cover_path, width=row.cover_width, height=row.cover_height)
+    size = {"width": row.cover_width, "height": row.cover_height}
+    if row.cover_path.startswith("s3://"):
+        problem = check_cover_object(storage, row.cover_path, **size)
+    else:
+        problem = check_cover(base_dir / row.cover_path, **size)
     if problem is None:
         return None
     kind, detail = problem

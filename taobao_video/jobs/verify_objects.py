@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from taobao_video.errors import TaobaoVideoError
+from taobao_video.fetch.images import IMAGE_HEAD
 from taobao_video.fetch.media import MP4_HEAD, describe_bytes, is_mp4
 from taobao_video.storage import Storage
 
@@ -51,4 +53,24 @@ def check_object(
     return None
 
 
-__all__ = ["check_object", "object_key"]
+def check_cover_object(
+    storage: Storage | None, cover_path: str, *, width: int | None, height: int | None
+) -> tuple[str, str] | None:
+    """None when the cover object is an image of the recorded size (its first bytes, one ranged GET); else
+    (problem, detail), as :func:`~taobao_video.jobs.verify.check_cover` says of a file."""
+    from taobao_video.jobs.verify import judge_cover
+
+    key = None if storage is None else object_key(storage, cover_path)
+    if storage is None or key is None:
+        return "cover_missing", f"{cover_path} is not under download.dir: set it to that bucket to check it"
+    try:
+        if storage.stat(key) is None:
+            return "cover_missing", f"no object at {cover_path}"
+        with storage.open(key, start=0, end=IMAGE_HEAD - 1) as body:
+            head = body.read(IMAGE_HEAD)
+    except TaobaoVideoError as exc:
+        return "cover_missing", f"cannot read {cover_path}: {exc}"
+    return judge_cover(head, width=width, height=height)
+
+
+__all__ = ["check_cover_object", "check_object", "object_key"]

@@ -93,7 +93,18 @@ def download_dir(settings: Settings) -> Check:
         return failure("download dir", exc, "free space there, or lower download.min_free_mb")
     except TaobaoVideoError as exc:
         return failure("download dir", exc, f"make {folder} writable by this user, or set download.dir")
-    return ok("download dir", f"{folder} takes files; {format_bytes(free_bytes(folder))} free")
+    room = f"{folder} takes files; {format_bytes(free_bytes(folder))} free"
+    bucket = settings.download.object_url
+    if bucket is None:
+        return ok("download dir", room)
+    try:  # one listing call: the bucket exists and these credentials may read it
+        storage = wiring.object_storage(settings)
+        assert storage is not None
+        next(storage.iter_objects(), None)
+    except TaobaoVideoError as exc:
+        fix = "check the bucket's name, [s3] endpoint_url and region, and the AWS_* credentials"
+        return failure("download dir", exc, fix)
+    return ok("download dir", f"{bucket} answers a listing; the spool {room}")
 
 
 def catalog(settings: Settings) -> Check:

@@ -5,6 +5,10 @@ With ``public_url_prefix = "https://media.example.com/taobao/"`` and the default
 ``https://media.example.com/taobao/videos/520813250866.mp4`` and its cover
 ``https://media.example.com/taobao/covers/520813250866.jpg``; a row whose file is not in the catalog (an item
 listed by ``--state`` without a video, a cover not fetched yet) carries the Taobao URL instead, or None.
+
+With object storage (``download.dir = "s3://BUCKET/PREFIX"``) the prefix publishes ``s3://BUCKET/PREFIX/`` (a CDN
+or the bucket's website in front of it): video 520813250866 is ``<prefix>520813250866.mp4``, its cover
+``<prefix>covers/520813250866.jpg``.
 """
 
 from __future__ import annotations
@@ -22,14 +26,20 @@ class PublicUrls:
     """Adds :data:`PUBLIC_COLUMNS` to listing rows. ``base_dir`` is what ``video_path``/``cover_path`` are relative
     to (the settings folder), ``media_root`` what is published at ``prefix``."""
 
-    def __init__(self, prefix: str, *, base_dir: Path, media_root: Path) -> None:
+    def __init__(self, prefix: str, *, base_dir: Path, media_root: Path, object_root: str | None = None) -> None:
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self.base_dir, self.media_root = Path(base_dir), Path(os.path.abspath(media_root))
+        self.object_root = None if object_root is None else object_root.rstrip("/") + "/"
 
     def url(self, relative: str | None, fallback: str | None) -> str | None:
-        """The public URL of a file at ``relative`` (to ``base_dir``), or ``fallback`` when there is no file."""
+        """The public URL of a file at ``relative`` (to ``base_dir``, or an ``s3://`` URL), or ``fallback`` when
+        there is no file."""
         if not relative:
             return fallback or None
+        if "://" in relative:  # an object: published when it lies under the storage's root
+            if self.object_root is None or not relative.startswith(self.object_root):
+                return fallback or None
+            return self.prefix + quote(relative[len(self.object_root) :], safe="/")
         under = os.path.relpath(os.path.abspath(self.base_dir / relative), self.media_root)
         if under.startswith(".."):  # a file kept outside the published folder has no public URL of its own
             return fallback or None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from taobao_video.web.server import Reply
 
 COVER_PATH = re.compile(r"/covers/(\d{1,19})\.(jpg|png|webp)")
-_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+COVER_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 def cover_src(row: dict[str, Any]) -> str | None:
@@ -26,7 +26,7 @@ def cover_src(row: dict[str, Any]) -> str | None:
     if not path:
         return None
     ext = path.rsplit(".", 1)[-1].lower()
-    return f"/covers/{row['num_iid']}.{ext}" if ext in _TYPES else None
+    return f"/covers/{row['num_iid']}.{ext}" if ext in COVER_TYPES else None
 
 
 def cover_reply(
@@ -57,4 +57,4 @@ def cover_reply(
         file = open_regular(resolved)
     except OSError:
         return error_reply(404, f"the cover of {num_iid} is missing ({row.cover_path}): see `catalog verify`")
-    return file_reply(file, headers, content_type=_TYPES[ext])
+    return file_reply(file, headers, content_type=COVER_TYPES[ext])

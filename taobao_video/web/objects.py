@@ -53,7 +53,9 @@ class ObjectReader(io.RawIOBase):
         super().close()
 
 
-def object_reply(storage: Storage, key: str, headers: Any) -> tuple[int, list[tuple[str, str]], Any, int, int] | None:
+def object_reply(
+    storage: Storage, key: str, headers: Any, *, content_type: str = "video/mp4"
+) -> tuple[int, list[tuple[str, str]], Any, int, int] | None:
     """(status, headers, reader or None, offset, length) for a stored object by the request's Range, If-Range and
     If-None-Match; None when there is no such object. The ETag is the recorded sha256: it changes with the bytes."""
     found = storage.stat(key)
@@ -61,7 +63,7 @@ def object_reply(storage: Storage, key: str, headers: Any) -> tuple[int, list[tu
         return None
     size = found.size
     etag = f'"{found.sha256 or size}"'
-    common = [("Content-Type", "video/mp4"), ("Accept-Ranges", "bytes"), ("ETag", etag)]
+    common = [("Content-Type", content_type), ("Accept-Ranges", "bytes"), ("ETag", etag)]
     if etag in (headers.get("If-None-Match") or "") and not headers.get("Range"):
         return 304, common[2:], None, 0, 0
     span = wanted_range(headers.get("Range"), headers.get("If-Range"), size, (etag,))

@@ -58,7 +58,7 @@ from taobao_video.store.filters import QueryError, VideoQuery, local_zone
 from taobao_video.store.public import PublicUrls
 from taobao_video.store.query import jsonable, list_page
 from taobao_video.web.byteranges import UNSATISFIABLE, content_range, unsatisfied_range, wanted_range
-from taobao_video.web.covers import COVER_PATH, cover_reply, cover_src
+from taobao_video.web.covers import COVER_PATH, COVER_TYPES, cover_reply, cover_src
 from taobao_video.web.objects import object_reply
 
 if TYPE_CHECKING:
@@ -151,7 +151,12 @@ class CatalogSite:
         self._public = (
             None
             if public_url_prefix is None
-            else PublicUrls(public_url_prefix, base_dir=base_dir, media_root=media_root)
+            else PublicUrls(
+                public_url_prefix,
+                base_dir=base_dir,
+                media_root=media_root,
+                object_root=storage.url if storage is not None else None,
+            )
         )
 
     def handle(self, verb: str, target: str, headers: Mapping[str, str] | Any) -> Reply:
@@ -178,8 +183,7 @@ class CatalogSite:
             if match := _VIDEO_PATH.fullmatch(path):
                 return self._video(int(match[1]), headers)
             if match := COVER_PATH.fullmatch(path):
-                covers = {"base_dir": self._base_dir, "covers_root": self._videos_root.parent / "covers"}
-                return cover_reply(self._catalog, int(match[1]), match[2], headers=headers, log=self._log, **covers)
+                return self._cover(int(match[1]), match[2], headers)
         except CatalogDamaged as exc:  # not the server's fault, nor the request's: the file needs `db rebuild`
             self._log(f"{verb} {path}: {exc}")
             return error_reply(503, str(exc))
@@ -242,11 +246,20 @@ class CatalogSite:
             return error_reply(404, f"the file of {num_iid} cannot be read ({row.video_path}): {exc.strerror}")
         return file_reply(file, headers)
 
-    def _object(self, num_iid: int, video_path: str, headers: Any) -> Reply:
+    def _cover(self, num_iid: int, ext: str, headers: Any) -> Reply:
+        row = self._catalog.video(num_iid) if 0 < num_iid <= MAX_NUM_IID else None
+        cover_path = row.cover_path if row is not None else None
+        if cover_path and cover_path.startswith("s3://") and cover_path.lower().endswith("." + ext):
+            if self._storage is not None:
+                return self._object(num_iid, cover_path, headers, content_type=COVER_TYPES[ext])
+        covers = {"base_dir": self._base_dir, "covers_root": self._videos_root.parent / "covers"}
+        return cover_reply(self._catalog, num_iid, ext, headers=headers, log=self._log, **covers)
+
+    def _object(self, num_iid: int, video_path: str, headers: Any, content_type: str = "video/mp4") -> Reply:
         assert self._storage is not None
         key = object_key(self._storage, video_path)
         try:
-            answer = None if key is None else object_reply(self._storage, key, headers)
+            answer = None if key is None else object_reply(self._storage, key, headers, content_type=content_type)
         except TaobaoVideoError as exc:
             self._log(f"cannot serve {num_iid} from {self._storage.url}: {exc}")
             return error_reply(502, f"the object storage failed for {num_iid}: see the server's log")

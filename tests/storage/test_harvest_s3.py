@@ -77,7 +77,11 @@ def test_harvest_into_a_bucket_then_rerun_spends_nothing(sb, weed, s3_env, bucke
     assert code == 1 and summary["failed"] == 1 and summary["downloaded"] > 3, summary
     videos = [i for i in ids if sb.catalogue.kind(i) == "video" and i != sb.broken]
     stored = objects(weed, bucket)
-    assert set(stored) == {f"{PREFIX}/{i}.mp4" for i in videos}  # no other keys; none for the failed item
+    covers = {f"{PREFIX}/covers/{i}.jpg" for i in videos}  # each video's cover beside it
+    assert set(stored) == {f"{PREFIX}/{i}.mp4" for i in videos} | covers  # no other keys; none for the failed item
+    for num_iid in videos:
+        body = client(weed).get_object(Bucket=bucket, Key=f"{PREFIX}/covers/{num_iid}.jpg")["Body"].read()
+        assert body == sb.catalogue.cover(num_iid)
     for num_iid in videos:
         key = f"{PREFIX}/{num_iid}.mp4"
         body = client(weed).get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -88,8 +92,16 @@ def test_harvest_into_a_bucket_then_rerun_spends_nothing(sb, weed, s3_env, bucke
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and sorted(row["num_iid"] for row in rows) == videos
     assert {row["video_path"] for row in rows} == {f"s3://{bucket}/{PREFIX}/{i}.mp4" for i in videos}
+    assert {row["cover_path"] for row in rows} == {f"s3://{bucket}/{k}" for k in covers}
+    monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__PUBLIC_URL_PREFIX", "https://cdn.example.com/shop/")  # the bucket's CDN
+    code, out, _ = run(["--config", str(config), "catalog", "list", "--format", "jsonl"], capsys, monkeypatch)
+    public = {(r["video_public_url"], r["cover_public_url"]) for r in map(json.loads, out.splitlines())}
+    assert public == {
+        (f"https://cdn.example.com/shop/{i}.mp4", f"https://cdn.example.com/shop/covers/{i}.jpg") for i in videos
+    }
+    monkeypatch.delenv("TAOBAO_VIDEO__DOWNLOAD__PUBLIC_URL_PREFIX")
     spool = tmp_path / "data" / "spool"
-    assert not spool.exists() or [p.name for p in spool.iterdir()] == []  # every spool file went up, then away
+    assert [p for p in spool.rglob("*") if p.is_file()] == []  # every spool file went up, then away
 
     code, again = harvest(config, ids, capsys, monkeypatch)
     assert again["api_calls"] == 0 and again["downloaded"] == 0 and again["skipped"] >= len(videos)
@@ -135,13 +147,22 @@ def test_verify_checks_objects_and_fix_restores_them_with_no_call(
     code, again = harvest(config, videos, capsys, monkeypatch)
     assert code == 0 and again["api_calls"] == 0 and again["downloaded"] == 3 and again["skipped"] == 1
     stored = objects(weed, bucket)
-    assert set(stored) == {gone, relabelled, rewritten, good}
+    assert {key for key in stored if key.endswith(".mp4")} == {gone, relabelled, rewritten, good}
     for num_iid in videos:
         key = f"{PREFIX}/{num_iid}.mp4"
         data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert hashlib.sha256(data).hexdigest() == stored[key][1] == sandbox_sha256(sb, num_iid)
     code, out, _ = run([*verify, "--deep"], capsys, monkeypatch)
-    assert code == 0 and json.loads(out)["ok"] == 4
+    assert code == 0 and json.loads(out)["ok"] == 4 and json.loads(out)["covers_checked"] == 4
+
+    s3.delete_object(Bucket=bucket, Key=f"{PREFIX}/covers/{videos[3]}.jpg")  # a cover gone from the bucket
+    code, out, _ = run([*verify, "--fix"], capsys, monkeypatch)
+    report = json.loads(out)
+    assert code == 0 and [(p["num_iid"], p["problem"]) for p in report["problems"]] == [(videos[3], "cover_missing")]
+    code, again = harvest(config, videos, capsys, monkeypatch)
+    assert code == 0 and again["api_calls"] == 0 and again["downloaded"] == 0
+    body = s3.get_object(Bucket=bucket, Key=f"{PREFIX}/covers/{videos[3]}.jpg")["Body"].read()
+    assert body == sb.catalogue.cover(videos[3])  # fetched again from its stored URL, uploaded again
 
 
 def test_serve_streams_objects_with_ranges(sb, weed, s3_env, bucket, tmp_path, capsys, monkeypatch):
@@ -172,6 +193,11 @@ def test_serve_streams_objects_with_ranges(sb, weed, s3_env, bucket, tmp_path, c
         assert http.get(f"{url}/videos/{videos[0]}.mp4", headers={"If-None-Match": etag}, timeout=10).status_code == 304
         beyond = http.get(f"{url}/videos/{videos[0]}.mp4", headers={"Range": f"bytes={len(whole)}-"}, timeout=10)
         assert beyond.status_code == 416
+        cover = http.get(f"{url}/covers/{videos[0]}.jpg", timeout=10)  # the cover, from the bucket too
+        assert (cover.status_code, cover.content) == (200, sb.catalogue.cover(videos[0]))
+        assert cover.headers["Content-Type"] == "image/jpeg"
+        listed = http.get(f"{url}/api/videos", timeout=10).json()["videos"]
+        assert {row["cover_src"] for row in listed} == {f"/covers/{i}.jpg" for i in videos}
         client(weed).delete_object(Bucket=bucket, Key=f"{PREFIX}/{videos[1]}.mp4")
         missing = http.get(f"{url}/videos/{videos[1]}.mp4", timeout=10)
         assert missing.status_code == 404 and "catalog verify" in missing.json()["error"]
@@ -202,7 +228,7 @@ def test_db_rebuild_from_the_bucket_listing(sb, weed, s3_env, bucket, tmp_path, 
     after = db.execute("SELECT num_iid, video_path, size_bytes, sha256 FROM videos ORDER BY 1").fetchall()
     db.close()
     assert after == [row[:4] for row in before if row[0] != videos[2]]
-    assert list((tmp_path / "data" / "spool").iterdir()) == []  # the read-back copies are gone
+    assert [p for p in (tmp_path / "data" / "spool").rglob("*") if p.is_file()] == []  # read-back copies gone
 
 
 def test_a_missing_bucket_stops_the_run_with_78_before_any_call(
@@ -216,4 +242,18 @@ def test_a_missing_bucket_stops_the_run_with_78_before_any_call(
     monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__DIR", f"s3://{bucket}/{PREFIX}")  # the user fixes the setting
     code, summary = harvest(config, videos, capsys, monkeypatch)
     assert code == 0 and summary["downloaded"] == 2 and summary["api_calls"] == 2  # one call per id in all
-    assert set(objects(weed, bucket)) == {f"{PREFIX}/{i}.mp4" for i in videos}
+    assert set(objects(weed, bucket)) == {f"{PREFIX}/{i}.mp4" for i in videos} | {
+        f"{PREFIX}/covers/{i}.jpg" for i in videos
+    }
+
+
+def test_doctor_checks_the_bucket(sb, weed, s3_env, bucket, tmp_path, capsys, monkeypatch):
+    config = settings_into_bucket(tmp_path, sb, weed, bucket, monkeypatch)
+    doctor = ["--config", str(config), "doctor", "--json"]
+    code, out, _ = run(doctor, capsys, monkeypatch)
+    (line,) = [json.loads(x) for x in out.splitlines() if '"download dir"' in x]
+    assert line["status"] == "ok" and f"s3://{bucket}/{PREFIX} answers a listing" in line["detail"]
+    monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__DIR", "s3://no-such-bucket-anywhere/videos")
+    code, out, _ = run(doctor, capsys, monkeypatch)
+    (line,) = [json.loads(x) for x in out.splitlines() if '"download dir"' in x]
+    assert code == 78 and line["status"] == "fail" and "NoSuchBucket" in line["detail"]
