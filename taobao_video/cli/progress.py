@@ -232,7 +232,8 @@ def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
     lines = [
         f"Done in {summary['seconds']:.1f} s: {summary['downloaded']} downloaded, {summary['skipped']} skipped, "
         f"{summary['no_video']} without video, {summary['not_found']} not found, "
-        f"{summary.get('not_visible', 0)} not visible, {summary['failed']} failed, "
+        + (f"{summary['not_visible']} not visible, " if summary.get("not_visible") else "")  # the seller channel's
+        + f"{summary['failed']} failed, "
         f"{deferred} deferred; {summary['api_calls']} API calls "
         f"({summary['quota_remaining']} left today), {format_bytes(summary['bytes'])} fetched."
     ]

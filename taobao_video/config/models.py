@@ -228,7 +228,10 @@ class DownloadSettings(SectionModel):
     def _check_prefix(cls, value: Any) -> str | None:
         from taobao_video.config.names import public_prefix
 
-        return public_prefix(value)
+        try:
+            return public_prefix(value)
+        except ValueError as exc:
+            raise invalid(str(exc)) from None
 
     # dir = "s3://BUCKET/PREFIX": videos go to object storage ([s3]); ``dir`` is then the local spool where a
     # download waits for its upload (SPOOL_DIR beside the settings file) and ``object_url`` names the bucket.

@@ -149,10 +149,14 @@ def quota(settings: Settings) -> Check:
     from taobao_video.store.catalog import open_existing
 
     try:
-        with open_existing(settings.database.url) as opened:
-            statuses = wiring.quota_pool(settings, opened).statuses()
+        opened = open_existing(settings.database.url)
     except TaobaoVideoError:
         return ok("quota", "no calls counted yet (no catalog)")
+    try:
+        with opened:
+            statuses = wiring.quota_pool(settings, opened).statuses()
+    except TaobaoVideoError as exc:  # no app key (or gateway key) to count for: the credentials line says which
+        return Check("quota", "skip", f"not read: {exc.problem if isinstance(exc, ConfigError) else exc}")
     parts, spent = [], []
     for name, status in statuses.items():
         parts.append(f"{name} {status.remaining} of {status.daily_limit - status.reserve} left")

@@ -58,7 +58,7 @@ def test_auth_status_harvest_and_queue_stats_with_the_seller_provider(shop, tmp_
     assert (summary["downloaded"], summary["not_visible"], summary["not_found"]) == (4, 2, 0)
     assert summary["api_calls"] == 1 + 4 == sb.stats()["gateway"]["calls"]
     code, out, _ = run(["--config", str(path), "harvest", *map(str, own + other)], capsys, monkeypatch)
-    assert "2 not visible" not in out and "0 not visible" in out  # asked again only after the TTL
+    assert "not visible" not in out and "6 skipped" in out  # asked again only after the TTL
     code, out, _ = run(["--config", str(path), "queue", "stats", "--json"], capsys, monkeypatch)
     assert json.loads(out)["not_visible"] == 2
 

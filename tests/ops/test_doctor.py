@@ -99,6 +99,14 @@ def test_a_missing_secret_fails_credentials_with_78(live, tmp_path, capsys, monk
     assert "TAOBAO_APP_SECRET" in checks["credentials"]["detail"]
 
 
+def test_without_an_app_key_the_quota_is_not_read_and_says_why(live, tmp_path, capsys, monkeypatch):
+    config = harvested(live, tmp_path, capsys, monkeypatch)  # the catalog exists
+    monkeypatch.setitem(ENV, "TAOBAO_APP_KEY", "")
+    code, checks, _ = doctor(config, capsys, monkeypatch)
+    assert code == 78 and checks["catalog"]["status"] == "ok"
+    assert checks["quota"]["status"] == "skip" and "TAOBAO_APP_KEY" in checks["quota"]["detail"]
+
+
 def test_an_expired_token_fails_the_token_check_with_77(live, tmp_path, capsys, monkeypatch):
     config = write_settings(tmp_path, live)
     past = datetime.now(UTC) - timedelta(hours=1)
