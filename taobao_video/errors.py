@@ -14,6 +14,7 @@
     │   └── DownloadStopped                        the run is stopping; the .part file is kept for resuming
     ├── GatewayUnreachable                exit 75  the circuit breaker is open: nothing more is sent this run
     ├── DiskFull                          exit 75  no room for videos (ENOSPC, EDQUOT, below download.min_free_mb)
+    │   └── CatalogFull                            the catalog's own disk is full (SQLite's folder, PostgreSQL's)
     ├── StorageError                      exit 75  the object store failed or could not be reached (storage/)
     ├── TransportError                    no usable answer; ``cause`` and ``retryable`` per cause (net.py)
     │   └── NotSent                                the request provably never left this machine: never counted
@@ -214,6 +215,23 @@ class DiskFull(TaobaoVideoError):
         super().__init__(text)
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle (a report is copied) rebuild from the fields
+        return type(self), (self.path, self.free_bytes), {**self.__dict__}
+
+
+class CatalogFull(DiskFull):
+    """The catalog's own disk is full: SQLite's folder (SQLITE_FULL) or the PostgreSQL server's (SQLSTATE 53100).
+    The statement that met it was rolled back; what was committed before stays. ``free_bytes`` None: not known
+    here (a remote server)."""
+
+    def __init__(self, path: str, free_bytes: int | None = None) -> None:
+        self.path, self.free_bytes, self.needed_bytes = path, free_bytes or 0, None
+        free = f", {format_bytes(free_bytes)} free" if free_bytes is not None else ""
+        TaobaoVideoError.__init__(
+            self,
+            f"the catalog's disk is full ({path}{free}): free space there and run again; what was recorded is kept",
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.path, self.free_bytes), {**self.__dict__}
 
 

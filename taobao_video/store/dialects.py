@@ -49,7 +49,7 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 from sqlalchemy.sql.expression import FromClause, TableClause
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from taobao_video.errors import CatalogDamaged, ConfigError
+from taobao_video.errors import CatalogDamaged, CatalogFull, ConfigError
 from taobao_video.store.damage import damage_reason
 
 BUSY_TIMEOUT_S = (
@@ -131,14 +131,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _sqlite_damage(context: Any) -> None:
-    # One place for every statement of every command: a damaged file becomes one line naming it and the way out,
-    # not SQLAlchemy's traceback. Raising here replaces the error SQLAlchemy would raise (its handle_error event).
-    reason = damage_reason(context.original_exception)
+SQLITE_FULL = 13  # "database or disk is full": the disk, or PRAGMA max_page_count
+PG_DISK_FULL = "53100"  # SQLSTATE disk_full
+
+
+def _sqlite_errors(context: Any) -> None:
+    # One place for every statement of every command: a damaged file or a full disk becomes one line naming it and
+    # the way out, not SQLAlchemy's traceback. Raising here replaces the error SQLAlchemy would raise (its
+    # handle_error event).
+    exc = context.original_exception
+    engine = context.engine
+    file = sqlite_file(engine.url) if engine is not None else None
+    where = str(file) if file is not None else "in memory"
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == SQLITE_FULL:
+        raise CatalogFull(where, _free_bytes(file.parent) if file is not None else None) from None
+    reason = damage_reason(exc)
     if reason is not None:
-        engine = context.engine
-        file = sqlite_file(engine.url) if engine is not None else None
-        raise CatalogDamaged(str(file) if file is not None else "in memory", reason) from None
+        raise CatalogDamaged(where, reason) from None
+
+
+def _postgres_errors(context: Any) -> None:
+    if getattr(context.original_exception, "sqlstate", None) == PG_DISK_FULL:
+        where = masked(context.engine.url) if context.engine is not None else "PostgreSQL"
+        raise CatalogFull(f"the PostgreSQL server of {where}") from None
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
 
 
 def create_catalog_engine(url: str | URL) -> Engine:
@@ -154,7 +178,7 @@ def create_catalog_engine(url: str | URL) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed)
         connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-        return create_engine(
+        engine = create_engine(
             parsed,
             connect_args=connect_args,
             pool_pre_ping=True,
@@ -162,6 +186,8 @@ def create_catalog_engine(url: str | URL) -> Engine:
             max_overflow=PG_MAX_OVERFLOW,
             pool_timeout=BUSY_TIMEOUT_S,
         )
+        event.listen(engine, "handle_error", _postgres_errors)
+        return engine
     except ImportError as exc:  # the driver module (psycopg) is missing
         extra = f"; {POSTGRES_EXTRA}" if parsed.get_backend_name() == "postgresql" else ""
         raise ConfigError(
@@ -190,7 +216,7 @@ def _sqlite_engine(parsed: URL) -> Engine:
         file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, **options)
     event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "handle_error", _sqlite_damage)
+    event.listen(engine, "handle_error", _sqlite_errors)
     return engine
 
 
