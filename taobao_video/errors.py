@@ -7,6 +7,7 @@
     ├── AuthError                         exit 77  no usable OAuth token; what to do is in the message
     │   └── OAuthError                             HTTP 400 {"error": …} from the token endpoint
     ├── LockHeldError                     exit 75  another run holds the catalog lock
+    ├── Interrupted                       exit 75  Ctrl-C or SIGTERM stopped a command that has no summary to end on
     ├── QuotaExhausted                    exit 75  the local ledger has no call left today; carries reset_at
     │   └── CallCapReached                         the run's own --max-calls is used up
     ├── DownloadError                     a video could not be fetched; ``reason`` is a short code
@@ -113,6 +114,12 @@ class OAuthError(AuthError):
 
 
 class LockHeldError(TaobaoVideoError):
+    exit_code = EXIT_TEMPFAIL
+
+
+class Interrupted(TaobaoVideoError):
+    """The user stopped the command (Ctrl-C, SIGTERM) before it was through; what it did is kept."""
+
     exit_code = EXIT_TEMPFAIL
 
 

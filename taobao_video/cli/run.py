@@ -110,7 +110,7 @@ def daily(ctx: click.Context, max_calls: int | None, workers: int | None, as_jso
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per id.")
 @click.pass_context
 def lookup(ctx: click.Context, num_iids: tuple[str, ...], as_json: bool) -> None:
-    """Ask the platform for the videos of NUM_IIDS without downloading (one API call per id).
+    """Ask the platform for the videos of NUM_IIDS without downloading (a call per id; seller: 20 ids a call).
 
     Each call is counted in the quota ledger, and what it finds is kept in the catalog: a video found is
     queued for download, so the next harvest or daily run fetches it without asking again.

@@ -35,7 +35,9 @@ def graceful_stop(stop: threading.Event) -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         stop.set()
         name = signal.Signals(signum).name
-        sys.stderr.write(f"\n{name}: stopping; downloads in flight are parked (Ctrl-C again to stop at once)\n")
+        sys.stderr.write(
+            f"\n{name}: stopping; what is in flight finishes or is parked (Ctrl-C again to stop at once)\n"
+        )
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -21,10 +21,10 @@ from typing import Any
 
 from taobao_video import wiring
 from taobao_video.config.models import Settings
-from taobao_video.errors import TaobaoVideoError
+from taobao_video.errors import Interrupted, TaobaoVideoError
 from taobao_video.fetch.space import preflight
 from taobao_video.jobs.daily import run_daily
-from taobao_video.jobs.interrupt import graceful_stop
+from taobao_video.jobs.interrupt import Abandoned, graceful_stop, unless_stopped
 from taobao_video.jobs.lock import run_lock
 from taobao_video.jobs.pipeline import Harvester
 from taobao_video.jobs.plan import record_lookup
@@ -34,7 +34,6 @@ from taobao_video.model import utc_now
 from taobao_video.ops import notify
 from taobao_video.store.catalog import Catalog, open_existing
 from taobao_video.top.lookup import LookupResult
-from taobao_video.top.providers.base import no_pace
 
 Event = dict[str, Any]
 EventSink = Callable[[Event], None]
@@ -159,13 +158,24 @@ def lookup(settings: Settings, ids: Iterable[int], *, on_event: EventSink = _ign
     """Resolve ``ids`` without downloading through the configured provider (one metered call each with ``item``),
     and what they find is kept in the catalog (a video found is queued for download: the next harvest or daily
     run fetches it without asking again)."""
-    results = []
+    results: list[LookupResult] = []
+    unique = list(dict.fromkeys(ids))
     with open_run(settings, purpose="lookup") as run:
         provider, _, _ = wiring.provider(settings, run.catalog)  # the seller's batches: one list call per 20 ids
-        for result in provider.resolve(list(dict.fromkeys(ids)), pace=no_pace):
-            record_lookup(run.catalog, result, now=utc_now())
-            on_event({"event": "lookup", **lookup_record(result)})
-            results.append(result)
+
+        def pace() -> None:  # after a stop (Ctrl-C) nothing more is sent
+            if run.stop.is_set():
+                raise Abandoned
+
+        answers = provider.resolve(unique, pace=pace)
+        try:  # a stop never waits on the gateway: a call in flight is left (the ledger keeps it counted)
+            while (result := unless_stopped(lambda: next(answers, None), run.stop)) is not None:
+                record_lookup(run.catalog, result, now=utc_now())
+                on_event({"event": "lookup", **lookup_record(result)})
+                results.append(result)
+        except Abandoned:
+            left = len(unique) - len(results)
+            raise Interrupted(f"stopped: {left} of {len(unique)} ids not looked up; what was found is kept") from None
     return results
 
 

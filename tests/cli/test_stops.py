@@ -208,3 +208,32 @@ def test_a_ctrl_c_while_the_gateway_stalls_ends_the_run_within_2_seconds(tmp_pat
         rerun = tmp_path / "rerun.jsonl"
         assert start_harvest(settings, ids, rerun).wait(timeout=60) == 0, rerun.with_suffix(".err").read_text()
         assert summary(rerun)["downloaded"] == len(ids)
+
+
+def test_a_ctrl_c_stops_lookup_within_2_seconds_with_75_keeping_what_was_found(tmp_path):
+    apps = (AppConfig(key=APP_KEY, secret=CANARY_SECRET),)
+    with Sandbox(SandboxConfig(seed=9, apps=apps)) as probe:  # the catalogue is the seed's: pick the ids first
+        ids = probe.catalogue.sample("video", 6)
+    stall = Fault("stall", "gateway", num_iid=ids[1], seconds=120)  # the first is answered, the second never
+    with Sandbox(SandboxConfig(seed=9, apps=apps, faults=(stall,))) as sb:
+        settings = write_settings(tmp_path, sb)
+        env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
+        args = [sys.executable, "-m", "taobao_video", "--config", str(settings), "lookup", "--json", *map(str, ids)]
+        process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        STARTED.append(process)
+        deadline = time.monotonic() + 30
+        while sb.stats()["gateway"]["calls"] < 2:  # the second call is in flight, and its answer never comes
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        took = time.monotonic() - signalled
+        assert process.returncode == 75 and took < STOP_WITHIN_S and "Traceback" not in err, (took, err)
+        found = [json.loads(line) for line in out.splitlines()]
+        assert len(found) == 1 and sb.stats()["gateway"]["calls"] == 2  # nothing sent after the stop
+        assert f"stopped: {len(ids) - len(found)} of {len(ids)} ids not looked up; what was found is kept" in err
+        db = sqlite3.connect(tmp_path / "catalog.sqlite3")
+        resolved = db.execute("SELECT COUNT(*) FROM items WHERE state = 'resolved'").fetchone()[0]
+        db.close()
+        assert resolved == len(found)  # kept: the next harvest downloads them without asking again
