@@ -26,7 +26,7 @@ from taobao_video.model import BEIJING, StopReason, format_bytes, zone_label
 
 # Why a run stopped, in words: the stop note and the lines of the ids it deferred say it the same way.
 STOP_WORDS = {
-    StopReason.QUOTA: "today's quota is spent",
+    StopReason.QUOTA: "today's API quota is spent",
     StopReason.MAX_CALLS: "this run's --max-calls is used up",
     StopReason.RATE_LIMITED: "the platform's frequency limit",
     StopReason.UNREACHABLE: "the gateway is unreachable",
@@ -237,38 +237,49 @@ def summary_text(summary: dict[str, Any], quota_tz: ZoneInfo = BEIJING) -> str:
         f"{deferred} deferred; {summary['api_calls']} API calls "
         f"({summary['quota_remaining']} left today), {format_bytes(summary['bytes'])} fetched."
     ]
-    stopped = summary.get("stopped")
-    if stopped == "quota":
-        resets = summary.get("quota_resets_at")
-        lines.append(
-            f"Stopped: today's API quota is spent; {deferred} ids wait for "
-            f"{_reset_text(datetime.fromisoformat(resets) if resets else None, quota_tz)}. Run again then (exit 75)."
-        )
-    elif stopped == "max_calls":
-        lines.append(f"Stopped: this run's --max-calls is used up; {deferred} ids deferred (exit 75).")
-    elif stopped == "rate_limited":
-        lines.append(f"Stopped: the platform's frequency limit; {deferred} ids deferred. Try later (exit 75).")
-    elif stopped == "gateway_unreachable":
-        since = summary.get("unreachable_since")
-        when = datetime.fromisoformat(since).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if since else "?"
-        lines.append(
-            f"Stopped: the gateway is unreachable since {when}; {deferred} ids deferred, nothing lost. "
-            "Run again later (exit 75)."
-        )
-    elif stopped == "disk_full":
-        lines.append(
-            f"Stopped: {summary.get('error') or 'disk full'}; {deferred} ids deferred, partial downloads"
-            f"{_partial(summary)} kept, nothing lost. Free some space and run again (exit 75)."
-        )
-    elif stopped == "signal":
-        lines.append(
-            f"Stopped on request; {deferred} ids deferred, partial downloads{_partial(summary)} kept for resuming."
-        )
+    stop = _stop_line(summary, quota_tz)
+    if stop:
+        lines.append(stop)
     if summary.get("held"):
         lines.append(f"{summary['held']} ids were left to other workers that are on them; run again later (exit 75).")
     if summary.get("bad_lines"):
         lines.append(f"{summary['bad_lines']} input lines were not ids (listed above).")
     return "\n".join(lines)
+
+
+def _stop_line(summary: dict[str, Any], quota_tz: ZoneInfo) -> str:
+    """What the summary says of why the run stopped early (STOP_WORDS) and what to do; '' when it did not."""
+    try:
+        reason = StopReason(str(summary.get("stopped")))
+    except ValueError:
+        return ""
+    deferred, words = summary["deferred"], STOP_WORDS[reason]
+    if reason is StopReason.QUOTA:
+        resets = summary.get("quota_resets_at")
+        moment = datetime.fromisoformat(resets) if resets else None
+        return f"Stopped: {words}; {deferred} ids wait for {_reset_text(moment, quota_tz)}. Run again then (exit 75)."
+    if reason is StopReason.MAX_CALLS:
+        return f"Stopped: {words}; {deferred} ids deferred (exit 75)."
+    if reason is StopReason.RATE_LIMITED:
+        return f"Stopped: {words}; {deferred} ids deferred. Try later (exit 75)."
+    if reason is StopReason.UNREACHABLE:
+        since = summary.get("unreachable_since")
+        when = datetime.fromisoformat(since).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if since else "?"
+        return f"Stopped: {words} since {when}; {deferred} ids deferred, nothing lost. Run again later (exit 75)."
+    if reason is StopReason.DISK_FULL:
+        return (
+            f"Stopped: {summary.get('error') or words}; {deferred} ids deferred, partial downloads"
+            f"{_partial(summary)} kept, nothing lost. Free some space and run again (exit 75)."
+        )
+    if reason is StopReason.STORAGE:
+        error = summary.get("error")
+        return (
+            f"Stopped: {words}{f' ({error})' if error else ''}; {deferred} ids deferred, nothing lost: the next run "
+            "uploads what is left without a call (exit 75)."
+        )
+    if reason is StopReason.SIGNAL:
+        return f"Stopped on request; {deferred} ids deferred, partial downloads{_partial(summary)} kept for resuming."
+    return ""  # FATAL: the error itself is printed, with what to do
 
 
 def _partial(summary: dict[str, Any]) -> str:

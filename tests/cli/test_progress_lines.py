@@ -80,7 +80,7 @@ def test_stop_and_warning_notes_say_what_happened() -> None:
         {"event": "warning", "num_iid": 7, "detail": "the API says 5.0 s but the file lasts 9.0 s"},
     )
     lines = err.splitlines()
-    assert lines[0].startswith("stopped: today's quota is spent; the rest waits for the reset at 2026-12-04 00:00")
+    assert lines[0].startswith("stopped: today's API quota is spent; the rest waits for the reset at 2026-12-04 00:00")
     # a stop that needs the user is said once, by the error that ends the run (the deferred lines say "see below")
     assert lines[1] == "stopped: this run's --max-calls is used up"
     assert lines[2] == "7: warning: the API says 5.0 s but the file lasts 9.0 s"
@@ -104,3 +104,24 @@ def test_the_bar_has_an_eta_and_binary_units() -> None:
     bytes_column = next(column for column in columns if isinstance(column, BytesColumn))
     assert str(bytes_column.render(task)).startswith("3.0 MiB • ")
     output.event({**SUMMARY})
+
+
+@pytest.mark.parametrize(
+    ("stopped", "extra", "line"),
+    [
+        ("max_calls", {}, "Stopped: this run's --max-calls is used up; 3 ids deferred (exit 75)."),
+        ("rate_limited", {}, "Stopped: the platform's frequency limit; 3 ids deferred. Try later (exit 75)."),
+        (
+            "storage_failed",
+            {"error": "upload of s3://shop/v/1.mp4: EndpointConnectionError: Could not connect"},
+            "Stopped: the object storage failed (upload of s3://shop/v/1.mp4: EndpointConnectionError: Could not "
+            "connect); 3 ids deferred, "
+            "nothing lost: the next run uploads what is left without a call (exit 75).",
+        ),
+        ("signal", {}, "Stopped on request; 3 ids deferred, partial downloads kept for resuming."),
+    ],
+)
+def test_every_stop_reason_has_its_line_in_the_summary(stopped: str, extra: dict, line: str) -> None:
+    text = summary_text({**SUMMARY, "deferred": 3, "stopped": stopped, **extra})
+    assert text.splitlines()[1] == line
+    assert summary_text({**SUMMARY, "stopped": "fatal"}).count("\n") == 0  # the error itself says what to do
