@@ -60,8 +60,9 @@ def _print_show(report: dict[str, Any], base_dir: Path) -> None:
     click.echo(f"state:        {report['state'] or '- (no item row)'}")
     video = report["video"]
     if video is not None:
-        path = base_dir / video["video_path"]
-        present = "" if path.exists() else "  (MISSING on disk)"
+        stored = video["video_path"]
+        path = stored if "://" in stored else base_dir / stored  # an object's URL is shown as it is
+        present = "" if "://" in stored or Path(path).exists() else "  (MISSING on disk)"
         duration = f"{video['duration']:.3f} s" if video["duration"] is not None else "unknown"
         click.echo(f"file:         {path}{present}")
         click.echo(f"duration:     {duration}")
@@ -73,7 +74,8 @@ def _print_show(report: dict[str, Any], base_dir: Path) -> None:
         click.echo(f"cover url:    {video['cover_url'] or '-'}")
         click.echo(f"api method:   {video['api_method']}")
         click.echo(f"title:        {video['title'] or '-'}  (seller {video['nick'] or '-'})")
-        media = f"{video['codec']}, {video['fps']} fps, {video['bitrate']} bit/s, audio {video['has_audio']}"
+        sound = "with audio" if video["has_audio"] else "no audio"
+        media = f"{video['codec']}, {video['fps']} fps, {video['bitrate']} bit/s, {sound}"
         click.echo(f"media:        {media if video['codec'] else 'not probed'}")
         click.echo(
             f"cover:        {video['cover_path'] or '-'}"
@@ -84,6 +86,9 @@ def _print_show(report: dict[str, Any], base_dir: Path) -> None:
             f"video id:     {video['video_id'] or '-'}"
             + (f"  (also used by {', '.join(map(str, same))})" if same else "")
         )
+    for old in report.get("history", []):
+        kept = old["video_path"] or "file deleted (--prune)"
+        click.echo(f"replaced:     {_local(old['replaced_at'])}  video id {old['video_id'] or '-'}  kept at {kept}")
     item = report["item"]
     if item is not None:
         click.echo(f"added:        {_local(item['added_at'])}  (priority {item['priority']})")

@@ -48,6 +48,7 @@ from taobao_video.jobs.pipeline import Harvester
 from taobao_video.jobs.plan import record_lookup
 from taobao_video.jobs.report import DailyReport
 from taobao_video.jobs.runner import Run, open_run
+from taobao_video.jobs.verify_objects import object_key
 from taobao_video.model import ItemState, LookupOutcome, utc_now
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.history import due_for_refresh, mark_checked, retire_video
@@ -226,6 +227,7 @@ class _Checker:
         self.settings = run.settings
         self.report, self.prune, self.clock, self.on_event = report, prune, clock, on_event
         self.downloads: list[int] = []
+        self.storage = wiring.object_storage(run.settings)  # download.dir = "s3://…": old versions move in the bucket
 
     def check(self, ids: list[int], provider: Provider, pace: Callable[[], None]) -> bool:
         """Re-check a batch of items (one id, or a seller list call's 20); False when no further lookup can be
@@ -282,6 +284,9 @@ class _Checker:
 
     def _retire(self, video: VideoRow, now: datetime) -> None:
         """The old version to ``video_history``: its file kept under ``videos/history/`` (or deleted with prune)."""
+        if video.video_path.startswith("s3://"):
+            retire_video(self.catalog, video.num_iid, kept_path=self._retire_object(video), now=now)
+            return
         base = self.settings.base_dir
         own = Path(os.path.relpath(Path(self.settings.download.dir) / f"{video.num_iid}.mp4", base)).as_posix()
         kept: str | None = video.video_path
@@ -302,6 +307,22 @@ class _Checker:
         elif self.prune:
             kept = None
         retire_video(self.catalog, video.num_iid, kept_path=kept, now=now)
+
+    def _retire_object(self, video: VideoRow) -> str | None:
+        """The old version's object moved to ``history/<num_iid>-<sha256 prefix>.mp4`` under the prefix (a copy
+        inside the bucket), before the new one takes its key; deleted with prune. Where it is kept, or None."""
+        key = None if self.storage is None else object_key(self.storage, video.video_path)
+        if self.storage is None or key is None or key != f"{video.num_iid}.mp4":  # not ours to move: left as it is
+            return None if self.prune else video.video_path
+        if self.prune:
+            self.storage.delete(key)
+            self.report.pruned += 1
+            return None
+        if self.storage.stat(key) is None:
+            return None
+        kept = f"history/{video.num_iid}-{video.sha256[:12]}.mp4"
+        self.storage.move(key, kept)
+        return self.storage.location(kept)
 
     def _tell(self, num_iid: int, outcome: str, **details: Any) -> None:
         extra = {k: v for k, v in details.items() if v}

@@ -68,6 +68,13 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def move(self, key: str, to: str) -> None:
+        """Rename ``key`` to ``to`` (same folder tree), synced."""
+        target = self.path(to)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path(key), target)
+        fsync_dir(target.parent)
+
     def location(self, key: str) -> str:
         return str(self.path(key))
 

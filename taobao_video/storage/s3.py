@@ -36,6 +36,7 @@ MULTIPART_BYTES: Final = 16 * 2**20  # above this a file goes up in parts (bound
 PART_BYTES: Final = 5 * 2**20  # S3's smallest part: with UPLOAD_THREADS in flight and as many read ahead, 20 MiB
 UPLOAD_THREADS: Final = 2  # parts of one file in flight at once: the download pool already runs several files
 SHA256_META: Final = "sha256"
+COPY_OBJECT_BYTES: Final = 5 * 2**30  # CopyObject's limit; larger objects are copied in parts
 _USER_ERRORS: Final = frozenset(
     {
         "AccessDenied",
@@ -174,6 +175,23 @@ class S3Storage:
             self._client.delete_object(Bucket=self.bucket, Key=self.name(key))
         except (BotoCoreError, ClientError) as exc:
             raise storage_error(exc, f"deleting {key} from {self.url}") from None
+
+    def move(self, key: str, to: str) -> None:
+        """Copy ``key`` to ``to`` inside the bucket (metadata and all: no byte leaves the server), then delete it.
+        Up to 5 GiB one CopyObject; above, the transfer manager's multipart copy with the sha256 set again."""
+        found = self.stat(key)
+        if found is None:
+            raise StorageError("missing", f"moving {key} in {self.url}: no such object")
+        source = {"Bucket": self.bucket, "Key": self.name(key)}
+        try:
+            if found.size <= COPY_OBJECT_BYTES:
+                self._client.copy_object(Bucket=self.bucket, Key=self.name(to), CopySource=source)
+            else:
+                extra = {"Metadata": {SHA256_META: found.sha256 or ""}}
+                self._client.copy(source, self.bucket, self.name(to), ExtraArgs=extra, Config=self._transfer)
+        except (BotoCoreError, ClientError) as exc:
+            raise storage_error(exc, f"moving {key} to {to} in {self.url}") from None
+        self.delete(key)
 
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.name(key)}"

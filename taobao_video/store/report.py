@@ -63,6 +63,7 @@ def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
     item_part = None
     if item is not None:
         item_part = jsonable(item)
+    from taobao_video.store.history import history_of
     from taobao_video.store.shares import users_of
 
     same_video = [other for other in users_of(catalog, num_iid) if other != num_iid] if video is not None else []
@@ -75,6 +76,7 @@ def show(catalog: Catalog, num_iid: int) -> dict[str, Any] | None:
         "last_error": item["last_error"] if item is not None else None,
         "error_kind": item["error_kind"] if item is not None else None,
         "same_video": same_video,  # the other items that use this video (one file on disk)
+        "history": [jsonable(row) for row in history_of(catalog, num_iid)],  # versions replaced (refresh), oldest first
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -257,3 +258,30 @@ def test_doctor_checks_the_bucket(sb, weed, s3_env, bucket, tmp_path, capsys, mo
     code, out, _ = run(doctor, capsys, monkeypatch)
     (line,) = [json.loads(x) for x in out.splitlines() if '"download dir"' in x]
     assert code == 78 and line["status"] == "fail" and "NoSuchBucket" in line["detail"]
+
+
+def test_refresh_moves_a_replaced_video_to_history_in_the_bucket(weed, s3_env, bucket, tmp_path, capsys, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    apps = (AppConfig(key=APP_KEY, secret=CANARY_SECRET),)
+    with Sandbox(SandboxConfig(seed=9, apps=apps)) as probe:
+        videos = probe.catalogue.sample("video", 3)
+    changes_at = datetime.now(UTC) + timedelta(seconds=3)  # the seller replaces the first video after the harvest
+    config = SandboxConfig(seed=9, apps=apps, video_bytes=(40_000, 90_000), video_changes={videos[0]: changes_at})
+    with Sandbox(config) as sb:
+        settings = settings_into_bucket(tmp_path, sb, weed, bucket, monkeypatch)
+        assert harvest(settings, videos, capsys, monkeypatch)[0] == 0
+        old = client(weed).get_object(Bucket=bucket, Key=f"{PREFIX}/{videos[0]}.mp4")["Body"].read()
+        while datetime.now(UTC) < changes_at:
+            time.sleep(0.1)
+        refresh = ["--config", str(settings), "refresh", "--older-than", "0", "--json"]
+        code, out, err = run(refresh, capsys, monkeypatch)
+        summary = json.loads(out.splitlines()[-1])
+        assert code == 0 and (summary["changed"], summary["unchanged"], summary["downloaded"]) == (1, 2, 1), err
+        history_key = f"{PREFIX}/history/{videos[0]}-{hashlib.sha256(old).hexdigest()[:12]}.mp4"
+        s3 = client(weed)
+        assert s3.get_object(Bucket=bucket, Key=history_key)["Body"].read() == old  # the old version, kept
+        new = s3.get_object(Bucket=bucket, Key=f"{PREFIX}/{videos[0]}.mp4")["Body"].read()
+        assert hashlib.sha256(new).hexdigest() == sandbox_sha256(sb, videos[0]) != hashlib.sha256(old).hexdigest()
+        code, out, _ = run(["--config", str(settings), "catalog", "show", str(videos[0])], capsys, monkeypatch)
+        assert code == 0 and f"kept at s3://{bucket}/{history_key}" in out and "MISSING" not in out
