@@ -3,7 +3,7 @@
 The events (``[notify] on`` picks which of them send a message):
 
 - ``failure``: more ids failed than ``notify.failure_threshold``, or the run stopped on a full disk, an unreachable
-  gateway or a configuration problem (a damaged catalog included);
+  gateway, a failing object storage or a configuration problem (a damaged catalog included);
 - ``auth``: the run needed a new authorisation (exit 77);
 - ``quota_platform``: the platform itself answered that an app's daily quota is spent (the key is used elsewhere);
 - ``token_expiring``: an app's authorisation runs out for good within ``taobao.token_warn_days``; sent at most once
@@ -64,7 +64,12 @@ def happened(end: RunEnd, *, failure_threshold: int, disk_dir: str = "") -> dict
     elif stopped == StopReason.UNREACHABLE:
         failures.append(
             f"the gateway was unreachable (since {summary.get('unreachable_since')}): check the network and "
-            "taobao.gateway_url; nothing is lost, the next run goes on"
+            "taobao.gateway_url (gateway.url for an item-data gateway); nothing is lost, the next run goes on"
+        )
+    elif stopped == StopReason.STORAGE:
+        failures.append(
+            f"the object storage failed ({summary.get('error') or end.error}): check the bucket, [s3] and the AWS "
+            "credentials; nothing is lost, the next run uploads what is left without a call"
         )
     if end.exit_code == EXIT_CONFIG:
         failures.append(f"{end.error}: fix the setup, then check it with `taobao-video doctor`")

@@ -182,6 +182,9 @@ def test_the_events_and_the_message_are_decided_from_the_run_end() -> None:
         "the gateway was unreachable (since 2026-11-22T04:00:00)"
         in happened(unreachable, failure_threshold=0)["failure"]
     )
+    storage = RunEnd("daily", 75, {"stopped": "storage_failed", "error": "uploading 1.mp4: EndpointConnectionError"})
+    said = happened(storage, failure_threshold=0)["failure"]
+    assert said.startswith("the object storage failed (uploading 1.mp4: EndpointConnectionError): check the bucket")
     assert "auth" in happened(RunEnd("daily", 77, None, error="no token"), failure_threshold=0)
     assert happened(RunEnd("daily", 0, {"failed": 0}), failure_threshold=0) == {}
     odd = happened(RunEnd("harvest", 1, {"failed": 0}, error="TOP error 42 Odd"), failure_threshold=0)
