@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,22 +127,53 @@ def _record_files(
         sidecar = PartSource.load(path.with_name(path.name + SIDECAR_SUFFIX))
         url = (was.video_url if was else "") or str(item.get("video_url") or "") or (sidecar.url if sidecar else "")
         mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        row = VideoRow(
-            num_iid=num_iid,
-            video_path=os.path.relpath(path, base_dir),
-            duration=duration,
-            size_bytes=digest.size,
-            sha256=digest.sha256,
-            video_url=url,
-            cover_url=was.cover_url if was else _text(item.get("cover_url")),
-            width=was.width if was else _int(item.get("width")),
-            height=was.height if was else _int(item.get("height")),
-            api_method=(was.api_method if was else _text(item.get("api_method"))) or RECOVERED_METHOD,
-            downloaded_at=was.downloaded_at if was else mtime,
-        )
-        catalog.record_video(row, now=now)
+        found = Found(os.path.relpath(path, base_dir), digest.size, digest.sha256, duration, url)
+        catalog.record_video(recovered_row(num_iid, found, was=was, item=item, found_at=mtime), now=now)
         report.videos += 1
         report.with_url += bool(url)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file found again, verified: where it is, its size, sha256 and duration, and the URL it came from."""
+
+    video_path: str
+    size: int
+    sha256: str
+    duration: float | None
+    url: str
+
+
+def recovered_row(
+    num_iid: int, found: Found, *, was: VideoRow | None, item: dict[str, Any], found_at: datetime
+) -> VideoRow:
+    """The row of a file found again: the old row as it was (title, cover, probe facts and all) with the file's
+    own facts, else what the item row knew (its ``api_method`` ``recovered`` when it knew none)."""
+    if was is not None:
+        return replace(
+            was,
+            video_path=found.video_path,
+            duration=found.duration,
+            size_bytes=found.size,
+            sha256=found.sha256,
+            video_url=found.url or was.video_url,
+        )
+    return VideoRow(
+        num_iid=num_iid,
+        video_path=found.video_path,
+        duration=found.duration,
+        size_bytes=found.size,
+        sha256=found.sha256,
+        video_url=found.url,
+        cover_url=_text(item.get("cover_url")),
+        width=_int(item.get("width")),
+        height=_int(item.get("height")),
+        api_method=_text(item.get("api_method")) or RECOVERED_METHOD,
+        downloaded_at=found_at,
+        title=_text(item.get("title")),
+        nick=_text(item.get("nick")),
+        video_id=_text(item.get("video_id")),
+    )
 
 
 def _verified(path: Path) -> tuple[Any, float]:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from taobao_video.errors import DownloadError
 from taobao_video.storage import Storage
 from taobao_video.store.catalog import Catalog
-from taobao_video.store.records import VideoRow
 from taobao_video.store.salvage import OldRows, video_rows
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ def record_objects(
     catalog: Catalog, storage: Storage, spool: Path, old: OldRows, report: RebuildReport, now: datetime
 ) -> None:
     """A row for every verified ``<num_iid>.mp4`` object at the top of the prefix (covers/ and others skipped)."""
-    from taobao_video.jobs.rebuild import RECOVERED_METHOD, LostFile, _int, _text, _verified
+    from taobao_video.jobs.rebuild import Found, LostFile, _verified, recovered_row
 
     rows = video_rows(old.rows("videos"))
     items = {row.get("num_iid"): row for row in old.rows("items")}
@@ -50,20 +49,8 @@ def record_objects(
                 continue
         was, item = rows.get(num_iid), items.get(num_iid, {})
         url = (was.video_url if was else "") or str(item.get("video_url") or "")
-        row = VideoRow(
-            num_iid=num_iid,
-            video_path=where,
-            duration=duration,
-            size_bytes=digest.size,
-            sha256=digest.sha256,
-            video_url=url,
-            cover_url=was.cover_url if was else _text(item.get("cover_url")),
-            width=was.width if was else _int(item.get("width")),
-            height=was.height if was else _int(item.get("height")),
-            api_method=(was.api_method if was else _text(item.get("api_method"))) or RECOVERED_METHOD,
-            downloaded_at=was.downloaded_at if was else now,
-        )
-        catalog.record_video(row, now=now)
+        again = Found(where, digest.size, digest.sha256, duration, url)
+        catalog.record_video(recovered_row(num_iid, again, was=was, item=item, found_at=now), now=now)
         report.videos += 1
         report.with_url += bool(url)
 

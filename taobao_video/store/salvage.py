@@ -13,6 +13,7 @@ not fatal.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -168,7 +169,11 @@ def video_rows(rows: list[dict[str, Any]]) -> dict[int, VideoRow]:
     found: dict[int, VideoRow] = {}
     for row in rows:
         try:
-            values = {name: row[name] for name in VideoRow.__dataclass_fields__}
+            # the columns an older schema lacks (title, covers, probe facts: later migrations) stay empty
+            values = {
+                name: row[name] if spec.default is dataclasses.MISSING else row.get(name, spec.default)
+                for name, spec in VideoRow.__dataclass_fields__.items()
+            }
             at = values["downloaded_at"]
             moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
             values["downloaded_at"] = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -120,6 +120,7 @@ def test_readable_rows_keep_urls_and_the_queue(
     file = config.parent / "catalog.sqlite3"
     before = sqlite3.connect(file)
     urls = dict(before.execute("SELECT num_iid, video_url FROM videos"))
+    facts = before.execute("SELECT num_iid, title, nick, video_id FROM videos ORDER BY 1").fetchall()
     before.close()
     overwrite_tables(file, ("videos",))  # the items (with each video's URL) and the call log stay readable
 
@@ -128,11 +129,31 @@ def test_readable_rows_keep_urls_and_the_queue(
     assert "Recovered 6 videos (6 with their source URL), 3 queue items, 6 logged calls, 1 quota day" in out
     after = sqlite3.connect(file)
     assert dict(after.execute("SELECT num_iid, video_url FROM videos")) == urls
+    assert after.execute("SELECT num_iid, title, nick, video_id FROM videos ORDER BY 1").fetchall() == facts
     states = dict(after.execute("SELECT num_iid, state FROM items"))
     after.close()
     assert states == {**dict.fromkeys(ids, "done"), **dict.fromkeys(waiting, "pending")}
     code, out, _ = run(["--config", str(config), "quota", "status", "--json"], capsys, monkeypatch)
     assert code == 0 and json.loads(out)["used"] == 6, out  # the ledger survived: no day's quota spent twice
+
+
+def test_readable_video_rows_keep_every_column(
+    harvested: tuple[Path, list[int]], capsys: Any, monkeypatch: Any
+) -> None:
+    config, _ = harvested
+    file = config.parent / "catalog.sqlite3"
+    columns = "num_iid, title, video_id, cover_path, cover_width, codec, bitrate, fps, has_audio, container, sha256"
+    before = sqlite3.connect(file)
+    rows = before.execute(f"SELECT {columns} FROM videos ORDER BY 1").fetchall()
+    before.close()
+    assert rows and all(row[1] and row[3] and row[5] for row in rows)  # titles, covers and probe facts to keep
+    overwrite_tables(file, ("items",))  # the videos rows stay readable, the queue does not
+
+    code, _, err = run(db(config, "rebuild"), capsys, monkeypatch)
+    assert code == 0, err
+    after = sqlite3.connect(file)
+    assert after.execute(f"SELECT {columns} FROM videos ORDER BY 1").fetchall() == rows
+    after.close()
 
 
 def test_rebuild_refuses_postgresql(tmp_path: Path, live: Sandbox, capsys: Any, monkeypatch: Any) -> None:
