@@ -85,8 +85,11 @@ def daily(ctx: click.Context, max_calls: int | None, workers: int | None, as_jso
     """Work through the queue with what is left of today's API quota (the scheduled run).
 
     Downloads ids looked up earlier first (no call needed), then looks up queued ids in priority and
-    insertion order, never spending more than today's quota minus quota.reserve. Exit 0 when the queue
-    is drained, 75 when work is left for tomorrow, 1 when items failed.
+    insertion order, never spending more than today's quota minus quota.reserve; then re-checks settled
+    items with harvest.refresh_share of the calls the queue did not need (see `refresh`). It warns when
+    the authorisation ends within taobao.token_warn_days, sends one [notify] message for what went
+    wrong, and writes [metrics] textfile. Exit 0 when the queue is drained, 75 when work is left for
+    tomorrow, 1 when items failed.
 
     \b
     Examples:
