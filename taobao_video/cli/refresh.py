@@ -28,8 +28,9 @@ def refresh(ctx: click.Context, older_than: float | None, max_calls: int | None,
 
     Spends at most harvest.refresh_share of the calls left today after the queue's pending ids (so
     `daily` keeps what new ids need), and no more than --max-calls. An unchanged item costs one call
-    and nothing else; a changed one downloads its new video (no further call), and the old version
-    moves to the video_history table, its file to videos/history/ (deleted with --prune). Exit 0 when
+    and nothing else (with the seller channel a twentieth of one: 20 ids a list call); a changed one
+    downloads its new video (no further call), and the old version moves to the video_history table,
+    its file to videos/history/ (in a bucket: PREFIX/history/; deleted with --prune). Exit 0 when
     done, 1 when items failed.
 
     \b
