@@ -7,6 +7,7 @@ pulling in anything heavy, and none of them keeps a copy.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -131,3 +132,16 @@ class FailureKind(enum.StrEnum):
     URL_EXPIRED = "url_expired"  # the CDN refused the signed URL: look the item up again
     UNREADABLE_MP4 = "unreadable_mp4"  # the bytes arrived but do not parse as an MP4
     INTERNAL = "internal"  # a bug or a database failure in a download thread
+
+
+@dataclasses.dataclass(frozen=True)
+class QuotaStatus:
+    """Where today's quota stands. ``remaining`` is 0 while the platform's ban lasts."""
+
+    day: str
+    used: int
+    daily_limit: int
+    reserve: int
+    remaining: int
+    resets_at: datetime  # next 00:00 in the quota time zone (aware)
+    banned_until: datetime | None  # aware UTC, only while the ban is in force

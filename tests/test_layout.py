@@ -85,6 +85,14 @@ def test_only_storage_s3_imports_boto3() -> None:
     assert found == []
 
 
+def test_the_platform_layer_knows_nothing_of_the_catalog() -> None:
+    """``top/`` talks to the platform; the catalog's ledger reaches it through a protocol (``top.apps.Ledger``)
+    and the providers' memory through ``top.providers.base.VideoMemory``, never by importing ``store``."""
+    top = [path for path in MODULES if name_of(path).startswith("top/")]
+    assert top
+    assert [hit for path in top for hit in imports_of(path, "taobao_video.store")] == []
+
+
 def test_the_cli_imports_no_sqlalchemy_requests_or_tenacity() -> None:
     """The CLI is thin: it calls the library, which owns the database, the network and the retries."""
     cli = [path for path in MODULES if name_of(path).startswith("cli/")]

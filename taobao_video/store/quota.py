@@ -16,7 +16,6 @@ When the platform says the quota is spent anyway (code 7 ``accesscontrol.limited
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,24 +24,11 @@ from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taobao_video.errors import QuotaExhausted
-from taobao_video.model import BEIJING, next_midnight, utc_now
+from taobao_video.model import BEIJING, QuotaStatus, next_midnight, utc_now
 from taobao_video.store.catalog import Catalog, engine_of
 from taobao_video.store.schema import QuotaDay
 
 _MAX_BAN_DAYS = 3  # a stated ban longer than this is not a daily quota; do not mark more rows than that
-
-
-@dataclasses.dataclass(frozen=True)
-class QuotaStatus:
-    """Where today's quota stands. ``remaining`` is 0 while the platform's ban lasts."""
-
-    day: str
-    used: int
-    daily_limit: int
-    reserve: int
-    remaining: int
-    resets_at: datetime  # next 00:00 in the quota time zone (aware)
-    banned_until: datetime | None  # aware UTC, only while the ban is in force
 
 
 class QuotaLedger:

@@ -13,11 +13,25 @@ import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from taobao_video.errors import CallCapReached, QuotaExceeded, QuotaExhausted
-from taobao_video.model import next_midnight
-from taobao_video.store.quota import QuotaLedger, QuotaStatus
+from taobao_video.model import QuotaStatus, next_midnight
 from taobao_video.top.lookup import ItemLookup, LookupResult
+
+
+class Ledger(Protocol):
+    """What the pool needs of an app's quota ledger (store/quota.py's QuotaLedger, kept in the catalog)."""
+
+    @property
+    def tz(self) -> ZoneInfo: ...  # the quota day's time zone
+
+    def mark_spent(self, until: datetime) -> None: ...
+
+    def status(self) -> QuotaStatus: ...
+
+    def remaining(self) -> int: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +39,7 @@ class App:
     """One app key: its name in messages, its quota ledger and the lookup that goes through its client."""
 
     name: str
-    ledger: QuotaLedger
+    ledger: Ledger
     lookup: ItemLookup | None = None  # None: a pool that only reads the quota
 
 
