@@ -49,6 +49,12 @@ class Finished:
     on_committed: Callable[[VideoRow], None]  # called with the row once it is committed
     on_failed: Callable[[Exception], None]  # called instead when syncing or recording it failed
 
+    @property
+    def owned(self) -> bool:
+        """Whether the file is this item's own name (``<num_iid>.mp4``, maybe a hard link), which a failed sync
+        may remove; a shared copy named for another item (no hard links there) is that item's, never removed."""
+        return self.path.name == f"{self.row.num_iid}.mp4"
+
 
 def fsync_file(path: Path) -> None:
     """Flush a file's bytes (written by another descriptor, maybe another thread) to disk."""
@@ -137,7 +143,8 @@ class GroupCommit:
         try:
             self._sync_file(item.path)
         except OSError as exc:  # its bytes may not be on disk: no row; the next run fetches it again
-            item.path.unlink(missing_ok=True)
+            if item.owned:
+                item.path.unlink(missing_ok=True)
             self._fail([item], exc)
             return False
         return True

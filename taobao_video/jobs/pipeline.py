@@ -435,6 +435,8 @@ class Harvester:
             return
         except UrlExpired as exc:
             self.catalog.mark_failed(job.num_iid, error_kind=FailureKind.URL_EXPIRED, error=str(exc), now=self.clock())
+            if job.video_id is not None:  # a URL the provider knew by its video: the fresh lookup must not reuse it
+                self.provider.forget(job.video_id)
             with self._lock:
                 again = job.num_iid not in self._relooked  # one fresh lookup per id per run, then it is a failure
                 if again:

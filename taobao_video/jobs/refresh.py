@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from taobao_video.errors import (
     TaobaoVideoError,
 )
 from taobao_video.fetch.space import preflight
+from taobao_video.fsutil import fsync_dir
 from taobao_video.jobs.pipeline import Harvester
 from taobao_video.jobs.plan import record_lookup
 from taobao_video.jobs.report import DailyReport
@@ -53,6 +55,7 @@ from taobao_video.model import ItemState, LookupOutcome, utc_now
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.history import due_for_refresh, mark_checked, retire_video
 from taobao_video.store.records import VideoRow
+from taobao_video.store.shares import others_at, repoint
 from taobao_video.top.lookup import LookupResult, VideoInfo
 from taobao_video.top.providers.base import Provider
 
@@ -191,6 +194,8 @@ def refresh_after_daily(
     the daily's own ``--max-calls``; its report goes in the daily's (``report.refresh``)."""
     if run.settings.harvest.refresh_share <= 0 or report.harvest.error is not None or run.stop.is_set():
         return
+    if report.harvest.stopped is not None:  # a ban, an unreachable gateway, a full disk: not the time for more calls
+        return
     started = job.clock() - timedelta(seconds=report.harvest.seconds)  # what the queue just looked up is fresh
     done = refresh_in_run(
         run, max_calls=job.book.left(), on_event=on_event, clock=job.clock, sleep=sleep, not_since=started
@@ -292,6 +297,8 @@ class _Checker:
         kept: str | None = video.video_path
         if video.video_path == own:  # its own name (maybe a hard link): another item's file is never touched
             source = base / own
+            for sharer in others_at(self.catalog, own, video.num_iid):  # no hard links there: give each its copy
+                self._own_copy(sharer, source)
             if self.prune:
                 source.unlink(missing_ok=True)
                 self.report.pruned += 1
@@ -307,6 +314,19 @@ class _Checker:
         elif self.prune:
             kept = None
         retire_video(self.catalog, video.num_iid, kept_path=kept, now=now)
+
+    def _own_copy(self, num_iid: int, source: Path) -> None:
+        """A copy of ``source`` as ``num_iid``'s own file, synced, and its row pointed at it: the item shared the
+        file by its path, and the file is about to be replaced by another video."""
+        target = Path(self.settings.download.dir) / f"{num_iid}.mp4"
+        part = target.with_name(target.name + ".copy")
+        with source.open("rb") as reader, part.open("wb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(part, target)
+        fsync_dir(target.parent)
+        repoint(self.catalog, num_iid, video_path=Path(os.path.relpath(target, self.settings.base_dir)).as_posix())
 
     def _retire_object(self, video: VideoRow) -> str | None:
         """The old version's object moved to ``history/<num_iid>-<sha256 prefix>.mp4`` under the prefix (a copy

@@ -180,6 +180,8 @@ def verify(
             report.bad.append(bad)
             if fix and catalog.requeue_download(row.num_iid, reason=f"catalog verify: {kind}: {detail}", now=now()):
                 report.fixed += 1
+                on_checked(row.num_iid, bad)
+                continue  # its row is gone: the next run fetches the video and its cover again
         on_checked(row.num_iid, bad)
         cover_bad = _verify_cover(catalog, base_dir, row, report, fix=fix, storage=storage) if row.cover_path else None
         if cover_bad is not None:

@@ -3,7 +3,7 @@ items that use one video, and the bytes on disk with each shared file counted on
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from taobao_video.store.catalog import Catalog, engine_of
 from taobao_video.store.records import VideoRow
@@ -31,6 +31,22 @@ def users_of(catalog: Catalog, num_iid: int) -> list[int]:
         if found.video_id is not None:
             same = or_(same, Video.video_id == found.video_id)
         return list(connection.scalars(select(Video.num_iid).where(same).order_by(Video.num_iid)))
+
+
+def others_at(catalog: Catalog, video_path: str, num_iid: int) -> list[int]:
+    """The items other than ``num_iid`` whose row names the file ``video_path`` itself (a share where the file
+    system had no hard links)."""
+    query = select(Video.num_iid).where(Video.video_path == video_path, Video.num_iid != num_iid)
+    with engine_of(catalog).connect() as connection:
+        return list(connection.scalars(query.order_by(Video.num_iid)))
+
+
+def repoint(catalog: Catalog, num_iid: int, *, video_path: str) -> None:
+    """``num_iid``'s row names a file of its own now, at ``video_path`` (the same bytes: a copy)."""
+    with engine_of(catalog).begin() as connection:
+        connection.execute(
+            update(Video).where(Video.num_iid == num_iid).values(video_path=video_path, shares_file=False)
+        )
 
 
 def shared_bytes(catalog: Catalog) -> int:

@@ -91,6 +91,11 @@ class Provider(Protocol):
         raise out mid-batch, leaving the ids not yet yielded to the caller."""
         ...
 
+    def forget(self, video_id: str) -> None:
+        """A URL this provider gave for ``video_id`` proved dead (the CDN said it expired): the next lookup must
+        ask for a fresh one rather than hand the same URL out again."""
+        ...
+
 
 def no_pace() -> None:
     """The pace of a caller that does not pace (tests, one-off lookups)."""

@@ -33,6 +33,9 @@ class GatewayProvider:
     def ids_for(self, calls: int) -> int:
         return max(0, calls)
 
+    def forget(self, video_id: str) -> None:
+        """Nothing to forget: every lookup asks the platform afresh."""
+
     def resolve(self, ids: Sequence[int], *, pace: Pace) -> Iterator[LookupResult]:
         for num_iid in ids:
             pace()

@@ -54,6 +54,7 @@ class SellerProvider:
         self.video_url = video_url
         self.on_spent = on_spent
         self._queried: dict[str, KnownVideo | None] = {}  # this run's answers, by video_id (None: no such video)
+        self._stale: set[str] = set()  # videos whose known URL proved dead this run: queried afresh
 
     def ids_for(self, calls: int) -> int:
         return max(0, calls) * self.batch_size
@@ -99,7 +100,7 @@ class SellerProvider:
         for num_iid, entry in listed.items():
             by_video.setdefault(entry.video_id, []).append(num_iid)
         unknown = [vid for vid in by_video if vid not in self._queried]
-        self._queried.update(self.memory.known(unknown))
+        self._queried.update(self.memory.known([vid for vid in unknown if vid not in self._stale]))
         for video_id, members in by_video.items():
             request_id = ""
             if video_id not in self._queried:
@@ -126,6 +127,12 @@ class SellerProvider:
                     video_id=video_id,
                 )
                 yield LookupResult(num_iid, LookupOutcome.VIDEO, QUERY_METHOD, video=info, request_id=request_id)
+
+    def forget(self, video_id: str) -> None:
+        """The URL handed out for ``video_id`` (this run's answer, or the catalog's) expired: query it again.
+        Called from a download thread; a set's add and a dict's pop are atomic under the GIL."""
+        self._stale.add(video_id)
+        self._queried.pop(video_id, None)
 
     def _query(self, video_id: str) -> tuple[KnownVideo | None, str]:
         try:
