@@ -460,8 +460,8 @@ class Harvester:
         self.on_event({"event": "warning", "num_iid": num_iid, "detail": detail})
 
     def _storage_failed(self, exc: TaobaoVideoError, num_iid: int) -> None:
-        """An upload failed: stop as on a full disk (StorageError, exit 75) or for the user (ConfigError, 78)."""
-        self.catalog.mark_failed(num_iid, error_kind="storage", error=str(exc), now=self.clock())
+        """An upload failed: stop as on a full disk (StorageError, exit 75) or for the user (ConfigError, 78). The
+        item keeps its state and URL (resolved): deferred, the next run, ``daily`` too, uploads it without a call."""
         with self._lock:
             self.report.error = self.report.error or exc
         self.stop.set()
