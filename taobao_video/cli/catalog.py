@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 import click
 
 from taobao_video.cli.catalog_views import catalog_show, catalog_stats, catalog_verify
-from taobao_video.cli.common import catalog_settings, open_for_reading
+from taobao_video.cli.common import ROWS_MAX, catalog_settings, open_for_reading
 from taobao_video.errors import EXIT_USAGE, TaobaoVideoError
 from taobao_video.model import STATE_NAMES as STATES
 
@@ -85,17 +85,24 @@ def _filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
             metavar="FILE",
             help="Only these ids: a file of ids or item URLs, one per line ('-' for stdin).",
         ),
-        click.option("--missing", is_flag=True, help="Only rows whose file is gone from disk."),
         click.option(
-            "--min-height", type=click.IntRange(min=0), metavar="PIXELS", help="Only videos this tall or more."
+            "--missing",
+            is_flag=True,
+            help="Only rows whose file is gone from disk (objects in a bucket: see `catalog verify`).",
+        ),
+        click.option(
+            "--min-height",
+            type=click.IntRange(0, 100_000),
+            metavar="PIXELS",
+            help="Only videos this tall or more.",
         ),
         click.option("--codec", metavar="NAME", help="Only videos in this codec, as probed (h264, hevc, …)."),
         click.option("--has-audio/--no-audio", default=None, help="Only videos with (or without) a sound track."),
         click.option("--video-id", metavar="ID", help="Only the items that use this stored video."),
         click.option("--sort", type=click.Choice(SORT_KEYS), default="num_iid", show_default=True, help="Order."),
         click.option("--desc", is_flag=True, help="Largest (or newest) first."),
-        click.option("--limit", type=click.IntRange(min=0), help="At most this many rows."),
-        click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many rows first."),
+        click.option("--limit", type=click.IntRange(0, ROWS_MAX), help="At most this many rows."),
+        click.option("--offset", type=click.IntRange(0, ROWS_MAX), default=0, help="Skip this many rows first."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from taobao_video.config.peek import CatalogSettings
     from taobao_video.store.catalog import Catalog
 
+ROWS_MAX = 10**9  # --limit / --offset: more than any catalog holds, and well within the database's integers
+
 
 def settings_of(ctx: click.Context) -> Settings:
     """The validated settings named by ``--config`` (or its environment variable, or ./settings.toml)."""

@@ -19,7 +19,10 @@ _MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "--  "}
     help="API calls it may spend: one real lookup per configured API method, to learn which this app may call.",
 )
 @click.option(
-    "--id", "num_iid", type=click.IntRange(1), help="The id those lookups ask for (default: one from the catalog)."
+    "--id",
+    "num_iid",
+    type=click.IntRange(1, 10**15 - 1),
+    help="The id those lookups ask for (default: one from the catalog).",
 )
 @click.option("--notify-test", is_flag=True, help="Send a test message to every notify URL.")
 @click.pass_context

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from taobao_video.cli.common import file_option, ids_argument, require_input, settings_of
+from taobao_video.cli.common import ROWS_MAX, file_option, ids_argument, require_input, settings_of
 from taobao_video.errors import EXIT_USAGE
 from taobao_video.model import MAX_PRIORITY, MIN_PRIORITY
 from taobao_video.model import STATE_NAMES as STATES
@@ -132,8 +132,8 @@ def queue_add(ctx: click.Context, ids: tuple[str, ...], files: tuple[str, ...], 
 @click.option(
     "--state", "states", multiple=True, type=click.Choice(STATES), help="Only items in this state. Repeatable."
 )
-@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="At most this many.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many first.")
+@click.option("--limit", type=click.IntRange(0, ROWS_MAX), default=50, show_default=True, help="At most this many.")
+@click.option("--offset", type=click.IntRange(0, ROWS_MAX), default=0, show_default=True, help="Skip this many first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per item.")
 @click.pass_context
 def queue_list(ctx: click.Context, states: tuple[str, ...], limit: int, offset: int, as_json: bool) -> None:

@@ -8,13 +8,14 @@ from typing import Any
 import click
 
 from taobao_video.cli.common import settings_of
+from taobao_video.errors import EXIT_TEMPFAIL
 
 
 @click.command("refresh")
 @click.option(
     "--older-than",
     "older_than",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=36500),
     metavar="DAYS",
     help="Re-check items last looked up more than DAYS ago (default: harvest.refresh_after_days).",
 )
@@ -31,7 +32,8 @@ def refresh(ctx: click.Context, older_than: float | None, max_calls: int | None,
     and nothing else (with the seller channel a twentieth of one: 20 ids a list call); a changed one
     downloads its new video (no further call), and the old version moves to the video_history table,
     its file to videos/history/ (in a bucket: PREFIX/history/; deleted with --prune). Exit 0 when
-    done, 1 when items failed.
+    done (the budget spent included), 75 when a ban, the quota, the gateway or Ctrl-C stopped it (the rest
+    waits for the next refresh), 1 when items failed.
 
     \b
     Examples:
@@ -65,4 +67,11 @@ def refresh(ctx: click.Context, older_than: float | None, max_calls: int | None,
         )
     if report.error is not None:
         click.echo(f"taobao-video: {report.error}", err=True)
+    elif report.exit_code == EXIT_TEMPFAIL and report.stopped is not None:
+        from taobao_video.cli.progress import STOP_WORDS
+
+        left = report.due - report.checked
+        click.echo(
+            f"stopped: {STOP_WORDS[report.stopped]}; {left} due items wait for the next refresh (exit 75)", err=True
+        )
     ctx.exit(report.exit_code)

@@ -271,7 +271,7 @@ class HarvestSettings(SectionModel):
     """``[harvest]``: how the job paces lookups and what it does not ask again."""
 
     qps: float = Field(2.0, gt=0, allow_inf_nan=False)
-    no_video_ttl_days: float = Field(30.0, ge=0, allow_inf_nan=False)
+    no_video_ttl_days: float = Field(30.0, ge=0, le=36500, allow_inf_nan=False)
     duration_tolerance_s: float = Field(1.5, ge=0, allow_inf_nan=False)
     lock_file: Path = Path("data/harvest.lock")
     # How long a worker's claim on queued ids holds without renewal (claims.py): a dead worker's ids go to the
@@ -280,7 +280,8 @@ class HarvestSettings(SectionModel):
     # The share of the calls left after the queue's need (pending ids) that a refresh may spend re-checking
     # downloaded items (jobs/refresh.py); daily refreshes with it after its own work. 0: never refresh.
     refresh_share: float = Field(0.2, ge=0, le=1, allow_inf_nan=False)
-    refresh_after_days: float = Field(30.0, ge=0, allow_inf_nan=False)  # re-check items last checked this long ago
+    # Re-check items last checked this long ago (at most a century: a longer age is a typo).
+    refresh_after_days: float = Field(30.0, ge=0, le=36500, allow_inf_nan=False)
 
     @field_validator("lock_file", mode="before")
     @classmethod

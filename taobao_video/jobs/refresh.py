@@ -38,6 +38,8 @@ from taobao_video.config.models import Settings
 from taobao_video.errors import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_TEMPFAIL,
+    CallCapReached,
     GatewayUnreachable,
     QuotaExceeded,
     QuotaExhausted,
@@ -51,9 +53,9 @@ from taobao_video.jobs.plan import record_lookup
 from taobao_video.jobs.report import DailyReport
 from taobao_video.jobs.runner import Run, open_run
 from taobao_video.jobs.verify_objects import object_key
-from taobao_video.model import ItemState, LookupOutcome, utc_now
+from taobao_video.model import ItemState, LookupOutcome, StopReason, utc_now
 from taobao_video.store.catalog import Catalog
-from taobao_video.store.history import due_for_refresh, mark_checked, retire_video
+from taobao_video.store.history import count_due, due_for_refresh, mark_checked, retire_video
 from taobao_video.store.records import VideoRow
 from taobao_video.store.shares import others_at, repoint
 from taobao_video.top.lookup import LookupResult, VideoInfo
@@ -65,7 +67,7 @@ Event = dict[str, Any]
 @dataclasses.dataclass
 class RefreshReport:
     budget: int = 0  # calls this refresh could spend
-    due: int = 0  # items due for a re-check (at most the budget were taken)
+    due: int = 0  # items due for a re-check (all of them: the budget takes what it can, oldest check first)
     checked: int = 0
     unchanged: int = 0
     changed: int = 0
@@ -76,20 +78,26 @@ class RefreshReport:
     pruned: int = 0  # old files deleted (``prune``)
     api_calls: int = 0
     quota_remaining: int = 0
-    stopped: str | None = None
+    stopped: StopReason | None = None  # why the re-checks ended early (max_calls: the budget, as planned)
     error: TaobaoVideoError | None = None
     seconds: float = 0.0
 
     @property
     def exit_code(self) -> int:
+        """0 done (the budget spent is done too), 75 stopped by a ban, the quota, the gateway or Ctrl-C (the rest
+        waits for the next refresh), 1 items failed, or the error's code."""
         if self.error is not None:
             return self.error.exit_code
+        if self.stopped is not None and self.stopped is not StopReason.MAX_CALLS:
+            return EXIT_TEMPFAIL
         return EXIT_FAILED if self.failed else EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["error"] = str(self.error) if self.error is not None else None
+        values["stopped"] = str(self.stopped) if self.stopped is not None else None
         values["seconds"] = round(self.seconds, 3)
+        values["exit_code"] = self.exit_code
         return values
 
 
@@ -161,11 +169,14 @@ def refresh_in_run(
     if not_since is not None:
         checked_before = min(checked_before, not_since)
     due = due_for_refresh(catalog, checked_before=checked_before, limit=provider.ids_for(report.budget))
-    report.due = len(due)
+    report.due = count_due(catalog, checked_before=checked_before)
     checker = _Checker(run, report, prune=prune, clock=clock, on_event=on_event)
     pace = _Pace(settings.harvest.qps, sleep)
     for start in range(0, len(due), provider.batch_size):  # the seller channel: 20 ids a list call
-        if run.stop.is_set() or not checker.check(due[start : start + provider.batch_size], provider, pace):
+        if run.stop.is_set():
+            report.stopped = StopReason.SIGNAL
+            break
+        if not checker.check(due[start : start + provider.batch_size], provider, pace):
             break
     report.api_calls = book.calls
     if checker.downloads and not run.stop.is_set():
@@ -177,6 +188,8 @@ def refresh_in_run(
         done = job.run(checker.downloads)
         report.downloaded, report.api_calls = done.downloaded, report.api_calls + done.api_calls
         report.failed += done.failed
+    if run.stop.is_set() and report.stopped is None:  # Ctrl-C during the downloads: they are deferred
+        report.stopped = StopReason.SIGNAL
     report.quota_remaining = apps.remaining()
     report.seconds = time.monotonic() - started
     return report
@@ -201,6 +214,13 @@ def refresh_after_daily(
         run, max_calls=job.book.left(), on_event=on_event, clock=job.clock, sleep=sleep, not_since=started
     )
     report.refresh = done.as_dict()
+
+
+_STOPS: dict[type[Exception], StopReason] = {
+    CallCapReached: StopReason.MAX_CALLS,  # the refresh's budget: spent as planned
+    RateLimited: StopReason.RATE_LIMITED,
+    GatewayUnreachable: StopReason.UNREACHABLE,
+}
 
 
 class _Pace:
@@ -243,11 +263,11 @@ class _Checker:
             try:
                 result = next(results, None)
             except (QuotaExhausted, QuotaExceeded, RateLimited, GatewayUnreachable) as exc:
-                self.report.stopped = type(exc).__name__
+                self.report.stopped = _STOPS[type(exc)] if type(exc) in _STOPS else StopReason.QUOTA
                 return False
             except TaobaoVideoError as exc:
                 if exc.needs_user:
-                    self.report.error, self.report.stopped = exc, "error"
+                    self.report.error, self.report.stopped = exc, StopReason.FATAL
                     return False
                 for num_iid in before:
                     self.report.failed += 1

@@ -115,6 +115,8 @@ class DailyReport:
     def exit_code(self) -> int:
         if self.harvest.error is not None:
             return self.harvest.error.exit_code
+        if self.refresh is not None and self.refresh.get("exit_code") == EXIT_TEMPFAIL:  # its refresh was cut short
+            return EXIT_TEMPFAIL
         if self.remaining:
             return EXIT_TEMPFAIL
         if self.harvest.failed:

@@ -62,6 +62,11 @@ def storage_error(exc: Exception, what: str) -> TaobaoVideoError:
         message = str(exc.response.get("Error", {}).get("Message", "")) or code
         if code in _USER_ERRORS:
             return ConfigError(f"{what}: {code}: {message}")
+        if code in ("403", "Forbidden"):  # a HEAD has no body to say why: the keys or the bucket's policy refuse us
+            return ConfigError(
+                f"{what}: 403 Forbidden: the bucket refused these credentials; check AWS_ACCESS_KEY_ID, "
+                "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the bucket's permissions"
+            )
         return StorageError(code or "error", f"{what}: {code}: {message}")
     return StorageError("unreachable", f"{what}: {type(exc).__name__}: {exc}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from taobao_video.model import ItemState
 from taobao_video.store.catalog import Catalog, engine_of
@@ -29,6 +29,19 @@ def due_for_refresh(catalog: Catalog, *, checked_before: datetime, limit: int) -
     )
     with engine_of(catalog).connect() as connection:
         return list(connection.scalars(query))
+
+
+def count_due(catalog: Catalog, *, checked_before: datetime) -> int:
+    """How many items :func:`due_for_refresh` would give without a limit (what a budget leaves waiting)."""
+    require_aware(checked_before)
+    query = (
+        select(func.count())
+        .select_from(Item)
+        .where(Item.state.in_(REFRESHED_STATES))
+        .where(or_(Item.checked_at.is_(None), Item.checked_at < checked_before))
+    )
+    with engine_of(catalog).connect() as connection:
+        return int(connection.scalar(query) or 0)
 
 
 def mark_checked(

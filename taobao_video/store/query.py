@@ -224,4 +224,7 @@ def _page(rows: Iterable[dict[str, Any]], query: VideoQuery) -> Iterator[dict[st
 
 
 def _gone(base_dir: Path, video_path: str | None) -> bool:
-    return video_path is not None and not (base_dir / video_path).exists()
+    """A file gone from disk; an object in a bucket (``s3://…``) is not looked at here: `catalog verify` does."""
+    if video_path is None or "://" in video_path:
+        return False
+    return not (base_dir / video_path).exists()

@@ -185,3 +185,17 @@ def test_with_the_seller_channel_an_unchanged_item_costs_a_twentieth_of_a_call(c
             for num_iid in SHOP_CHANGED:
                 assert catalog.video(num_iid).video_id == str(sb.catalogue.item(num_iid).video_id)
                 assert len(history_of(catalog, num_iid)) == 1
+
+
+def test_a_refresh_the_gateway_stops_is_75_with_every_due_item_counted(world, clock):
+    sb, settings = world
+    clock.advance(3 * 86400)
+    log_in(sb, settings, clock)
+    dead = settings.taobao.model_copy(update={"gateway_url": "http://127.0.0.1:9/router/rest"})  # nothing listens
+    report = refresh(settings.model_copy(update={"taobao": dead}), older_than_days=1, max_calls=3, clock=clock.now,
+                     sleep=Sleeps())  # fmt: skip
+    assert report.stopped == "gateway_unreachable" and report.exit_code == 75 and report.checked == 0
+    assert (report.due, report.budget) == (8, 3)  # all that is due, not what the budget could take
+    assert report.as_dict()["stopped"] == "gateway_unreachable" and report.as_dict()["exit_code"] == 75
+    done = refresh(settings, older_than_days=1, max_calls=3, clock=clock.now, sleep=Sleeps())
+    assert (done.checked, done.stopped, done.exit_code) == (3, None, 0)  # the budget spent is a refresh done

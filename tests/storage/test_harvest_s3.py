@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,10 @@ def test_harvest_into_a_bucket_then_rerun_spends_nothing(sb, weed, s3_env, bucke
     assert code == 0 and sorted(row["num_iid"] for row in rows) == videos
     assert {row["video_path"] for row in rows} == {f"s3://{bucket}/{PREFIX}/{i}.mp4" for i in videos}
     assert {row["cover_path"] for row in rows} == {f"s3://{bucket}/{k}" for k in covers}
+    code, out, _ = run(
+        ["--config", str(config), "catalog", "list", "--missing", "--format", "jsonl"], capsys, monkeypatch
+    )
+    assert code == 0 and out.strip() == ""  # objects are not files gone from disk (verify checks them)
     monkeypatch.setenv("TAOBAO_VIDEO__DOWNLOAD__PUBLIC_URL_PREFIX", "https://cdn.example.com/shop/")  # the bucket's CDN
     code, out, _ = run(["--config", str(config), "catalog", "list", "--format", "jsonl"], capsys, monkeypatch)
     public = {(r["video_public_url"], r["cover_public_url"]) for r in map(json.loads, out.splitlines())}
@@ -155,6 +160,11 @@ def test_verify_checks_objects_and_fix_restores_them_with_no_call(
         assert hashlib.sha256(data).hexdigest() == stored[key][1] == sandbox_sha256(sb, num_iid)
     code, out, _ = run([*verify, "--deep"], capsys, monkeypatch)
     assert code == 0 and json.loads(out)["ok"] == 4 and json.loads(out)["covers_checked"] == 4
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")  # a HEAD refused: 403 and no body to say why
+    code, _, err = run(verify, capsys, monkeypatch)
+    assert code == 78 and "403 Forbidden: the bucket refused these credentials" in err and "Traceback" not in err
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
 
     s3.delete_object(Bucket=bucket, Key=f"{PREFIX}/covers/{videos[3]}.jpg")  # a cover gone from the bucket
     code, out, _ = run([*verify, "--fix"], capsys, monkeypatch)
