@@ -153,14 +153,18 @@ class WorkClaims:
     def renew(self) -> int:
         """Extend every live claim of this worker by a lease from now; returns how many.
 
-        A claim that has already run out is not renewed: another worker may have taken the id by now.
+        A claim that has already run out is not renewed: another worker may have taken the id by now. On
+        PostgreSQL the rows a transaction of this run is writing (its group commit recording them done) are passed
+        by (``SKIP LOCKED``) rather than waited for: waiting locked the rows in another order than the commit's,
+        a deadlock, and they are being finished anyway (a rolled-back commit's rows get the next beat's renewal).
         """
         now = self.clock()
-        statement = (
-            update(Item)
+        mine = (
+            select(Item.num_iid)
             .where(Item.claimed_by == self.worker, Item.lease_until > now)
-            .values(lease_until=now + self.lease)
+            .with_for_update(skip_locked=True)
         )
+        statement = update(Item).where(Item.num_iid.in_(mine.scalar_subquery())).values(lease_until=now + self.lease)
         with self._engine.begin() as connection:
             return int(connection.execute(statement).rowcount)
 

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from taobao_video.model import MAX_NUM_IID, MAX_PRIORITY, MIN_PRIORITY
 from taobao_video.retry import retrying
@@ -62,8 +62,21 @@ def chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
+# PostgreSQL's SQLSTATEs for a transaction it rolled back to break a tie with another: deadlock_detected (two
+# group commits, or a commit and a lease renewal, locking the same rows in other orders), serialization_failure.
+_LOST_A_TIE = frozenset({"40P01", "40001"})
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that lost to a concurrent one and is right again when simply done again."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _LOST_A_TIE
+
+
 def retry_on_race(work: Callable[P, T]) -> Callable[P, T]:
-    """Two threads may both find an id absent and both insert it; the loser retries at once and now finds it.
+    """Two threads may both find an id absent and both insert it, or (PostgreSQL) two transactions may deadlock:
+    the loser is rolled back and tries again, and now finds the other's rows.
 
     The package's one retry shape (``retry.py``), which imports tenacity on the first write, not with the
     module: the read-only commands never need it.
@@ -73,10 +86,10 @@ def retry_on_race(work: Callable[P, T]) -> Callable[P, T]:
     def attempt(*args: P.args, **kwargs: P.kwargs) -> T:
         race = retrying(
             "catalog",
-            attempts=3,
-            should_retry=lambda exc: isinstance(exc, IntegrityError),
-            backoff_initial_s=0.0,
-            backoff_max_s=0.0,
+            attempts=5,
+            should_retry=lost_a_race,
+            backoff_initial_s=0.01,  # a deadlock's other side finishes its transaction meanwhile
+            backoff_max_s=0.2,
             log_level=logging.DEBUG,  # an expected race, not news
         )
         return race(work, *args, **kwargs)
