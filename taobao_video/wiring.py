@@ -269,9 +269,11 @@ def harvester(
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     http: requests.Session | None = None,
+    claims: WorkClaims | None = None,
     **hooks: Any,
 ) -> Harvester:
-    """A Harvester over the configured gateway, catalog, ledger and videos folder."""
+    """A Harvester over the configured gateway, catalog, ledger and videos folder; ``claims``: a run's own (a
+    refresh hands over the ids it holds), else a new worker's."""
     found, pool, book = provider(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
     h = settings.harvest
     workers = workers or settings.download.workers
@@ -292,7 +294,7 @@ def harvester(
         covers=covers(settings, catalog, downloader, storage),
         sharing=None if storage is not None else Sharing(catalog, settings.base_dir),  # hard links: a folder only
         book=book,
-        claims=WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
+        claims=claims or WorkClaims(catalog, lease=timedelta(seconds=h.lease_s), clock=clock),
         base_dir=settings.base_dir,
         options=options,
         clock=clock,

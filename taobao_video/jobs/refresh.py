@@ -55,6 +55,7 @@ from taobao_video.jobs.runner import Run, open_run
 from taobao_video.jobs.verify_objects import object_key
 from taobao_video.model import ItemState, LookupOutcome, StopReason, utc_now
 from taobao_video.store.catalog import Catalog
+from taobao_video.store.claims import LeaseKeeper, WorkClaims
 from taobao_video.store.history import count_due, due_for_refresh, mark_checked, retire_video
 from taobao_video.store.records import VideoRow
 from taobao_video.store.shares import others_at, repoint
@@ -170,24 +171,32 @@ def refresh_in_run(
         checked_before = min(checked_before, not_since)
     due = due_for_refresh(catalog, checked_before=checked_before, limit=provider.ids_for(report.budget))
     report.due = count_due(catalog, checked_before=checked_before)
+    # Other workers (PostgreSQL) may refresh, or look up, the same items meanwhile: each is claimed before its
+    # re-check, as a harvest claims its ids, and the claims are kept alive until its new video is in.
+    claims = WorkClaims(catalog, lease=timedelta(seconds=settings.harvest.lease_s), clock=clock)
     checker = _Checker(run, report, prune=prune, clock=clock, on_event=on_event)
+    checker.claims, checker.checked_before = claims, checked_before
     pace = _Pace(settings.harvest.qps, sleep)
-    for start in range(0, len(due), provider.batch_size):  # the seller channel: 20 ids a list call
-        if run.stop.is_set():
-            report.stopped = StopReason.SIGNAL
-            break
-        if not checker.check(due[start : start + provider.batch_size], provider, pace):
-            break
-    report.api_calls = book.calls
-    if checker.downloads and not run.stop.is_set():
-        left = max(0, report.budget - book.calls)  # an expired URL looked up again comes out of the same budget
-        job = wiring.harvester(
-            settings, catalog, exclusive=run.exclusive, stop=run.stop, on_event=on_event, clock=clock, sleep=sleep,
-            max_calls=left,
-        )  # fmt: skip
-        done = job.run(checker.downloads)
-        report.downloaded, report.api_calls = done.downloaded, report.api_calls + done.api_calls
-        report.failed += done.failed
+    try:
+        with LeaseKeeper(claims, every=claims.lease.total_seconds() / 3):
+            for start in range(0, len(due), provider.batch_size):  # the seller channel: 20 ids a list call
+                if run.stop.is_set():
+                    report.stopped = StopReason.SIGNAL
+                    break
+                if not checker.check(due[start : start + provider.batch_size], provider, pace):
+                    break
+            report.api_calls = book.calls
+            if checker.downloads and not run.stop.is_set():
+                left = max(0, report.budget - book.calls)  # an expired URL looked up again: the same budget
+                job = wiring.harvester(
+                    settings, catalog, exclusive=run.exclusive, stop=run.stop, on_event=on_event, clock=clock,
+                    sleep=sleep, max_calls=left, claims=claims,
+                )  # fmt: skip
+                done = job.run(checker.downloads)
+                report.downloaded, report.api_calls = done.downloaded, report.api_calls + done.api_calls
+                report.failed += done.failed
+    finally:
+        claims.release_all()
     if run.stop.is_set() and report.stopped is None:  # Ctrl-C during the downloads: they are deferred
         report.stopped = StopReason.SIGNAL
     report.quota_remaining = apps.remaining()
@@ -252,11 +261,17 @@ class _Checker:
         self.settings = run.settings
         self.report, self.prune, self.clock, self.on_event = report, prune, clock, on_event
         self.downloads: list[int] = []
+        self.claims: WorkClaims | None = None  # set by the run: each batch is claimed before its re-check
+        self.checked_before: datetime | None = None
         self.storage = wiring.object_storage(run.settings)  # download.dir = "s3://…": old versions move in the bucket
 
     def check(self, ids: list[int], provider: Provider, pace: Callable[[], None]) -> bool:
         """Re-check a batch of items (one id, or a seller list call's 20); False when no further lookup can be
-        made this run. An error on the batch's call fails the ids it left without an answer."""
+        made this run. An error on the batch's call fails the ids it left without an answer. Ids another worker
+        holds, or re-checked since the due list was read, are passed by."""
+        ids = self._claimed(ids)
+        if not ids:
+            return True
         before = {num_iid: (self.catalog.item(num_iid), self.catalog.video(num_iid)) for num_iid in ids}
         results = provider.resolve(ids, pace=pace)
         while True:
@@ -280,6 +295,21 @@ class _Checker:
             was_video = item is not None and item.state == ItemState.DONE
             outcome = self._follow(result.num_iid, result, video, was_video=was_video)
             self._tell(result.num_iid, outcome, title=result.video.title if result.video else None)
+
+    def _claimed(self, ids: list[int]) -> list[int]:
+        """The ids of ``ids`` this run now holds and that are still due (none re-checked by another meanwhile)."""
+        if self.claims is None:
+            return ids
+        taken, _ = self.claims.claim_ids(ids)
+        due = [num_iid for num_iid in taken if self._still_due(num_iid)]
+        self.claims.release([num_iid for num_iid in taken if num_iid not in due])
+        return due
+
+    def _still_due(self, num_iid: int) -> bool:
+        item = self.catalog.item(num_iid)
+        if item is None or item.state not in (ItemState.DONE, ItemState.NO_VIDEO):
+            return False
+        return item.checked_at is None or self.checked_before is None or item.checked_at < self.checked_before
 
     def _follow(self, num_iid: int, result: LookupResult, video: VideoRow | None, *, was_video: bool) -> str:
         now = self.clock()
