@@ -30,6 +30,7 @@ from taobao_video.fetch.probe import ProbeError, probe
 from taobao_video.jobs.plan import Job
 from taobao_video.storage import Storage
 from taobao_video.store.catalog import Catalog
+from taobao_video.store.claims import WorkClaims
 from taobao_video.store.covers import missing_covers, record_cover
 from taobao_video.store.records import VideoRow
 
@@ -148,14 +149,19 @@ class Covers:
         skip: Collection[int],
         stop: threading.Event,
         on_event: Callable[[dict[str, Any]], None],
+        claims: WorkClaims | None = None,
     ) -> None:
         """Hand the backlog (but ``skip``: tried by this run already) to ``pool``; each tells ``on_event`` a
-        ``cover`` event. Nothing once ``stop`` is set."""
+        ``cover`` event. Nothing once ``stop`` is set. With ``claims`` (the run's), only the ids this run could
+        claim: another worker working the same backlog takes the others (the run releases its claims at its end)."""
         if stop.is_set():
             return
-        for num_iid, cover_url in self.backlog(ids):
-            if num_iid not in skip:
-                pool.submit(self._fetch_missing_told, num_iid, cover_url, stop, on_event)
+        wanted = [(num_iid, url) for num_iid, url in self.backlog(ids) if num_iid not in skip]
+        if claims is not None and wanted:
+            taken = claims.claim_ids([num_iid for num_iid, _ in wanted])[0]
+            wanted = self.backlog(taken) if taken else []  # still missing: not fetched by another meanwhile
+        for num_iid, cover_url in wanted:
+            pool.submit(self._fetch_missing_told, num_iid, cover_url, stop, on_event)
 
     def _fetch_missing_told(
         self, num_iid: int, cover_url: str, stop: threading.Event, on_event: Callable[[dict[str, Any]], None]

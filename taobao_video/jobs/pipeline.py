@@ -201,7 +201,9 @@ class Harvester:
                 with keeper:
                     self._work(source, pool)
                     if self.covers is not None:  # covers still missing, from their stored URL: no call
-                        self.covers.submit_backlog(pool, cover_ids, self.recorder.covered, self.stop, self.on_event)
+                        self.covers.submit_backlog(
+                            pool, cover_ids, self.recorder.covered, self.stop, self.on_event, self.claims
+                        )
             except BaseException:  # a second Ctrl-C or a failure: leave, without waiting for the transfers
                 pool.shutdown(wait=False, cancel_futures=True)
                 commits.close()  # the files already finished are still recorded
