@@ -73,3 +73,25 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a folder (a file where a folder must be made, so
+    ``path`` can never be created), else None."""
+    for parent in Path(os.path.abspath(path)).parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def make_parent(path: Path, *, setting: str) -> None:
+    """Create ``path``'s folder; a ConfigError naming ``setting`` when a file stands where a folder must be."""
+    from taobao_video.errors import ConfigError
+
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        raise ConfigError(f"{setting}: {path} cannot be made: {blocker} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot make the folder {path.parent}: {exc.strerror or exc}") from None

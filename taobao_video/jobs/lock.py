@@ -19,6 +19,7 @@ from types import TracebackType
 import filelock
 
 from taobao_video.errors import LockHeldError
+from taobao_video.fsutil import make_parent
 from taobao_video.store.dialects import one_run_at_a_time
 
 
@@ -44,7 +45,7 @@ class RunLock:
         self._lock = filelock.FileLock(str(self.path), timeout=0)
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(self.path, setting="harvest.lock_file")
         try:
             self._lock.acquire()
         except filelock.Timeout:

@@ -108,12 +108,19 @@ def download_dir(settings: Settings) -> Check:
 
 
 def catalog(settings: Settings) -> Check:
+    from taobao_video.fsutil import file_in_the_way
+    from taobao_video.store.dialects import sqlite_file
     from taobao_video.store.health import check_catalog
 
     try:
         report = check_catalog(settings.database.url)
     except ConfigError as exc:
         if "no catalog at" in str(exc):
+            file = sqlite_file(settings.database.url)
+            blocker = file_in_the_way(file) if file is not None else None
+            if blocker is not None:  # the first run could not create it
+                fix = "set database.url to a path in a folder"
+                return fail("catalog", f"{file} cannot be made: {blocker} is a file, not a folder", fix, EXIT_CONFIG)
             return ok("catalog", f"{exc.problem.split(':')[0]}: the first run creates it")
         return failure("catalog", exc)
     except TaobaoVideoError as exc:
@@ -139,6 +146,8 @@ def lock(settings: Settings) -> Check:
             pass
     except LockHeldError as exc:
         return warn("lock", str(exc), "wait for that run to end (it exits 75 when it meets the quota)")
+    except ConfigError as exc:  # a file where its folder must be
+        return fail("lock", exc.problem, "set harvest.lock_file to a path in a folder", EXIT_CONFIG)
     except OSError as exc:
         return fail("lock", f"cannot take {path}: {exc.strerror or exc}", "make its folder writable", EXIT_CONFIG)
     return ok("lock", f"{path} is free")

@@ -50,6 +50,7 @@ from sqlalchemy.sql.expression import FromClause, TableClause
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from taobao_video.errors import CatalogDamaged, CatalogFull, ConfigError
+from taobao_video.fsutil import make_parent
 from taobao_video.store.damage import damage_reason
 
 BUSY_TIMEOUT_S = (
@@ -213,7 +214,7 @@ def _sqlite_engine(parsed: URL) -> Engine:
         event.listen(engine, "connect", _sqlite_read_only_pragmas)
         return engine
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(file, setting=f"database.url {masked(parsed)}")
     engine = create_engine(parsed, **options)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "handle_error", _sqlite_errors)

@@ -317,3 +317,24 @@ def test_the_gateway_provider_is_tried_with_one_request(tmp_path, capsys, monkey
         monkeypatch.setenv("TAOBAO_GATEWAY_SECRET", "wrong-secret-000")
         code, lines = method_lines(config, capsys, monkeypatch, "--spend", "1")
         assert code == 78 and lines[0]["status"] == "fail" and "wrong-secret" not in json.dumps(lines)
+
+
+@pytest.mark.parametrize("key", ["database.url", "harvest.lock_file"])
+def test_a_file_where_a_folder_must_be_fails_doctor_and_the_run_says_which_setting(
+    key, live, tmp_path, capsys, monkeypatch
+):
+    in_the_way = tmp_path / "afile"
+    in_the_way.write_text("not a folder")
+    config = write_settings(tmp_path, live)
+    if key == "database.url":
+        monkeypatch.setenv("TAOBAO_VIDEO__DATABASE__URL", f"sqlite:///{in_the_way}/catalog.sqlite3")
+        check = "catalog"
+    else:
+        monkeypatch.setenv("TAOBAO_VIDEO__HARVEST__LOCK_FILE", str(in_the_way / "harvest.lock"))
+        check = "lock"
+    code, checks, _ = doctor(config, capsys, monkeypatch)
+    assert code == 78 and checks[check]["status"] == "fail"
+    assert f"{in_the_way} is a file, not a folder" in checks[check]["detail"]
+    code, _, err = run(["--config", str(config), "harvest", *map(str, live.catalogue.sample("video", 1))], capsys,
+                       monkeypatch)  # fmt: skip
+    assert code == 78 and err.count("\n") == 1 and key in err and "is a file, not a folder" in err, err
