@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CONFIG_ENV = "TAOBAO_VIDEO_CONFIG"  # the settings file, when --config does not name one
@@ -27,8 +27,9 @@ DEFAULT_DATABASE_URL = "sqlite:///data/catalog.sqlite3"  # [database] url
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # [quota] timezone: the free quota resets at midnight Beijing time
 
 # AWS's and Aliyun's credential names too (aws_secret_access_key, aws_access_key_id, AccessKeyId, secret_key)
-_SECRET_ENDINGS = ("secret", "token", "password", "passwd", "accesskey", "accesskeyid", "secretkey")
-_SECRET_NAMES = ("session", "sessionkey", "key")  # TOP's names for the OAuth token; [gateway] key
+_SECRET_ENDINGS = ("secret", "token", "password", "passwd", "accesskey", "accesskeyid", "secretkey", "apikey")
+# TOP's names for the OAuth token; [gateway] key; a URL's ?pass= (Apprise's mailto://…?pass=)
+_SECRET_NAMES = ("session", "sessionkey", "key", "pass", "pwd")
 GATEWAY_KEY_ENV = "TAOBAO_GATEWAY_KEY"  # the item-data gateway's key and secret: from the environment only
 GATEWAY_SECRET_ENV = "TAOBAO_GATEWAY_SECRET"
 URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")  # how a [database] url must start
@@ -125,11 +126,15 @@ def is_secret_key(key: str) -> bool:
 
 
 def url_has_password(text: str) -> bool:
-    """Whether ``text`` is a URL carrying a password (``scheme://user:password@host``)."""
-    if "://" not in text or "@" not in text:
+    """Whether ``text`` is a URL carrying a password: ``scheme://user:password@host``, or a query parameter named
+    like a secret (``?pass=``, ``?token=``, ``?api_key=``, Apprise's ``+X-Token=`` header)."""
+    if "://" not in text:
         return False
     try:
-        return bool(urlsplit(text).password)
+        parts = urlsplit(text)
+        if parts.password:
+            return True
+        return any(value and is_secret_key(name.lstrip("+-:")) for name, value in parse_qsl(parts.query))
     except ValueError:
         return False
 

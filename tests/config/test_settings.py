@@ -455,6 +455,19 @@ def test_password_in_url_is_refused(tmp_path: Path) -> None:
     assert CANARY not in str(error)
 
 
+@pytest.mark.parametrize(
+    ("toml", "where"),
+    [
+        (f'[notify]\nurls = ["mailtos://user@gmail.com?pass={CANARY}"]\n', "[notify] urls: holds a password in a URL"),
+        (f'[notify]\nurls = ["json://hooks.example/x?+X-Token={CANARY}"]\n', "[notify] urls: holds a password"),
+        (f'[gateway]\nparams = {{ api_key = "{CANARY}", cache = "no" }}\n', "[gateway.params] api_key: secrets"),
+    ],
+)
+def test_a_secret_in_a_query_string_or_an_extra_parameter_is_refused(tmp_path: Path, toml: str, where: str) -> None:
+    error = config_error(tmp_path, toml)
+    assert where in str(error) and CANARY not in str(error)
+
+
 def test_token_file_and_margin_are_not_secrets(tmp_path: Path) -> None:
     s = load_text(
         tmp_path,
