@@ -107,6 +107,12 @@ def _env_target(var: str) -> tuple[str, str] | str:
     if section not in SECTIONS:
         return f"[{section}]: {unknown_section(section)}"
     if is_secret_key(key):
+        if section == "gateway":
+            names = f"{GATEWAY_KEY_ENV} and {GATEWAY_SECRET_ENV}"
+            return f"not a settings override: the vendor's key and secret are read from {names} only"
+        if section == "s3":
+            names = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+            return f"not a settings override: object storage credentials come from {names}"
         return f"not a settings override: the app secret is read from {APP_SECRET_ENV} only"
     if key not in known_keys(section):
         return f"[{section}] {key}: {unknown_key(section, key)}"

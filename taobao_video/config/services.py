@@ -48,11 +48,17 @@ class GatewaySettings(SectionModel):
     def _check_params(cls, value: Any) -> tuple[tuple[str, str], ...]:
         if isinstance(value, tuple):
             return value
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        if not isinstance(value, dict):
             raise invalid(f'must be a table of text values such as {{ cache = "no" }}, got {show(value)}')
-        clash = sorted({"key", "secret", "num_iid"} & set(value))
+        not_text = [name for name, text in value.items() if not isinstance(text, str)]
+        if not_text:
+            name = not_text[0]
+            raise invalid(f'{name} must be text, such as {name} = "{value[name]}", got {show(value[name])}')
+        if "num_iid" in value:
+            raise invalid("must not set num_iid: each request names its own item")
+        clash = sorted({"key", "secret"} & set(value))
         if clash:
-            raise invalid(f"must not set {', '.join(clash)} (the key and secret come from the environment)")
+            raise invalid(f"must not set {' and '.join(clash)} (they come from TAOBAO_GATEWAY_KEY and _SECRET)")
         return tuple(sorted(value.items()))
 
     def credentials(self, source: str) -> tuple[str, str]:
