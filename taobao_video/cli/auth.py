@@ -105,6 +105,9 @@ def auth_status(ctx: click.Context, as_json: bool, app_name: str | None) -> None
     """Show who the token belongs to and when it expires (every app's, unless --app). Exit 77 when a token is
     missing or expired."""
     settings = settings_of(ctx)
+    if settings.taobao.provider == "gateway":  # an item-data vendor: its key and secret, no Taobao session
+        _gateway_status(ctx, settings, as_json=as_json)
+        return
     names = [app_name] if app_name is not None else list(settings.app_names)
     usable = True
     for number, name in enumerate(names):
@@ -113,6 +116,25 @@ def auth_status(ctx: click.Context, as_json: bool, app_name: str | None) -> None
         usable &= _token_status(settings, name, as_json=as_json, labelled=len(settings.app_names) > 1)
     if not usable:
         ctx.exit(EXIT_NOPERM)
+
+
+def _gateway_status(ctx: click.Context, settings: Any, *, as_json: bool) -> None:
+    """With ``taobao.provider = "gateway"`` no Taobao token is used: say so, and whether the vendor's key and
+    secret are set (exit 78 when not)."""
+    from taobao_video.errors import EXIT_CONFIG, ConfigError
+
+    try:
+        settings.gateway.credentials(settings.source)
+        problem = None
+    except ConfigError as exc:
+        problem = exc.problem
+    if as_json:
+        click.echo(json.dumps({"provider": "gateway", "session_needed": False, "credentials": problem or "set"}))
+    else:
+        click.echo("taobao.provider = gateway: no Taobao session is needed (`auth login` is not used).")
+        click.echo(problem or "TAOBAO_GATEWAY_KEY and TAOBAO_GATEWAY_SECRET are set (`doctor --spend 1` tries them).")
+    if problem is not None:
+        ctx.exit(EXIT_CONFIG)
 
 
 def _token_status(settings: Any, name: str, *, as_json: bool, labelled: bool) -> bool:

@@ -87,3 +87,16 @@ def test_lookup_resolves_through_the_configured_provider(shop, tmp_path, capsys,
     assert code == 0, err
     assert sorted(line["outcome"] for line in lines) == ["not_visible", "not_visible", "video", "video"]
     assert sb.stats()["gateway"]["by_method"] == {"taobao.items.seller.list.get": 1, "alibaba.video.query": 2}
+
+
+def test_auth_status_with_the_gateway_provider_asks_for_the_vendor_key_not_a_login(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "settings.toml"
+    config.write_text('[taobao]\nprovider = "gateway"\n[gateway]\nurl = "http://127.0.0.1:9/taobao/item_get/"\n')
+    monkeypatch.delenv("TAOBAO_GATEWAY_KEY", raising=False)
+    monkeypatch.delenv("TAOBAO_GATEWAY_SECRET", raising=False)
+    code, out, _ = run(["--config", str(config), "auth", "status"], capsys, monkeypatch)
+    assert code == 78 and "no Taobao session is needed" in out and "TAOBAO_GATEWAY_KEY" in out and "login" in out
+    monkeypatch.setenv("TAOBAO_GATEWAY_KEY", "vendor-key")
+    monkeypatch.setenv("TAOBAO_GATEWAY_SECRET", "vendor-secret")
+    code, out, _ = run(["--config", str(config), "auth", "status", "--json"], capsys, monkeypatch)
+    assert code == 0 and json.loads(out) == {"provider": "gateway", "session_needed": False, "credentials": "set"}
