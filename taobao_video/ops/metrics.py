@@ -10,6 +10,7 @@ failing run does not erase when the last good one was.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,8 @@ from taobao_video.errors import AuthError, ConfigError
 from taobao_video.fsutil import atomic_write_text
 from taobao_video.model import STATE_NAMES, Outcome, utc_now
 from taobao_video.top.tokens import TokenStore, authorisation_ends
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from taobao_video.config.models import Settings
@@ -173,7 +176,23 @@ def _previous(path: Path | None) -> dict[str, list[Sample]]:
         return {}
     try:
         text = path.read_text(encoding="utf-8")
-        families = list(text_string_to_metric_families(text))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError):
         return {}
+    try:
+        families = list(text_string_to_metric_families(text))
+    except ValueError:  # a line someone added by hand: keep what still parses, so no last success is lost
+        kept = [line for line in text.splitlines() if line.startswith("#") or _parses(line)]
+        log.warning("%s: %d lines are not Prometheus text; they are dropped", path, len(text.splitlines()) - len(kept))
+        try:
+            families = list(text_string_to_metric_families("\n".join(kept) + "\n"))
+        except ValueError:
+            return {}
     return {family.name: list(family.samples) for family in families}
+
+
+def _parses(line: str) -> bool:
+    try:
+        list(text_string_to_metric_families(line + "\n"))
+    except ValueError:
+        return False
+    return True

@@ -50,6 +50,12 @@ def test_a_harvest_writes_metrics_equal_to_its_summary(live: Sandbox, tmp_path: 
     assert again[("taobao_video_last_run_exit_code", run_label)] == 2
     assert again[("taobao_video_last_success_timestamp_seconds", run_label)] == success
 
+    # A line someone added by hand is dropped; the last success of the other command is not.
+    prom.write_text(prom.read_text() + "oops, not prometheus text\n")
+    code, _, _ = run(["--config", str(config), "daily", "--json"], capsys, monkeypatch)
+    kept = samples(prom)
+    assert ("taobao_video_last_success_timestamp_seconds", run_label) in kept  # harvest's, carried over
+
 
 def test_an_unwritable_textfile_is_a_warning_not_a_failure(live: Sandbox, tmp_path: Path, capsys, monkeypatch) -> None:
     blocker = tmp_path / "not-a-folder"
