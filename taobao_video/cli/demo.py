@@ -6,7 +6,14 @@ import click
 
 
 @click.command("demo")
-@click.option("--ids", "count", default=16, show_default=True, help="How many sample ids to harvest.")
+@click.option(
+    "--ids",
+    "count",
+    type=click.IntRange(1, 1000),
+    default=16,
+    show_default=True,
+    help="How many sample ids to harvest.",
+)
 @click.option("--seed", default=2026, show_default=True, help="Seed of the sandbox's item catalogue.")
 @click.option(
     "--dir",

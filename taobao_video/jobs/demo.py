@@ -14,7 +14,7 @@ from taobao_video import net, wiring
 from taobao_video.config.load import settings_from_mapping
 from taobao_video.config.models import Settings
 from taobao_video.errors import TransportError, UsageError
-from taobao_video.fsutil import atomic_write_text
+from taobao_video.fsutil import atomic_write_text, file_in_the_way
 from taobao_video.jobs import demo_providers, runner
 from taobao_video.model import format_bytes
 from taobao_video.sandbox import AppConfig, Sandbox, SandboxConfig
@@ -99,6 +99,9 @@ def run_demo(
     """Harvest ``count`` sandbox ids into ``folder`` (its events to ``on_event``), print the catalog, then show
     that a rerun spends nothing. ``folder`` must be new, empty or an earlier demo's, unless ``force``."""
     base = Path(folder).resolve()
+    blocker = file_in_the_way(base / "settings.toml")
+    if blocker is not None:
+        raise UsageError(f"--dir {folder}: {blocker} is a file, not a folder")
     if not force:
         refuse_foreign_folder(base)
     base.mkdir(parents=True, exist_ok=True)
