@@ -88,7 +88,7 @@ def harvest(
             report = job.run(list(ids))
             report.bad_lines = bad_lines
             summary = report.as_dict()
-            notifier.finished(report.exit_code, summary, report.error, run.catalog)
+            notifier.finished(report.exit_code, summary, report.error, run.catalog, stop=run.stop)
             _write_metrics(run, "harvest", started, report.exit_code, summary, on_event)
     on_event({"event": "summary", **summary})
     return report
@@ -117,7 +117,7 @@ def daily(
 
             refresh_after_daily(run, job, report, on_event=on_event)  # with what the queue did not need
             summary = report.as_dict()
-            notifier.finished(report.exit_code, summary, report.harvest.error, run.catalog)
+            notifier.finished(report.exit_code, summary, report.harvest.error, run.catalog, stop=run.stop)
             _write_metrics(run, "daily", started, report.exit_code, summary, on_event)
     on_event({"event": "summary", **summary})
     return report

@@ -18,6 +18,7 @@ timeout and never changes the run's exit code: a URL that fails is a ``warning``
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -123,12 +124,20 @@ class Watch:
         self.settings, self.on_event, self.clock = settings, on_event, clock
         self.end = RunEnd(command)
         self.done = False
+        self.stop: threading.Event | None = None
         self.state = NotifyState(settings.taobao.token_file.parent / STATE_FILE)
 
     def finished(
-        self, exit_code: int, summary: dict[str, Any], error: Exception | None, catalog: Catalog | None = None
+        self,
+        exit_code: int,
+        summary: dict[str, Any],
+        error: Exception | None,
+        catalog: Catalog | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
-        """The run ended with a report: send now (before the metrics are written, so they count this send)."""
+        """The run ended with a report: send now (before the metrics are written, so they count this send); a
+        ``stop`` (the run's Ctrl-C) cuts the send short."""
+        self.stop = stop
         self.end.exit_code, self.end.summary = exit_code, summary
         self.end.error = str(error) if error is not None else ""
         if catalog is not None and summary.get("stopped") == StopReason.QUOTA:
@@ -156,7 +165,7 @@ class Watch:
         if not chosen and "summary" not in notify.on:
             return
         title, body, kind = compose(self.end, chosen)
-        result = send(urls, title, body, kind=kind, timeout_s=notify.timeout_s)
+        result = send(urls, title, body, kind=kind, timeout_s=notify.timeout_s, stop=self.stop)
         self._record(result, "token_expiring" in chosen)
         for problem in result.problems:
             self.on_event({"event": "warning", "detail": f"{problem} (the run's exit code is unchanged)"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,18 @@ class SendResult:
         return len(self.problems)
 
 
-def send(urls: list[str], title: str, body: str, *, kind: str, timeout_s: float) -> SendResult:
+def send(
+    urls: list[str],
+    title: str,
+    body: str,
+    *,
+    kind: str,
+    timeout_s: float,
+    stop: threading.Event | None = None,
+) -> SendResult:
     """Send ``title``/``body`` to every URL; each gets ``timeout_s`` for its connection and its answer, and the
     whole send at most twice that (a receiver that accepts the connection and never answers is left behind on a
-    daemon thread, which never keeps the process alive)."""
+    daemon thread, which never keeps the process alive). A ``stop`` (Ctrl-C) leaves it at once, as it does a run."""
     result = SendResult()
     outcome: dict[int, bool | str] = {}
 
@@ -50,14 +59,20 @@ def send(urls: list[str], title: str, body: str, *, kind: str, timeout_s: float)
             outcome[index] = _deliver_one(apprise, url, title, body, kind, timeout_s)
 
     worker = threading.Thread(target=deliver, name="notify", daemon=True)
+    # only a stop asked during the send cuts it (a run stopped by Ctrl-C still reports; a second Ctrl-C exits)
+    watched = stop if stop is not None and not stop.is_set() else None
     worker.start()
-    worker.join(timeout_s * 2 + 1)
+    deadline = time.monotonic() + timeout_s * 2 + 1
+    while worker.is_alive() and time.monotonic() < deadline and not (watched is not None and watched.is_set()):
+        worker.join(0.1)
     for index, url in enumerate(urls):
         got = outcome.get(index)
         if got is True:
             result.sent += 1
         else:
-            why = got if isinstance(got, str) else f"no answer within {timeout_s:g} s"
+            stopped = watched is not None and watched.is_set()
+            waited = "left unsent: the run was stopped" if stopped else f"no answer within {timeout_s:g} s"
+            why = got if isinstance(got, str) else waited
             result.problems.append(f"notify {url_label(index, url)}: {why}")
     return result
 

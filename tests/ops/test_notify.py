@@ -279,3 +279,20 @@ def test_a_harvest_notifies_too_and_a_run_that_cannot_start_says_why(live: Sandb
         assert body["title"] == "taobao-video daily: exit 75 (failure)"
         assert "the run did not start: disk full" in body["message"]
         assert "no summary: the run stopped before it began" in body["message"]
+
+
+def test_a_stop_during_the_send_leaves_it_at_once_and_a_stop_before_does_not_prevent_it() -> None:
+    import threading
+
+    from taobao_video.ops.sender import send
+
+    with silent_receiver() as silent:
+        stop = threading.Event()
+        threading.Timer(0.3, stop.set).start()  # Ctrl-C while the receiver keeps the message waiting
+        began = time.monotonic()
+        result = send([silent.url()], "t", "b", kind="failure", timeout_s=20, stop=stop)
+        assert time.monotonic() - began < 3 and result.sent == 0
+        assert result.problems == ["notify URL 1 (json://…): left unsent: the run was stopped"]
+    with json_receiver() as receiver:  # a run stopped by Ctrl-C earlier still reports how it ended
+        result = send([receiver.url()], "t", "b", kind="failure", timeout_s=5, stop=stop)
+        assert result.sent == 1 and len(receiver.posts) == 1
