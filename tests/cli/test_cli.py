@@ -171,6 +171,22 @@ def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path, capsys, monkeypatch
     assert code == 0, "an earlier demo's folder is reused without --force"
 
 
+@pytest.mark.parametrize(("args", "said"), [(["--ids", "0"], "'--ids'"), (["--ids", "-1"], "'--ids'")])
+def test_demo_refuses_ids_it_cannot_show(tmp_path, capsys, monkeypatch, args, said):
+    code, _, err = run(["demo", *args, "--dir", str(tmp_path / "d")], capsys, monkeypatch)
+    assert code == 2 and said in err and not (tmp_path / "d").exists()
+
+
+def test_demo_under_a_file_is_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "afile").write_text("")
+    code, _, err = run(["demo", "--ids", "2", "--dir", str(tmp_path / "afile" / "d")], capsys, monkeypatch)
+    assert (
+        code == 2
+        and err.strip()
+        == f"taobao-video: --dir {tmp_path / 'afile' / 'd'}: {tmp_path / 'afile'} is a file, not a folder"
+    )
+
+
 def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     folder = tmp_path / "demo"
     code, out, err = run(["demo", "--ids", "8", "--dir", str(folder)], capsys, monkeypatch)

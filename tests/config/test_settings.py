@@ -796,3 +796,17 @@ def test_fuzz_known_sections(data: dict[str, Any]) -> None:
 )
 def test_fuzz_environment(env: dict[str, str]) -> None:
     _only_config_errors(lambda: settings_from_mapping({}, base_dir="/tmp/fuzz", env=env))
+
+
+@pytest.mark.parametrize(
+    ("var", "named"),
+    [
+        ("TAOBAO_VIDEO__TAOBAO__APP_SECRET", "TAOBAO_APP_SECRET"),
+        ("TAOBAO_VIDEO__GATEWAY__SECRET", "TAOBAO_GATEWAY_KEY and TAOBAO_GATEWAY_SECRET"),
+        ("TAOBAO_VIDEO__GATEWAY__KEY", "TAOBAO_GATEWAY_KEY and TAOBAO_GATEWAY_SECRET"),
+        ("TAOBAO_VIDEO__S3__SECRET_KEY", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+    ],
+)
+def test_an_override_for_a_secret_names_the_variable_that_holds_it(tmp_path: Path, var: str, named: str) -> None:
+    error = config_error(tmp_path, "", env={var: CANARY})
+    assert f"{var}: not a settings override" in str(error) and named in str(error) and CANARY not in str(error)
