@@ -245,8 +245,8 @@ class DownloadSettings(SectionModel):
             return handler(data)
         try:
             bucket, prefix = split_object_url(url)
-        except ConfigError as exc:
-            raise invalid(f"dir = {url!r}: " + str(exc).removeprefix("download.dir: ")) from None
+        except ConfigError:
+            return handler(data)  # the field's own check says what is wrong, under its key (file or variable)
         model = handler({**data, "dir": SPOOL_DIR})
         model._object_url = f"s3://{bucket}/{prefix}".rstrip("/")
         return model
@@ -259,6 +259,11 @@ class DownloadSettings(SectionModel):
     @field_validator("dir", mode="before")
     @classmethod
     def _check_dir(cls, value: Any, info: ValidationInfo) -> Path:
+        if isinstance(value, str) and is_object_url(value):  # a bad s3:// URL (a good one never gets here)
+            try:
+                split_object_url(value)
+            except ConfigError as exc:
+                raise invalid(f"{value!r}: " + str(exc).removeprefix("download.dir: ")) from None
         return resolve_path(value, info)
 
     @field_validator("allowed_hosts", mode="before")

@@ -810,3 +810,10 @@ def test_fuzz_environment(env: dict[str, str]) -> None:
 def test_an_override_for_a_secret_names_the_variable_that_holds_it(tmp_path: Path, var: str, named: str) -> None:
     error = config_error(tmp_path, "", env={var: CANARY})
     assert f"{var}: not a settings override" in str(error) and named in str(error) and CANARY not in str(error)
+
+
+def test_a_bad_bucket_from_the_environment_is_blamed_on_the_variable(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "", env={"TAOBAO_VIDEO__DOWNLOAD__DIR": "s3://Bad_Bucket/x"})
+    assert str(error).startswith("TAOBAO_VIDEO__DOWNLOAD__DIR: 's3://Bad_Bucket/x': 'Bad_Bucket' is not a valid")
+    error = config_error(tmp_path, '[download]\ndir = "s3://Bad_Bucket/x"\n')
+    assert "settings.toml: [download] dir: 's3://Bad_Bucket/x'" in str(error)
