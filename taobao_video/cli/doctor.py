@@ -16,7 +16,8 @@ _MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "--  "}
     type=click.IntRange(0, 10),
     default=0,
     show_default=True,
-    help="API calls it may spend: one real lookup per configured API method, to learn which this app may call.",
+    help="API calls it may spend: one real lookup per configured API method, to learn which this app may call "
+    "(seller: a list call, and its video query with 2).",
 )
 @click.option(
     "--id",
@@ -30,8 +31,9 @@ def doctor(ctx: click.Context, as_json: bool, spend: int, num_iid: int | None, n
     """Check the setup in order, one line per check with ok, WARN or FAIL and the fix.
 
     Settings, credentials (one signed taobao.time.get), token and its expiry, clock skew against the
-    gateway, gateway reachable, API methods (only with --spend), CDN host allowlist, download.dir,
-    catalog, run lock, today's quota, notify URLs.
+    gateway, gateway reachable, API methods (only with --spend), CDN host allowlist, download.dir (a
+    bucket: one listing), catalog, run lock, today's quota, notify URLs. With taobao.provider = seller
+    or gateway, the lookup is made as a harvest makes it; the gateway provider needs no token or clock.
 
     \b
     Exit codes: 0 all ok, 1 warnings only, else the worst failure's kind:
