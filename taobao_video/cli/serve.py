@@ -22,7 +22,8 @@ def serve(ctx: click.Context, port: int, host: str, access_log: bool) -> None:
     """Browse the catalog in a web page: covers, durations, sizes, filters, and a player that can seek.
 
     Read-only: the catalog is opened without migrating and only files inside the videos folder
-    (download.dir) are served. Stop with Ctrl-C.
+    (download.dir) and the covers folder beside it are served; with download.dir = "s3://…" the
+    objects are streamed from the bucket (with Range). Stop with Ctrl-C.
 
     \b
     Examples:
