@@ -13,12 +13,18 @@ from taobao_video.errors import TaobaoVideoError
 from taobao_video.fetch.images import IMAGE_HEAD
 from taobao_video.fetch.media import MP4_HEAD, describe_bytes, is_mp4
 from taobao_video.storage import Storage
+from taobao_video.storage.base import check_key
 
 
 def object_key(storage: Storage, video_path: str) -> str | None:
     """The key of a row's ``s3://…`` path in ``storage``; None when it names another bucket or prefix."""
     root = storage.url.rstrip("/") + "/"
-    return video_path[len(root) :] if video_path.startswith(root) else None
+    if not video_path.startswith(root):
+        return None
+    try:  # a row naming "../x", "a//b" or nothing under the prefix names no object of ours
+        return check_key(video_path[len(root) :])
+    except ValueError:
+        return None
 
 
 def check_object(

@@ -15,6 +15,9 @@ UNSATISFIABLE: Literal["unsatisfiable"] = "unsatisfiable"
 Span = tuple[int, int]  # first and last byte, inclusive, as Content-Range writes them
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# A number longer than a 64-bit offset is no range we serve (and Python will not even read one past 4300 digits):
+# such a header is ignored, the whole file sent (200), as for a malformed one.
+_MAX_DIGITS = 19
 
 
 def parse_range(header: str, size: int) -> Span | Literal["unsatisfiable"] | None:
@@ -22,6 +25,8 @@ def parse_range(header: str, size: int) -> Span | Literal["unsatisfiable"] | Non
     match = _RANGE.fullmatch(header.strip())
     if match is None or (not match[1] and not match[2]):
         return None  # several ranges, another unit or garbage: serve it all
+    if any(len(number.lstrip("0")) > _MAX_DIGITS for number in (match[1], match[2])):
+        return None
     if not match[1]:  # suffix: the last n bytes
         suffix = int(match[2])
         return UNSATISFIABLE if suffix == 0 or size == 0 else (max(0, size - suffix), size - 1)
@@ -40,7 +45,7 @@ def wanted_range(
     another version than ``validators`` (the ETag and Last-Modified the response carries)."""
     if not range_header:
         return None
-    if if_range and if_range not in validators:
+    if if_range and (if_range not in validators or if_range.startswith("W/")):  # a weak tag never matches (RFC 9110)
         return None
     return parse_range(range_header, size)
 

@@ -62,7 +62,9 @@ def object_reply(
     if found is None:
         return None
     size = found.size
-    etag = f'"{found.sha256 or size}"'
+    # the recorded sha256 changes with the bytes; without it (an object put by another tool) only a weak tag,
+    # which If-Range never matches, so a resumed read can never splice two versions
+    etag = f'"{found.sha256}"' if found.sha256 else f'W/"{size}"'
     common = [("Content-Type", content_type), ("Accept-Ranges", "bytes"), ("ETag", etag)]
     if etag in (headers.get("If-None-Match") or "") and not headers.get("Range"):
         return 304, common[2:], None, 0, 0

@@ -141,13 +141,16 @@ class CatalogSite:
         self._storage = storage  # download.dir = "s3://…": videos are streamed from the bucket (web/objects.py)
         self._base_dir = Path(base_dir)
         self._videos_root = Path(videos_dir).resolve()
+        # what holds videos/ and covers/ as the harvest wrote them (a videos/ that is a symlink to a bigger disk
+        # leaves covers/ beside it, not beside its target)
+        self._media_root = Path(os.path.abspath(videos_dir)).parent
         self._allowed_hosts = allowed_hosts  # None: any Host header (bound to a public address on purpose)
         self._log = log
         self._clock = clock
         self._zone = zone or local_zone()  # downloads per day: the viewer's days
         self._quota_zone = quota_zone or self._zone
         self._pages = {path: (_web_file(name), kind) for path, (name, kind) in _STATIC.items()}
-        media_root = self._videos_root.parent  # the page's own /covers/ are served from here too
+        media_root = self._media_root  # the page's own /covers/ are served from here too
         self._public = (
             None
             if public_url_prefix is None
@@ -252,7 +255,7 @@ class CatalogSite:
         if cover_path and cover_path.startswith("s3://") and cover_path.lower().endswith("." + ext):
             if self._storage is not None:
                 return self._object(num_iid, cover_path, headers, content_type=COVER_TYPES[ext])
-        covers = {"base_dir": self._base_dir, "covers_root": self._videos_root.parent / "covers"}
+        covers = {"base_dir": self._base_dir, "covers_root": self._media_root / "covers"}
         return cover_reply(self._catalog, num_iid, ext, headers=headers, log=self._log, **covers)
 
     def _object(self, num_iid: int, video_path: str, headers: Any, content_type: str = "video/mp4") -> Reply:
@@ -417,7 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.file is None:
             self.wfile.write(reply.body)
-        else:
+        elif reply.length != 0:  # an empty file has nothing to send (sendfile refuses a count of 0)
             self.wfile.flush()
             self.connection.sendfile(reply.file, reply.offset, reply.length)
 
