@@ -199,3 +199,24 @@ def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     assert "KiB" in out and not re.search(r"\d (MB|kB|KB)\b", out)  # one size formatter, binary units
     table = out[out.index("num_iid       state") :]
     assert re.search(r"\d+\.\d KiB  ", table), table
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["refresh", "--older-than", "1000000"], "'--older-than'"),
+        (["catalog", "list", "--min-height", "99999999999999999999"], "'--min-height'"),
+        (["catalog", "list", "--limit", "99999999999999999999"], "'--limit'"),
+        (["queue", "list", "--offset", "99999999999999999999"], "'--offset'"),
+        (["doctor", "--spend", "1", "--id", "99999999999999999999"], "'--id'"),
+    ],
+)
+def test_numbers_too_big_for_the_catalog_are_refused_by_name(tmp_path, capsys, monkeypatch, args, option):
+    code, _, err = run(["--config", str(tmp_path / "settings.toml"), *args], capsys, monkeypatch)
+    assert code == 2 and option in err and "Traceback" not in err
+
+
+def test_a_refresh_age_of_a_million_days_is_a_settings_error(tmp_path, capsys, monkeypatch):
+    (tmp_path / "settings.toml").write_text("[harvest]\nrefresh_after_days = 1000000\n")
+    code, _, err = run(["--config", str(tmp_path / "settings.toml"), "quota", "status"], capsys, monkeypatch)
+    assert code == 78 and "refresh_after_days: must be at most 36500" in err
