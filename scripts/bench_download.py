@@ -37,13 +37,11 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
-from _bench import free_port, loopback_only, make_videos, nginx, require, scratch
+from _bench import free_port, loopback_only, make_videos, nginx, require, resolve_ids, scratch
 
 from taobao_video.fetch.downloader import Downloader
-from taobao_video.store.catalog import Catalog
 
 TOOLS = ("nginx", "curl", "aria2c")
 INSTALL_HINT = "apt-get install -y nginx curl aria2"
@@ -89,22 +87,7 @@ def prepare_harvest(urls: list[str], home: Path, parallel: int) -> Path:
         '[harvest]\nlock_file = "harvest.lock"\n'
         '[database]\nurl = "sqlite:///catalog.sqlite3"\n'
     )
-    now = datetime.now(UTC)
-    ids = [FIRST_ID + index for index in range(len(urls))]
-    with Catalog.open(f"sqlite:///{home / 'catalog.sqlite3'}") as catalog:
-        catalog.add_items(ids, now=now)
-        for num_iid, url in zip(ids, urls, strict=True):
-            catalog.mark_resolved(
-                num_iid,
-                video_url=url,
-                cover_url=None,
-                api_duration=None,
-                width=None,
-                height=None,
-                api_method="taobao.item_video",
-                now=now,
-            )
-    (home / "ids.txt").write_text("\n".join(map(str, ids)) + "\n")
+    resolve_ids(home, urls, FIRST_ID)
     return home
 
 

@@ -33,17 +33,14 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import boto3  # noqa: E402
-from _bench import free_port, loopback_only, make_videos, nginx, require, scratch  # noqa: E402
+from _bench import free_port, loopback_only, make_videos, nginx, require, resolve_ids, scratch  # noqa: E402
 from helpers.weed import Weed, running_weed, weed_binary  # noqa: E402
-
-from taobao_video.store.catalog import Catalog  # noqa: E402
 
 FIRST_ID = 700_000_000_000
 PREFIX = "bench/videos"
@@ -76,22 +73,7 @@ def home_for(urls: list[str], home: Path, parallel: int, weed: Weed | None, buck
         f'[download]\ndir = "{target}"\nworkers = {parallel}\nallowed_hosts = ["127.0.0.1"]\nmax_bytes = {2**33}\n'
         'min_free_mb = 0\n[harvest]\nlock_file = "harvest.lock"\n[database]\nurl = "sqlite:///catalog.sqlite3"\n' + s3
     )
-    now = datetime.now(UTC)
-    ids = [FIRST_ID + index for index in range(len(urls))]
-    with Catalog.open(f"sqlite:///{home / 'catalog.sqlite3'}") as catalog:
-        catalog.add_items(ids, now=now)
-        for num_iid, url in zip(ids, urls, strict=True):
-            catalog.mark_resolved(
-                num_iid,
-                video_url=url,
-                cover_url=None,
-                api_duration=None,
-                width=None,
-                height=None,
-                api_method="taobao.item_video",
-                now=now,
-            )
-    (home / "ids.txt").write_text("\n".join(map(str, ids)) + "\n")
+    resolve_ids(home, urls, FIRST_ID)
     return home
 
 
