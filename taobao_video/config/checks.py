@@ -106,3 +106,12 @@ def clean_app_key(value: str) -> str:
     if re.search(r"\s", value):
         raise invalid(f"must not contain spaces, got {show(value)}")
     return value
+
+
+def below_daily_limit(reserve: int, info: ValidationInfo) -> int:
+    """A ``reserve`` checked against its section's ``daily_limit`` (validated before it): calls kept back must
+    leave some to spend."""
+    limit = info.data.get("daily_limit")
+    if isinstance(limit, int) and reserve >= limit:
+        raise invalid(f"must be less than daily_limit ({limit}), got {reserve}")
+    return reserve

@@ -27,6 +27,7 @@ from pydantic import (
 
 from taobao_video.config.base import FrozenModel, SectionModel
 from taobao_video.config.checks import (
+    below_daily_limit,
     clean_app_key,
     database_url,
     host_patterns,
@@ -182,10 +183,7 @@ class QuotaSettings(SectionModel):
     @field_validator("reserve")
     @classmethod
     def _check_reserve(cls, value: int, info: ValidationInfo) -> int:
-        limit = info.data.get("daily_limit")
-        if isinstance(limit, int) and value >= limit:
-            raise invalid(f"must be less than daily_limit ({limit}), got {value}")
-        return value
+        return below_daily_limit(value, info)
 
     @field_validator("timezone")
     @classmethod

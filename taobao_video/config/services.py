@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from taobao_video.config.base import SectionModel
-from taobao_video.config.checks import http_url, invalid, resolve_path, show
+from taobao_video.config.checks import below_daily_limit, http_url, invalid, resolve_path, show
 from taobao_video.config.names import URL_SCHEME
 from taobao_video.errors import ConfigError
 from taobao_video.storage.base import S3Options
@@ -38,10 +38,7 @@ class GatewaySettings(SectionModel):
     @field_validator("reserve")
     @classmethod
     def _check_reserve(cls, value: int, info: ValidationInfo) -> int:
-        limit = info.data.get("daily_limit")
-        if isinstance(limit, int) and value >= limit:
-            raise invalid(f"must be less than daily_limit ({limit}), got {value}")
-        return value
+        return below_daily_limit(value, info)
 
     @field_validator("params", mode="before")
     @classmethod

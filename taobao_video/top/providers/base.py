@@ -97,5 +97,26 @@ class Provider(Protocol):
         ...
 
 
+class OneIdPerCall:
+    """What a provider spending one call per id shares: batches of one, no memory of URLs to forget; a subclass
+    says how one id is looked up (:meth:`lookup`)."""
+
+    batch_size: int = 1
+
+    def ids_for(self, calls: int) -> int:
+        return max(0, calls)
+
+    def forget(self, video_id: str) -> None:
+        """Nothing to forget: every lookup asks afresh."""
+
+    def resolve(self, ids: Sequence[int], *, pace: Pace) -> Iterator[LookupResult]:
+        for num_iid in ids:
+            pace()
+            yield self.lookup(num_iid)
+
+    def lookup(self, num_iid: int) -> LookupResult:
+        raise NotImplementedError
+
+
 def no_pace() -> None:
     """The pace of a caller that does not pace (tests, one-off lookups)."""

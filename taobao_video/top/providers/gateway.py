@@ -7,21 +7,20 @@ quota error (4013) marks the gateway's own ledger spent until the next quota day
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from taobao_video.errors import ItemNotFound, QuotaExceeded, QuotaExhausted
 from taobao_video.model import LookupOutcome
 from taobao_video.top.itemdata import METHOD, ItemDataClient
 from taobao_video.top.lookup import LookupResult, VideoInfo, _int, _number, _text
-from taobao_video.top.providers.base import Pace
+from taobao_video.top.providers.base import OneIdPerCall
 
 
-class GatewayProvider:
+class GatewayProvider(OneIdPerCall):
     """One vendor call per id."""
 
     name: str = "gateway"
-    batch_size: int = 1
     calls: tuple[str, ...] = (METHOD,)
 
     def __init__(
@@ -29,17 +28,6 @@ class GatewayProvider:
     ) -> None:
         self.client = client
         self.on_spent = on_spent
-
-    def ids_for(self, calls: int) -> int:
-        return max(0, calls)
-
-    def forget(self, video_id: str) -> None:
-        """Nothing to forget: every lookup asks the platform afresh."""
-
-    def resolve(self, ids: Sequence[int], *, pace: Pace) -> Iterator[LookupResult]:
-        for num_iid in ids:
-            pace()
-            yield self.lookup(num_iid)
 
     def lookup(self, num_iid: int) -> LookupResult:
         try:
