@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,13 +76,27 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself when it exists, else its nearest existing ancestor (what it would be made in)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged writer may still use in ``folder``'s file system, or the file system it would be
+    made on (0 when that cannot be read)."""
+    try:
+        return shutil.disk_usage(nearest_existing(folder)).free
+    except OSError:
+        return 0
+
+
 def file_in_the_way(path: Path) -> Path | None:
     """The nearest existing ancestor of ``path`` when it is not a folder (a file where a folder must be made, so
     ``path`` can never be created), else None."""
-    for parent in Path(os.path.abspath(path)).parents:
-        if parent.exists():
-            return None if parent.is_dir() else parent
-    return None
+    parent = nearest_existing(Path(os.path.abspath(path)).parent)
+    return None if parent.is_dir() else parent
 
 
 def make_parent(path: Path, *, setting: str) -> None:

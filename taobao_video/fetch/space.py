@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Final
 
 from taobao_video.errors import ConfigError, DiskFull
+from taobao_video.fsutil import free_bytes, nearest_existing
 
 # EDQUOT: the user's quota on the file system is spent (Windows has no such code)
 FULL_ERRNOS: Final = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
@@ -24,15 +24,6 @@ _KEY: Final = "download.dir"
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` says the file system (or the user's quota on it) has no room left."""
     return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
-
-
-def free_bytes(folder: Path) -> int:
-    """Bytes an unprivileged writer may still use in ``folder``'s file system, or the file system it would be
-    made on (0 when that cannot be read)."""
-    try:
-        return shutil.disk_usage(_existing_parent(folder)).free
-    except OSError:
-        return 0
 
 
 def disk_full(folder: Path, *, needed_bytes: int | None = None) -> DiskFull:
@@ -55,7 +46,7 @@ def preflight(folder: Path, min_free_bytes: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         if is_disk_full(exc):
-            raise disk_full(_existing_parent(folder)) from None
+            raise disk_full(nearest_existing(folder)) from None
         raise ConfigError(f"cannot create the folder {folder}: {exc.strerror or exc}", key=_KEY) from None
     try:  # a real write: permissions, a read-only mount and ACLs all show here (os.access ignores some, e.g. as root)
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
@@ -66,9 +57,3 @@ def preflight(folder: Path, min_free_bytes: int) -> None:
     os.close(fd)
     os.unlink(probe)
     check_room(folder, min_free_bytes)
-
-
-def _existing_parent(folder: Path) -> Path:
-    while not folder.exists() and folder.parent != folder:
-        folder = folder.parent
-    return folder

@@ -84,7 +84,8 @@ def tokens(settings: Settings, now: datetime) -> Iterator[Check]:
 
 def download_dir(settings: Settings) -> Check:
     from taobao_video import wiring
-    from taobao_video.fetch.space import free_bytes, preflight
+    from taobao_video.fetch.space import preflight
+    from taobao_video.fsutil import free_bytes
 
     folder = settings.download.dir
     try:

@@ -50,7 +50,7 @@ from sqlalchemy.sql.expression import FromClause, TableClause
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from taobao_video.errors import CatalogDamaged, CatalogFull, ConfigError
-from taobao_video.fsutil import make_parent
+from taobao_video.fsutil import free_bytes, make_parent
 from taobao_video.store.damage import damage_reason
 
 BUSY_TIMEOUT_S = (
@@ -146,7 +146,7 @@ def _sqlite_errors(context: Any) -> None:
     where = str(file) if file is not None else "in memory"
     code = getattr(exc, "sqlite_errorcode", None)
     if isinstance(code, int) and code & 0xFF == SQLITE_FULL:
-        raise CatalogFull(where, _free_bytes(file.parent) if file is not None else None) from None
+        raise CatalogFull(where, free_bytes(file.parent) if file is not None else None) from None
     reason = damage_reason(exc)
     if reason is not None:
         raise CatalogDamaged(where, reason) from None
@@ -156,14 +156,6 @@ def _postgres_errors(context: Any) -> None:
     if getattr(context.original_exception, "sqlstate", None) == PG_DISK_FULL:
         where = masked(context.engine.url) if context.engine is not None else "PostgreSQL"
         raise CatalogFull(f"the PostgreSQL server of {where}") from None
-
-
-def _free_bytes(folder: Path) -> int | None:
-    try:
-        stat = os.statvfs(folder)
-    except OSError:
-        return None
-    return stat.f_bavail * stat.f_frsize
 
 
 def create_catalog_engine(url: str | URL) -> Engine:
