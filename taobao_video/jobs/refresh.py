@@ -57,7 +57,7 @@ from taobao_video.model import ItemState, LookupOutcome, StopReason, utc_now
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
 from taobao_video.store.history import count_due, due_for_refresh, mark_checked, retire_video
-from taobao_video.store.records import VideoRow
+from taobao_video.store.records import ItemRow, VideoRow
 from taobao_video.store.shares import others_at, repoint
 from taobao_video.top.lookup import LookupResult, VideoInfo
 from taobao_video.top.providers.base import Provider
@@ -174,8 +174,7 @@ def refresh_in_run(
     # Other workers (PostgreSQL) may refresh, or look up, the same items meanwhile: each is claimed before its
     # re-check, as a harvest claims its ids, and the claims are kept alive until its new video is in.
     claims = WorkClaims(catalog, lease=timedelta(seconds=settings.harvest.lease_s), clock=clock)
-    checker = _Checker(run, report, prune=prune, clock=clock, on_event=on_event)
-    checker.claims, checker.checked_before = claims, checked_before
+    checker = _Checker(run, report, claims, checked_before, prune=prune, clock=clock, on_event=on_event)
     pace = _Pace(settings.harvest.qps, sleep)
     try:
         with LeaseKeeper(claims, every=claims.lease.total_seconds() / 3):
@@ -252,6 +251,8 @@ class _Checker:
         self,
         run: Run,
         report: RefreshReport,
+        claims: WorkClaims,
+        checked_before: datetime,
         *,
         prune: bool,
         clock: Callable[[], datetime],
@@ -260,25 +261,24 @@ class _Checker:
         self.catalog: Catalog = run.catalog
         self.settings = run.settings
         self.report, self.prune, self.clock, self.on_event = report, prune, clock, on_event
+        self.claims, self.checked_before = claims, checked_before  # each batch is claimed before its re-check
         self.downloads: list[int] = []
-        self.claims: WorkClaims | None = None  # set by the run: each batch is claimed before its re-check
-        self.checked_before: datetime | None = None
         self.storage = wiring.object_storage(run.settings)  # download.dir = "s3://…": old versions move in the bucket
 
     def check(self, ids: list[int], provider: Provider, pace: Callable[[], None]) -> bool:
         """Re-check a batch of items (one id, or a seller list call's 20); False when no further lookup can be
         made this run. An error on the batch's call fails the ids it left without an answer. Ids another worker
         holds, or re-checked since the due list was read, are passed by."""
-        ids = self._claimed(ids)
-        if not ids:
+        items = self._claimed(ids)
+        if not items:
             return True
-        before = {num_iid: (self.catalog.item(num_iid), self.catalog.video(num_iid)) for num_iid in ids}
-        results = provider.resolve(ids, pace=pace)
+        before = {num_iid: (item, self.catalog.video(num_iid)) for num_iid, item in items.items()}
+        results = provider.resolve(list(items), pace=pace)
         while True:
             try:
                 result = next(results, None)
             except (QuotaExhausted, QuotaExceeded, RateLimited, GatewayUnreachable) as exc:
-                self.report.stopped = _STOPS[type(exc)] if type(exc) in _STOPS else StopReason.QUOTA
+                self.report.stopped = _STOPS.get(type(exc), StopReason.QUOTA)
                 return False
             except TaobaoVideoError as exc:
                 if exc.needs_user:
@@ -296,20 +296,19 @@ class _Checker:
             outcome = self._follow(result.num_iid, result, video, was_video=was_video)
             self._tell(result.num_iid, outcome, title=result.video.title if result.video else None)
 
-    def _claimed(self, ids: list[int]) -> list[int]:
-        """The ids of ``ids`` this run now holds and that are still due (none re-checked by another meanwhile)."""
-        if self.claims is None:
-            return ids
+    def _claimed(self, ids: list[int]) -> dict[int, ItemRow]:
+        """The items of ``ids`` this run now holds and that are still due (none re-checked by another meanwhile),
+        as read after claiming them: the state the re-check compares with."""
         taken, _ = self.claims.claim_ids(ids)
-        due = [num_iid for num_iid in taken if self._still_due(num_iid)]
+        items = {num_iid: self.catalog.item(num_iid) for num_iid in taken}
+        due = {num_iid: item for num_iid, item in items.items() if item is not None and self._still_due(item)}
         self.claims.release([num_iid for num_iid in taken if num_iid not in due])
         return due
 
-    def _still_due(self, num_iid: int) -> bool:
-        item = self.catalog.item(num_iid)
-        if item is None or item.state not in (ItemState.DONE, ItemState.NO_VIDEO):
+    def _still_due(self, item: ItemRow) -> bool:
+        if item.state not in (ItemState.DONE, ItemState.NO_VIDEO):
             return False
-        return item.checked_at is None or self.checked_before is None or item.checked_at < self.checked_before
+        return item.checked_at is None or item.checked_at < self.checked_before
 
     def _follow(self, num_iid: int, result: LookupResult, video: VideoRow | None, *, was_video: bool) -> str:
         now = self.clock()
