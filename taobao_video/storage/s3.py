@@ -33,7 +33,7 @@ from taobao_video.errors import ConfigError, StorageError, TaobaoVideoError
 from taobao_video.storage.base import S3Options, StoredObject, check_key, split_object_url
 
 MULTIPART_BYTES: Final = 16 * 2**20  # above this a file goes up in parts (bounded memory, resumable parts)
-PART_BYTES: Final = 5 * 2**20  # S3's smallest part: with UPLOAD_THREADS in flight and as many read ahead, 20 MiB
+PART_BYTES: Final = 8 * 2**20
 UPLOAD_THREADS: Final = 2  # parts of one file in flight at once: the download pool already runs several files
 SHA256_META: Final = "sha256"
 COPY_OBJECT_BYTES: Final = 5 * 2**30  # CopyObject's limit; larger objects are copied in parts
