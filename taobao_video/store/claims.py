@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 
-from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, Engine, and_, bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from taobao_video.model import ItemState
@@ -64,6 +64,24 @@ class Holder:
     lease_until: datetime
 
 
+def _free(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+    """Nobody holds the item at ``now``: never claimed, released, or its lease ran out."""
+    return or_(Item.lease_until.is_(None), Item.lease_until <= now)
+
+
+# claim_ids' statement, built once: a run claims its list a few ids at a time, and building the statement each time
+# cost more than running it
+_CLAIM_IDS = (
+    update(Item)
+    .where(
+        Item.num_iid.in_(bindparam("ids", expanding=True)),
+        or_(_free(bindparam("now")), Item.claimed_by == bindparam("worker")),
+    )
+    .values(claimed_by=bindparam("worker"), lease_until=bindparam("until"))
+    .returning(Item.num_iid)
+)
+
+
 class WorkClaims:
     """One worker's claims on the queue. Thread-safe: each method is one short transaction.
 
@@ -85,9 +103,6 @@ class WorkClaims:
         self.clock = clock
         self.worker = worker or new_worker_id()
 
-    def _free(self, now: datetime) -> ColumnElement[bool]:
-        return or_(Item.lease_until.is_(None), Item.lease_until <= now)
-
     def claim(self, state: ItemState, limit: int) -> list[int]:
         """Take up to ``limit`` unclaimed (or expired) ids in ``state``, first in queue order; returns them in
         that order."""
@@ -96,7 +111,7 @@ class WorkClaims:
         now = self.clock()
         picked = (
             select(Item.num_iid)
-            .where(Item.state == ItemState(state).value, self._free(now))
+            .where(Item.state == ItemState(state).value, _free(now))
             .order_by(*QUEUE_ORDER)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -122,18 +137,12 @@ class WorkClaims:
         wanted = list(dict.fromkeys(ids))
         taken: set[int] = set()
         now = self.clock()
+        values = {"worker": self.worker, "now": now, "until": now + self.lease}
         for start in range(0, len(wanted), READ_CHUNK):
-            chunk = wanted[start : start + READ_CHUNK]
-            statement = (
-                update(Item)
-                .where(Item.num_iid.in_(chunk), or_(self._free(now), Item.claimed_by == self.worker))
-                .values(claimed_by=self.worker, lease_until=now + self.lease)
-                .returning(Item.num_iid)
-            )
             with self._engine.begin() as connection:
-                taken.update(connection.scalars(statement))
+                taken.update(connection.scalars(_CLAIM_IDS, {**values, "ids": wanted[start : start + READ_CHUNK]}))
         others = [num_iid for num_iid in wanted if num_iid not in taken]
-        return [num_iid for num_iid in wanted if num_iid in taken], self.holders(others)
+        return [num_iid for num_iid in wanted if num_iid in taken], self.holders(others) if others else {}
 
     def holders(self, ids: Iterable[int]) -> dict[int, Holder]:
         """The live claims among ``ids``, by id (whoever holds them, this worker included)."""
