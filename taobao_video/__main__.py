@@ -1,4 +1,4 @@
-from taobao_video.cli.main import main
+from taobao_video.cli.main import run
 
 if __name__ == "__main__":
-    main()
+    run()
