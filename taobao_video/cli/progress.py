@@ -7,22 +7,13 @@ import sys
 import threading
 from datetime import datetime
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
-
 from taobao_video.model import BEIJING, StopReason, format_bytes, zone_label
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 # Why a run stopped, in words: the stop note and the lines of the ids it deferred say it the same way.
 STOP_WORDS = {
@@ -35,15 +26,6 @@ STOP_WORDS = {
     StopReason.STORAGE: "the object storage failed",
     StopReason.FATAL: "authorisation or settings need you — see below",
 }
-
-
-class BytesColumn(ProgressColumn):
-    """Bytes fetched so far and the average speed (the task's own counter counts items)."""
-
-    def render(self, task: Task) -> Text:
-        done = int(task.fields.get("bytes", 0))
-        speed = done / task.elapsed if task.elapsed else 0.0
-        return Text(f"{format_bytes(done)} • {format_bytes(speed)}/s", style="progress.download")
 
 
 class RunOutput:
@@ -76,18 +58,9 @@ class RunOutput:
         self._stop_bar()
 
     def _start_bar(self, total: int) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("items •"),
-            BytesColumn(),
-            TextColumn("• ETA"),
-            TimeRemainingColumn(),
-            console=Console(file=self.err),
-            transient=False,
-        )
-        self._progress.start()
+        from taobao_video.cli.bar import new_bar
+
+        self._progress = new_bar(self.err)
         self._bytes = 0
         self._task = self._progress.add_task("harvest", total=total, bytes=0)
 

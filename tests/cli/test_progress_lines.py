@@ -8,7 +8,8 @@ import re
 import pytest
 from rich.progress import TimeRemainingColumn
 
-from taobao_video.cli.progress import BytesColumn, RunOutput, summary_text
+from taobao_video.cli.bar import BytesColumn
+from taobao_video.cli.progress import RunOutput, summary_text
 from taobao_video.model import StopReason, format_bytes
 
 SUMMARY = {
