@@ -45,17 +45,18 @@ from helpers.weed import Weed, running_weed, weed_binary  # noqa: E402
 FIRST_ID = 700_000_000_000
 PREFIX = "bench/videos"
 _buckets = itertools.count(1)
-# The child writes its own VmHWM (peak RSS) to a file as it exits.
+# The child writes its own VmHWM (peak RSS) to a file as it exits: from an atexit handler, because the console
+# entry point ends the process with os._exit once the command and the atexit handlers are done (cli.main.run).
 _PEAK_WRAPPER = (
-    "import pathlib, runpy, sys\n"
+    "import atexit, pathlib, runpy, sys\n"
     "out = sys.argv.pop(1)\n"
     "sys.argv[0] = 'taobao_video'\n"
-    "try:\n"
-    "    runpy.run_module('taobao_video', run_name='__main__')\n"
-    "finally:\n"
+    "def peak():\n"
     "    status = pathlib.Path('/proc/self/status').read_text()\n"
     "    peak = next(l for l in status.splitlines() if l.startswith('VmHWM'))\n"
     "    pathlib.Path(out).write_text(peak.split()[1])\n"
+    "atexit.register(peak)\n"
+    "runpy.run_module('taobao_video', run_name='__main__')\n"
 )
 
 
