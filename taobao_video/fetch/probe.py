@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
+
+# FFmpeg's stream analysis opens each stream's decoder and, unless told to skip them, decodes the first frames; the
+# columns come from the container's headers (the MP4 sample description and tables), so decoding only cost time:
+# 0.80 -> 0.31 ms a file, the same values (tests/fetch/test_probe.py: against ffprobe on the sandbox files, against
+# a full analysis on real h264, hevc and mpeg4 encodes).
+_HEADERS_ONLY: Final = {"skip_frame": "all"}
 
 
 class ProbeError(Exception):
@@ -55,7 +61,7 @@ def probe_stream(handle: BinaryIO) -> MediaInfo:
     import av
 
     try:
-        with av.open(handle, mode="r") as container:
+        with av.open(handle, mode="r", options=_HEADERS_ONLY) as container:
             video = container.streams.video[0] if container.streams.video else None
             rate = video.average_rate if video is not None else None
             return MediaInfo(

@@ -113,3 +113,39 @@ def test_a_file_that_is_not_media_is_a_probe_error(tmp_path):
 def test_a_missing_file_is_an_os_error(tmp_path):
     with pytest.raises(OSError):
         probe(tmp_path / "gone.mp4")
+
+
+# Real encoder output (ffmpeg's test source, encoded for real): the probe skips decoding frames, and must still read
+# what a full analysis reads. The sandbox's MP4s have no real frames, so they cannot show a difference.
+ENCODED = {
+    "h264-aac-720p30": ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine",
+                        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac"],
+    "h264-portrait-29.97-faststart": ["-f", "lavfi", "-i", "testsrc2=size=360x640:rate=30000/1001", "-c:v",
+                                      "libx264", "-movflags", "+faststart"],
+    "h264-bframes-fragmented": ["-f", "lavfi", "-i", "testsrc2=size=426x240:rate=24", "-f", "lavfi", "-i", "sine",
+                                "-c:v", "libx264", "-bf", "3", "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov"],
+    "hevc-aac-25": ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine",
+                    "-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error", "-c:a", "aac"],
+    "mpeg4-60": ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=60", "-c:v", "mpeg4"],
+}  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+@pytest.mark.parametrize("name", sorted(ENCODED))
+def test_headers_only_reads_what_a_full_analysis_reads(name, tmp_path):
+    import av
+
+    path = tmp_path / f"{name}.mp4"
+    command = ["ffmpeg", "-v", "error", "-y", *ENCODED[name], "-t", "2", str(path)]
+    encoded = subprocess.run(command, capture_output=True, text=True)
+    if encoded.returncode != 0 and "Unknown encoder" in encoded.stderr:
+        pytest.skip(f"this ffmpeg cannot encode {name}: {encoded.stderr.strip()}")
+    assert encoded.returncode == 0, encoded.stderr
+    with av.open(str(path)) as container:  # the full analysis: the first frames decoded
+        video = container.streams.video[0]
+        rate = video.average_rate
+        full = (container.format.name, video.codec_context.name, container.bit_rate or None,
+                round(float(rate), 3) if rate else None, bool(container.streams.audio),
+                video.codec_context.width, video.codec_context.height)  # fmt: skip
+    info = probe(path)
+    assert (info.container, info.codec, info.bitrate, info.fps, info.has_audio, info.width, info.height) == full
