@@ -345,7 +345,7 @@ class Harvester:
             for num_iid in left:
                 self._count(Outcome.DEFERRED, num_iid, detail="stopped while waiting for the gateway")
         except DiskFull as exc:
-            self._disk_full(exc, *left)
+            self._stop_for(exc, StopReason.DISK_FULL, *left)
         except CallCapReached:
             self._halt(StopReason.MAX_CALLS, *left)
         except (QuotaExhausted, QuotaExceeded) as exc:  # the pool has already recorded which app is spent
@@ -390,13 +390,15 @@ class Harvester:
         for num_iid in ids:
             self._count(Outcome.DEFERRED, num_iid, detail=why)
 
-    def _disk_full(self, exc: DiskFull, *ids: int) -> None:
-        """No room for videos: stop as Ctrl-C would (no more lookups, transfers parked); the report carries the
-        error, whose exit code (75) is the run's."""
+    def _stop_for(self, exc: TaobaoVideoError, reason: StopReason, *ids: int) -> None:
+        """Stop as Ctrl-C would (no more lookups, transfers parked) because of ``exc``: no room for videos
+        (DiskFull, 75), or an upload failed (StorageError, 75; ConfigError, 78). The report carries the error, whose
+        exit code is the run's; ``ids`` keep their state and URL: the next run, ``daily`` too, goes on without a
+        call."""
         with self._lock:
             self.report.error = self.report.error or exc
         self.stop.set()
-        self._halt(StopReason.DISK_FULL, *ids, detail=str(exc))
+        self._halt(reason, *ids, detail=str(exc))
 
     # -- downloads --------------------------------------------------------------------------------------------
 
@@ -433,7 +435,7 @@ class Harvester:
             return
         except DiskFull as exc:
             self._parked(exc.bytes_fetched)
-            self._disk_full(exc, job.num_iid)
+            self._stop_for(exc, StopReason.DISK_FULL, job.num_iid)
             return
         except UrlExpired as exc:
             self.catalog.mark_failed(job.num_iid, error_kind=FailureKind.URL_EXPIRED, error=str(exc), now=self.clock())
@@ -456,18 +458,11 @@ class Harvester:
         try:  # the row is committed once the file (or object) is durable, in a batch with others (jobs/commit.py)
             self.recorder.record(job, result, duration, warn=lambda detail: self._warn(job.num_iid, detail))
         except (StorageError, ConfigError) as exc:  # the bucket failed or refused us: stop; the item keeps its URL
-            self._storage_failed(exc, job.num_iid)
+            reason = StopReason.STORAGE if isinstance(exc, StorageError) else StopReason.FATAL
+            self._stop_for(exc, reason, job.num_iid)
 
     def _warn(self, num_iid: int, detail: str) -> None:
         self.on_event({"event": "warning", "num_iid": num_iid, "detail": detail})
-
-    def _storage_failed(self, exc: TaobaoVideoError, num_iid: int) -> None:
-        """An upload failed: stop as on a full disk (StorageError, exit 75) or for the user (ConfigError, 78). The
-        item keeps its state and URL (resolved): deferred, the next run, ``daily`` too, uploads it without a call."""
-        with self._lock:
-            self.report.error = self.report.error or exc
-        self.stop.set()
-        self._halt(StopReason.STORAGE if isinstance(exc, StorageError) else StopReason.FATAL, num_iid, detail=str(exc))
 
     def _add_bytes(self, count: int) -> None:
         with self._lock:
