@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from taobao_video.fsutil import fsync_dir
 from taobao_video.store.records import VideoRow
@@ -163,12 +163,21 @@ class GroupCommit:
             return
         self.batches.append(len(batch))
         for item in batch:
-            item.on_committed(item.row)
+            _tell(item.on_committed, item.row)
 
     @staticmethod
     def _fail(items: list[Finished], exc: Exception) -> None:
         for item in items:
-            item.on_failed(exc)
+            _tell(item.on_failed, exc)
+
+
+def _tell(callback: Callable[[Any], None], value: Any) -> None:
+    """Run one item's callback on the committer thread; its failure (a listener whose stdout has gone, a bug) is
+    logged and must not end the thread, or every file after it would be left unrecorded and untold."""
+    try:
+        callback(value)
+    except Exception:
+        log.exception("a downloaded video's callback failed")
 
 
 __all__ = ["MAX_BATCH_FILES", "MAX_BATCH_WAIT_S", "Finished", "GroupCommit", "fsync_file"]
