@@ -36,8 +36,20 @@ def record(settings, rows, cover_path=None):
             catalog.record_video(replace(row, cover_path=cover_path), now=NOW)
 
 
+def symlinked_home(tmp_path):
+    """<tmp>/home whose videos/ is a symlink to <tmp>/bigdisk/videos, which holds 2.mp4: the home."""
+    base = tmp_path / "home"
+    disk = tmp_path / "bigdisk" / "videos"
+    disk.mkdir(parents=True)
+    base.mkdir()
+    (base / "videos").symlink_to(disk, target_is_directory=True)
+    (disk / "2.mp4").write_bytes(MP4)
+    return base
+
+
 def test_an_empty_video_file_keeps_the_connection(tmp_path, capfd):
-    """A 0-byte file inside videos/: socket.sendfile(count=0) raises ValueError after the headers went out."""
+    """A 0-byte file inside videos/ is a 200 with an empty body (no sendfile(count=0) after the headers), and the
+    keep-alive connection serves the next request."""
     base = tmp_path / "home"
     (base / "videos").mkdir(parents=True)
     (base / "videos" / "1.mp4").write_bytes(b"")
@@ -59,7 +71,8 @@ def test_an_empty_video_file_keeps_the_connection(tmp_path, capfd):
 
 @pytest.mark.parametrize("digits", [4301, 5000])
 def test_a_huge_range_number_is_ignored(tmp_path, digits):
-    """int() of > 4300 digits raises ValueError in parse_range: the client gets 500 'internal error'."""
+    """A Range number longer than any 64-bit offset (here past int()'s 4300-digit limit) is no range we serve:
+    parse_range ignores the header, so the answer is a 200 of the whole file, never a 500."""
     base = tmp_path / "home"
     (base / "videos").mkdir(parents=True)
     (base / "videos" / "2.mp4").write_bytes(MP4)
@@ -67,18 +80,14 @@ def test_a_huge_range_number_is_ignored(tmp_path, digits):
     record(settings, [(2, "videos/2.mp4", len(MP4))])
     with served_catalog(settings) as url:
         response = requests.get(f"{url}/videos/2.mp4", headers={"Range": "bytes=0-" + "9" * digits}, timeout=10)
-    assert response.status_code in (200, 206, 416), response.text
+    assert (response.status_code, response.content) == (200, MP4), response.text
+    assert "Content-Range" not in response.headers
 
 
 def test_covers_beside_a_symlinked_videos_folder_are_served(tmp_path):
-    """videos/ a symlink to another disk (common): harvest keeps covers in <base>/covers (wiring.covers_dir), but
-    the server looks in <resolved videos>/../covers and refuses every cover."""
-    base = tmp_path / "home"
-    disk = tmp_path / "bigdisk" / "videos"
-    disk.mkdir(parents=True)
-    base.mkdir()
-    (base / "videos").symlink_to(disk, target_is_directory=True)
-    (disk / "2.mp4").write_bytes(MP4)
+    """videos/ a symlink to another disk (common): harvest keeps covers in <base>/covers (wiring.covers_dir), and
+    the server serves them from there, not from <resolved videos>/../covers."""
+    base = symlinked_home(tmp_path)
     (base / "covers").mkdir()
     (base / "covers" / "2.jpg").write_bytes(b"\xff\xd8\xff\xe0 jpeg")
     settings = make_settings(base)
@@ -86,17 +95,13 @@ def test_covers_beside_a_symlinked_videos_folder_are_served(tmp_path):
     with served_catalog(settings) as url:
         assert requests.get(f"{url}/videos/2.mp4", timeout=10).content == MP4
         cover = requests.get(f"{url}/covers/2.jpg", timeout=10)
-    assert cover.status_code == 200, cover.text
+    assert (cover.status_code, cover.content) == (200, b"\xff\xd8\xff\xe0 jpeg"), cover.text
 
 
 def test_public_urls_of_a_symlinked_videos_folder(tmp_path):
-    """Same set-up: the API's video_public_url is the Taobao URL, not prefix + videos/2.mp4."""
-    base = tmp_path / "home"
-    disk = tmp_path / "bigdisk" / "videos"
-    disk.mkdir(parents=True)
-    base.mkdir()
-    (base / "videos").symlink_to(disk, target_is_directory=True)
-    (disk / "2.mp4").write_bytes(MP4)
+    """Same set-up: the API's video_public_url is prefix + videos/2.mp4 (the path under the home), not the Taobao
+    URL."""
+    base = symlinked_home(tmp_path)
     settings = make_settings(base, public_url_prefix="https://media.example.com/t/")
     record(settings, [(2, "videos/2.mp4", len(MP4))])
     with served_catalog(settings, public_url_prefix=settings.download.public_url_prefix) as url:
