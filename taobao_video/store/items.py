@@ -206,8 +206,9 @@ class ItemTransitions:
                     connection.execute(update(Item).where(Item.num_iid.in_(chunk)).values(done)).rowcount
                     for chunk in slices(ids, READ_CHUNK)
                 )
-                if updated < len(ids):  # ids never added (a library caller's rows): added now, at the queue's end
-                    for row in _unknown(connection, rows):
+                if updated < len(ids):  # some ids never added (a library caller's rows): each is added now, at the
+                    # queue's end; an item another writer added meanwhile is updated, a clash retried (retry_on_race)
+                    for row in rows:
                         first = {"video_url": row.video_url, "cover_url": row.cover_url, "api_method": row.api_method}
                         _upsert_item(connection, row.num_iid, now, done, first)
 
@@ -294,14 +295,6 @@ class ItemTransitions:
 
 
 _VIDEO_COLUMNS = tuple(field.name for field in dataclasses.fields(VideoRow))
-
-
-def _unknown(connection: Connection, rows: Sequence[VideoRow]) -> list[VideoRow]:
-    """The rows whose id has no ``items`` row, in their order."""
-    known: set[int] = set()
-    for chunk in slices([row.num_iid for row in rows], READ_CHUNK):
-        known.update(connection.scalars(select(Item.num_iid).where(Item.num_iid.in_(chunk))))
-    return [row for row in rows if row.num_iid not in known]
 
 
 def _upsert_item(
