@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 
 import pytest
 
@@ -27,8 +28,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_a_command_exits_with_its_code_after_the_atexit_handlers() -> None:
     done = _run("--version")
     assert done.returncode == 0
-    assert done.stdout.splitlines() == [done.stdout.splitlines()[0], "atexit ran"]
-    assert done.stdout.startswith("taobao-video, version ")
+    assert done.stdout == f"taobao-video, version {version('taobao-video')}\natexit ran\n"
     bad = _run("no-such-command")
     assert bad.returncode == 2
     assert "No such command 'no-such-command'" in bad.stderr
@@ -38,7 +38,7 @@ def test_a_command_exits_with_its_code_after_the_atexit_handlers() -> None:
 def test_python_m_runs_the_same_entry_point() -> None:
     done = subprocess.run([sys.executable, "-m", "taobao_video", "--version"], capture_output=True, text=True)
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout.startswith("taobao-video, version ")
+    assert done.stdout == f"taobao-video, version {version('taobao-video')}\n"
 
 
 def test_a_closed_pipe_ends_quietly() -> None:
@@ -50,7 +50,7 @@ def test_a_closed_pipe_ends_quietly() -> None:
         done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE)
     finally:
         os.close(write_end)
-    assert b"Traceback" not in done.stderr, done.stderr
+    assert done.stderr == b"", done.stderr
 
 
 @pytest.mark.parametrize(("code", "expected"), [(None, 0), (0, 0), (75, 75), (256 + 2, 2), ("a message", 1)])
