@@ -232,14 +232,15 @@ class CatalogFull(DiskFull):
 
     def __init__(self, path: str, free_bytes: int | None = None) -> None:
         self.path, self.free_bytes, self.needed_bytes = path, free_bytes or 0, None
+        self.free_known = free_bytes
         free = f", {format_bytes(free_bytes)} free" if free_bytes is not None else ""
         TaobaoVideoError.__init__(
             self,
             f"the catalog's disk is full ({path}{free}): free space there and run again; what was recorded is kept",
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.path, self.free_bytes), {**self.__dict__}
+    def __reduce__(self) -> tuple[Any, ...]:  # rebuilt from what was known: a copy must not claim "0 B free"
+        return type(self), (self.path, self.free_known), {**self.__dict__}
 
 
 class StorageError(TaobaoVideoError):

@@ -119,3 +119,18 @@ def test_exit_codes_of_the_tree():
     assert str(E.ConfigError("must be an integer", file="settings.toml", key="[quota] daily_limit")) == (
         "settings.toml: [quota] daily_limit: must be an integer"
     )
+
+
+@pytest.mark.parametrize("free", [None, 0, 1234])
+def test_a_catalog_full_error_copies_and_pickles_as_it_was(free):
+    import copy
+    import pickle
+
+    error = E.CatalogFull("postgresql://db", free)
+    for again in (copy.copy(error), pickle.loads(pickle.dumps(error))):
+        assert (type(again), str(again), again.free_bytes, again.path) == (
+            E.CatalogFull,
+            str(error),
+            error.free_bytes,
+            "postgresql://db",
+        )
