@@ -24,9 +24,9 @@ redirects          too many redirects                               no         y
 A certificate failure will not mend itself in a second, so it is not retried; it stops at one attempt and, being
 provably unsent, costs no call. Anything not recognised counts as "maybe reached" and retryable: the safe side.
 
-Also here: the connect timeout every edge uses (:func:`timeouts`) and the gateway's :class:`CircuitBreaker`. The
-retry policy shape is :func:`taobao_video.retry.retrying` (re-exported), kept apart because the catalog uses it
-and must not import ``requests``.
+Also here: the connect timeout every edge uses (:func:`timeouts`), the sessions' :class:`EnvironmentOnce` and the
+gateway's :class:`CircuitBreaker`. The retry policy shape is :func:`taobao_video.retry.retrying` (re-exported),
+kept apart because the catalog uses it and must not import ``requests``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Final
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -212,6 +213,36 @@ def _in_handshake(chain: list[BaseException]) -> bool:
 def _text_of(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+class EnvironmentOnce(requests.Session):
+    """A Session that reads the proxy and CA bundle settings of the environment once per origin, not per request.
+
+    requests looks them up (``*_proxy``, ``no_proxy``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) before every
+    request, walking the whole environment twice (about 90 µs); over hundreds of short downloads or calls that
+    walk took more CPU than the HTTP exchange itself (issue 15's profile). A run's environment does not change,
+    so each origin's answer is kept: the same settings, read once. Changing the session's own ``proxies``,
+    ``verify``, ``cert`` or ``trust_env`` after its first request is not seen for an origin already asked; this
+    tool never does.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_origin: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._by_origin_lock = threading.Lock()
+
+    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        if proxies:  # proxies given for this request: nothing general to keep
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert if not isinstance(cert, list) else tuple(cert))
+        with self._by_origin_lock:
+            found = self._by_origin.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            with self._by_origin_lock:
+                self._by_origin[key] = found
+        return {**found, "proxies": dict(found["proxies"])}
 
 
 def timeouts(timeout_s: float) -> tuple[float, float]:

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -99,37 +99,9 @@ class CuttableAdapter(requests.adapters.HTTPAdapter):
             _shut_down(getattr(conn, "sock", None))
 
 
-class DownloadSession(requests.Session):
-    """A Session that reads the proxy and CA bundle settings of the environment once per origin, not per request.
-
-    requests looks them up (``*_proxy``, ``no_proxy``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) before every
-    request, walking the whole environment twice; over hundreds of short downloads that walk took more CPU than
-    the HTTP exchange itself (issue 15's profile). A run's environment does not change, so each origin's answer
-    is kept: the same settings, read once.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._by_origin: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._by_origin_lock = threading.Lock()
-
-    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
-        if proxies:  # proxies given for this request: nothing general to keep
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc, stream, verify, cert if not isinstance(cert, list) else tuple(cert))
-        with self._by_origin_lock:
-            found = self._by_origin.get(key)
-        if found is None:
-            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            with self._by_origin_lock:
-                self._by_origin[key] = found
-        return {**found, "proxies": dict(found["proxies"])}
-
-
 def new_download_session(workers: int) -> requests.Session:
     """A Session whose pool keeps one connection per worker, so parallel downloads reuse connections."""
-    session = DownloadSession()
+    session = net.EnvironmentOnce()
     adapter = CuttableAdapter(pool_connections=max(10, workers), pool_maxsize=workers, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
