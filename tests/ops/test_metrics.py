@@ -52,8 +52,11 @@ def test_a_harvest_writes_metrics_equal_to_its_summary(live: Sandbox, tmp_path: 
 
     # A line someone added by hand is dropped; the last success of the other command is not.
     prom.write_text(prom.read_text() + "oops, not prometheus text\n")
-    code, _, _ = run(["--config", str(config), "daily", "--json"], capsys, monkeypatch)
+    code, _, err = run(["--config", str(config), "daily", "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "oops" not in prom.read_text(encoding="utf-8")
     kept = samples(prom)
+    assert kept[("taobao_video_last_run_exit_code", (("command", "daily"),))] == 0
     assert ("taobao_video_last_success_timestamp_seconds", run_label) in kept  # harvest's, carried over
 
 
@@ -85,6 +88,7 @@ def test_serve_shows_the_same_metrics_at_slash_metrics(live: Sandbox, tmp_path: 
     code, _, err = run(
         ["--config", str(config), "queue", "add", *map(str, live.catalogue.sample("video", 7))], capsys, monkeypatch
     )
+    assert code == 0, err
     code, _, err = run(["--config", str(config), "daily"], capsys, monkeypatch)
     assert code == 0, err
     written = samples(prom)
