@@ -22,7 +22,8 @@ def test_a_full_sqlite_disk_is_catalog_full_and_loses_nothing_committed(tmp_path
     with Catalog.open(url) as catalog:
         catalog.add_items(list(range(1, 101)), now=NOW)
         engine = engine_of(catalog)
-        pages = engine.connect().exec_driver_sql("PRAGMA page_count").scalar()
+        with engine.connect() as connection:
+            pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
         cap = f"PRAGMA max_page_count={pages + 2}"  # the file may not grow: "database or disk is full"
         event.listen(engine, "connect", lambda connection, record: connection.execute(cap))
         engine.dispose()
@@ -44,6 +45,5 @@ def test_postgresql_disk_full_is_catalog_full_naming_the_server_without_its_pass
     with pytest.raises(CatalogFull) as full:
         _postgres_errors(context)
     assert "db.example" in str(full.value) and "s3cret" not in str(full.value)
-    _postgres_errors(
-        SimpleNamespace(original_exception=SimpleNamespace(sqlstate="40001"), engine=engine)
-    )  # others pass
+    other = SimpleNamespace(original_exception=SimpleNamespace(sqlstate="40001"), engine=engine)
+    assert _postgres_errors(other) is None  # others pass: SQLAlchemy raises the original error
