@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from taobao_video.fetch.probe import ProbeError, probe, probe_stream
+from taobao_video.fetch.probe import _HEADERS_ONLY, ProbeError, probe, probe_stream
 from taobao_video.sandbox.products import PICTURE_SIZES, Catalogue
 
 CATALOGUE = Catalogue(11, (40_000, 400_000))
@@ -147,5 +147,12 @@ def test_headers_only_reads_what_a_full_analysis_reads(name, tmp_path):
         full = (container.format.name, video.codec_context.name, container.bit_rate or None,
                 round(float(rate), 3) if rate else None, bool(container.streams.audio),
                 video.codec_context.width, video.codec_context.height)  # fmt: skip
+        full_pix_fmt = video.codec_context.pix_fmt
     info = probe(path)
     assert (info.container, info.codec, info.bitrate, info.fps, info.has_audio, info.width, info.height) == full
+    if name.startswith("h264"):
+        # the option is in force: with no frame decoded, H.264's pixel format stays unknown (HEVC's and MPEG-4's
+        # parsers read it from the headers, so they cannot show it); a PyAV that ignored the option would decode
+        with av.open(str(path), options=_HEADERS_ONLY) as container:
+            headers_pix_fmt = container.streams.video[0].codec_context.pix_fmt
+        assert (full_pix_fmt, headers_pix_fmt) == ("yuv420p", None)
