@@ -247,14 +247,17 @@ class TopClient:
 
     def _post(self, method: str, form: Mapping[str, str]) -> dict[str, Any]:
         """One POST; the breaker learns whether the gateway answered at all."""
-        try:
-            body, status, reason = self._exchange(method, form)
-        except TransportError as exc:
-            if self.breaker is not None:
-                self.breaker.failed(exc)
-            raise
-        if self.breaker is not None:
-            self.breaker.answered()
+
+        def send() -> requests.Response:
+            return self.http.post(
+                self.gateway_url,
+                data=form,
+                headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
+                timeout=net.timeouts(self.timeout_s),
+                stream=True,
+            )
+
+        body, status, reason = exchange(send, what=method, scrub=self._scrub, breaker=self.breaker)
         if status != 200:
             raise TransportError(
                 f"{method}: the gateway answered HTTP {status} {reason}".rstrip(),
@@ -262,28 +265,6 @@ class TopClient:
                 retryable=status >= 500 or status == 429,
             )
         return self._payload(method, body)
-
-    def _exchange(self, method: str, form: Mapping[str, str]) -> tuple[bytes, int, str]:
-        """(body, status, reason) of one POST; network failures as net.py translates them."""
-        try:
-            response = self.http.post(
-                self.gateway_url,
-                data=form,
-                headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
-                timeout=net.timeouts(self.timeout_s),
-                stream=True,
-            )
-        except net.NETWORK_ERRORS as exc:
-            raise net.transport_error(exc, what=method, scrub=self._scrub) from None
-        try:
-            body = _read_capped(response, MAX_BODY_BYTES)
-        except net.NETWORK_ERRORS as exc:
-            raise net.transport_error(
-                exc, what=f"{method}: reading the answer", scrub=self._scrub, answering=True
-            ) from None
-        finally:
-            response.close()
-        return body, response.status_code, response.reason or ""
 
     def _payload(self, method: str, body: bytes) -> dict[str, Any]:
         document = self._decode(method, body)
@@ -311,14 +292,14 @@ class TopClient:
             kind = "an HTML page" if "<html" in text[:512].lower() or "<!doctype" in text[:64].lower() else "XML"
             raise BadResponseError(
                 f"{method}: the gateway answered {kind} instead of JSON "
-                f"({self._scrub(_excerpt(text))!r}); check taobao.gateway_url"
+                f"({self._scrub(excerpt(text))!r}); check taobao.gateway_url"
             )
         try:
             # Real answers sometimes hold raw control characters inside strings: strict=False accepts them.
             document = json.loads(text, strict=False)
         except ValueError:
             raise BadResponseError(
-                f"{method}: the gateway's answer is not JSON ({self._scrub(_excerpt(text))!r})"
+                f"{method}: the gateway's answer is not JSON ({self._scrub(excerpt(text))!r})"
             ) from None
         if not isinstance(document, dict):
             raise BadResponseError(f"{method}: the gateway's answer is JSON but not an object")
@@ -350,7 +331,47 @@ def new_http_session(pool_size: int = 10) -> requests.Session:
     return session
 
 
+def exchange(
+    send: Callable[[], requests.Response],
+    *,
+    what: str,
+    scrub: Callable[[str], str],
+    breaker: net.CircuitBreaker | None = None,
+) -> tuple[bytes, int, str]:
+    """(body, status, reason) of the one request ``send`` makes (streamed), the body cut off past MAX_BODY_BYTES.
+
+    A network failure, while sending or while reading the answer, is the TransportError net.py makes of it
+    (``what`` starts its message, ``scrub`` takes the secrets out); the breaker learns whether the far end
+    answered at all: a failure either way counts for it, a whole answer (any status) closes it.
+    """
+    try:
+        body, status, reason = _exchange(send, what, scrub)
+    except TransportError as exc:
+        if breaker is not None:
+            breaker.failed(exc)
+        raise
+    if breaker is not None:
+        breaker.answered()
+    return body, status, reason
+
+
+def _exchange(send: Callable[[], requests.Response], what: str, scrub: Callable[[str], str]) -> tuple[bytes, int, str]:
+    try:
+        response = send()
+    except net.NETWORK_ERRORS as exc:
+        raise net.transport_error(exc, what=what, scrub=scrub) from None
+    try:
+        body = _read_capped(response, MAX_BODY_BYTES)
+    except net.NETWORK_ERRORS as exc:
+        raise net.transport_error(exc, what=f"{what}: reading the answer", scrub=scrub, answering=True) from None
+    finally:
+        response.close()
+    return body, response.status_code, response.reason or ""
+
+
 def _read_capped(response: requests.Response, cap: int) -> bytes:
+    """The body, read until it ends or grows past ``cap`` (then a little more than ``cap``, for the caller to
+    refuse)."""
     chunks: list[bytes] = []
     total = 0
     for chunk in response.iter_content(chunk_size=65536):
@@ -377,7 +398,8 @@ def _num_iid_of(params: Mapping[str, object]) -> int | None:
         return None
 
 
-def _excerpt(text: str, limit: int = 120) -> str:
+def excerpt(text: str, limit: int = 120) -> str:
+    """``text`` on one line, cut to ``limit`` characters (an ellipsis says it was cut)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "…"
 

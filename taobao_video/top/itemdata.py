@@ -43,12 +43,11 @@ from taobao_video.errors import (
     redact,
 )
 from taobao_video.model import BEIJING, UNCHARGED_CALL, UNSENT_CALL, next_midnight, utc_now
-from taobao_video.top.client import CallRecord, new_http_session
+from taobao_video.top.client import MAX_BODY_BYTES, CallRecord, excerpt, exchange, new_http_session
 
 log = logging.getLogger(__name__)
 
 METHOD = "gateway.item_get"  # how the call log and the ledger name a gateway call
-MAX_BODY_BYTES = 8 * 1024 * 1024
 NOT_FOUND_CODES = frozenset({"2000", "1001"})
 UNCHARGED_CODES = frozenset({"4000", "4001", "4002"})
 KEY_ENV, SECRET_ENV = "TAOBAO_GATEWAY_KEY", "TAOBAO_GATEWAY_SECRET"
@@ -193,25 +192,14 @@ class ItemDataClient:
 
     def _get(self, num_iid: int) -> tuple[dict[str, Any], str]:
         query = {**self.params, "key": self._key, "secret": self._secret, "num_iid": str(num_iid)}
-        try:
-            response = self.http.get(self.url, params=query, timeout=net.timeouts(self.timeout_s), stream=True)
-        except net.NETWORK_ERRORS as exc:
-            error = net.transport_error(exc, what="item-data gateway", scrub=self.scrub)
-            if self.breaker is not None:
-                self.breaker.failed(error)
-            raise error from None
-        try:
-            body = b"".join(_capped(response))
-        except net.NETWORK_ERRORS as exc:
-            raise net.transport_error(exc, what="item-data gateway: reading the answer", scrub=self.scrub) from None
-        finally:
-            response.close()
-        if self.breaker is not None:
-            self.breaker.answered()
-        if response.status_code != 200:
-            status = response.status_code
+
+        def send() -> requests.Response:
+            return self.http.get(self.url, params=query, timeout=net.timeouts(self.timeout_s), stream=True)
+
+        body, status, reason = exchange(send, what="item-data gateway", scrub=self.scrub, breaker=self.breaker)
+        if status != 200:
             raise TransportError(
-                f"item-data gateway: HTTP {status} {response.reason or ''}".rstrip(),
+                f"item-data gateway: HTTP {status} {reason}".rstrip(),
                 status=status,
                 retryable=status >= 500 or status == 429,
             )
@@ -243,8 +231,7 @@ def decode(body: bytes, *, scrub: Callable[[str], str] = lambda text: text) -> d
     try:
         document = json.loads(text, strict=False)  # PHP's \/ escapes are plain JSON
     except ValueError:
-        excerpt = scrub(" ".join(text.split())[:120])
-        problem = f"item-data gateway: the answer is not JSON ({excerpt!r}); check [gateway] url"
+        problem = f"item-data gateway: the answer is not JSON ({scrub(excerpt(text))!r}); check [gateway] url"
         raise BadResponseError(problem) from None
     if not isinstance(document, dict):
         raise BadResponseError("item-data gateway: the answer is JSON but not an object")
@@ -278,15 +265,6 @@ def _plausible(text: str) -> float:
         or "\u3000" <= char <= "\u303f"
         or "\uff00" <= char <= "\uffef"
     ) / max(1, len(text))
-
-
-def _capped(response: requests.Response) -> Any:
-    total = 0
-    for chunk in response.iter_content(chunk_size=65536):
-        total += len(chunk)
-        yield chunk
-        if total > MAX_BODY_BYTES:
-            return
 
 
 class _Redact(logging.Filter):
