@@ -5,29 +5,21 @@ another video's bytes."""
 
 from __future__ import annotations
 
-import errno
-import os
 from datetime import timedelta
 
 from helpers.harvest import harvest, log_in, opened, sandbox_settings, sha256_of
+from helpers.links import OWNER, SHARER, VIDEO_BYTES, no_hard_links
 
 from conftest import START, Sleeps, make_sandbox
 from taobao_video.jobs.refresh import refresh
-from taobao_video.sandbox.products import Catalogue
 from taobao_video.store.history import mark_checked
-
-OWNER = Catalogue(11, (40_000, 90_000)).sample("video", 1)[0]
-SHARER = Catalogue(11, (40_000, 90_000)).sample("no_video", 1)[0]
 
 
 def test_refreshing_the_owner_leaves_the_sharers_file_intact_without_hard_links(clock, tmp_path, monkeypatch):
-    def no_links(src, dst, *a, **k):
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", no_links)
+    no_hard_links(monkeypatch)
     changes = {OWNER: START + timedelta(days=2)}
     with make_sandbox(
-        clock, daily_limit=1000, video_bytes=(40_000, 90_000), shared_videos={SHARER: OWNER}, video_changes=changes
+        clock, daily_limit=1000, video_bytes=VIDEO_BYTES, shared_videos={SHARER: OWNER}, video_changes=changes
     ) as sb:
         settings = sandbox_settings(sb, tmp_path)
         log_in(sb, settings, clock)

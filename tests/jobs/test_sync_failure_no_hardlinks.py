@@ -1,5 +1,5 @@
-"""Without hard links a sharer's Finished names the owner's file; when syncing it fails, the group commit deletes
-that path: the owner's committed, verified video is gone while its row stays."""
+"""Without hard links a sharer's Finished names the owner's file; when syncing it fails, the sharer is not recorded
+and the group commit leaves that path alone: the owner's committed, verified video stays with its row."""
 
 from __future__ import annotations
 
@@ -7,20 +7,14 @@ import errno
 import os
 
 from helpers.harvest import harvest, log_in, opened, sandbox_settings
+from helpers.links import OWNER, SHARER, VIDEO_BYTES, no_hard_links
 
 from conftest import make_sandbox
-from taobao_video.sandbox.products import Catalogue
-
-OWNER = Catalogue(11, (40_000, 90_000)).sample("video", 1)[0]
-SHARER = Catalogue(11, (40_000, 90_000)).sample("no_video", 1)[0]
 
 
 def test_a_failed_sync_of_a_sharer_never_deletes_the_owners_file(clock, tmp_path, monkeypatch):
-    def no_links(src, dst, *a, **k):
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", no_links)
-    with make_sandbox(clock, daily_limit=1000, video_bytes=(40_000, 90_000), shared_videos={SHARER: OWNER}) as sb:
+    no_hard_links(monkeypatch)
+    with make_sandbox(clock, daily_limit=1000, video_bytes=VIDEO_BYTES, shared_videos={SHARER: OWNER}) as sb:
         settings = sandbox_settings(sb, tmp_path)
         log_in(sb, settings, clock)
         assert harvest(settings, clock, [OWNER])[0].downloaded == 1
