@@ -12,6 +12,7 @@ import click
 from taobao_video.cli.common import catalog_settings, open_for_reading, settings_of
 from taobao_video.errors import EXIT_FAILED
 from taobao_video.model import STATE_NAMES as STATES
+from taobao_video.storage.base import is_object_url
 
 # -- show -----------------------------------------------------------------------------------------------------
 
@@ -61,8 +62,8 @@ def _print_show(report: dict[str, Any], base_dir: Path) -> None:
     video = report["video"]
     if video is not None:
         stored = video["video_path"]
-        path = stored if "://" in stored else base_dir / stored  # an object's URL is shown as it is
-        present = "" if "://" in stored or Path(path).exists() else "  (MISSING on disk)"
+        path = stored if is_object_url(stored) else base_dir / stored  # an object's URL is shown as it is
+        present = "" if is_object_url(stored) or Path(path).exists() else "  (MISSING on disk)"
         duration = f"{video['duration']:.3f} s" if video["duration"] is not None else "unknown"
         click.echo(f"file:         {path}{present}")
         click.echo(f"duration:     {duration}")

@@ -28,7 +28,7 @@ from taobao_video.fetch.covers import CoverFetcher
 from taobao_video.fetch.media import mp4_duration
 from taobao_video.fetch.probe import ProbeError, probe
 from taobao_video.jobs.plan import Job
-from taobao_video.storage import Storage
+from taobao_video.storage import Storage, is_object_url
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
 from taobao_video.store.covers import missing_covers, record_cover
@@ -110,7 +110,7 @@ class Covers:
 
     def _uploaded(self, columns: dict[str, Any]) -> dict[str, Any]:
         local = columns.get("cover_path")
-        if self.storage is None or not local or "://" in local:
+        if self.storage is None or not local or is_object_url(local):
             return {}
         source = self.base_dir / local
         key = f"covers/{source.name}"

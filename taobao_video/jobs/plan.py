@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from taobao_video.model import FailureKind, ItemState, LookupOutcome
+from taobao_video.storage.base import is_object_url
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.records import ItemRow, VideoRow
 from taobao_video.top.lookup import LookupResult
@@ -61,7 +62,7 @@ def make_plan(ids: Iterable[int], catalog: Catalog, *, now: datetime, base_dir: 
         video, item = videos.get(num_iid), items.get(num_iid)
         if video is not None:
             # an object's row is the catalog's word (``catalog verify`` checks the bucket): no request per id
-            stored = video.video_path.startswith("s3://") or _file_intact(base_dir / video.video_path, video.size_bytes)
+            stored = is_object_url(video.video_path) or _file_intact(base_dir / video.video_path, video.size_bytes)
             if not options.force and stored:
                 plan.skipped.append((num_iid, "in the catalog"))
             else:

@@ -54,6 +54,7 @@ from taobao_video.jobs.report import DailyReport
 from taobao_video.jobs.runner import Run, open_run
 from taobao_video.jobs.verify_objects import object_key
 from taobao_video.model import ItemState, LookupOutcome, StopReason, utc_now
+from taobao_video.storage.base import is_object_url
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import LeaseKeeper, WorkClaims
 from taobao_video.store.history import count_due, due_for_refresh, mark_checked, retire_video
@@ -338,7 +339,7 @@ class _Checker:
 
     def _retire(self, video: VideoRow, now: datetime) -> None:
         """The old version to ``video_history``: its file kept under ``videos/history/`` (or deleted with prune)."""
-        if video.video_path.startswith("s3://"):
+        if is_object_url(video.video_path):
             retire_video(self.catalog, video.num_iid, kept_path=self._retire_object(video), now=now)
             return
         base = self.settings.base_dir

@@ -36,6 +36,7 @@ from taobao_video.errors import EXIT_FAILED, EXIT_OK, DownloadError
 from taobao_video.fetch.images import IMAGE_HEAD, ImageError, image_info
 from taobao_video.fetch.media import describe_bytes, hash_file, is_mp4, mp4_duration
 from taobao_video.jobs.verify_objects import check_cover_object, check_object
+from taobao_video.storage.base import is_object_url
 
 if TYPE_CHECKING:
     from taobao_video.storage import Storage
@@ -162,9 +163,9 @@ def verify(
     """
     report = VerifyReport()
     for row in _rows(catalog, sample, rng or random.Random()):
-        if row.video_path.startswith("s3://") and storage is not None:
+        if is_object_url(row.video_path) and storage is not None:
             problem = check_object(storage, row.video_path, size=row.size_bytes, sha256=row.sha256, deep=deep)
-        elif row.video_path.startswith("s3://"):
+        elif is_object_url(row.video_path):
             problem = "missing", "an object, but download.dir is a folder: set it to the bucket to check it", 0
         else:
             problem = check_file(base_dir / row.video_path, size=row.size_bytes, sha256=row.sha256)
@@ -197,7 +198,7 @@ def _verify_cover(
     assert row.cover_path is not None
     report.covers_checked += 1
     size = {"width": row.cover_width, "height": row.cover_height}
-    if row.cover_path.startswith("s3://"):
+    if is_object_url(row.cover_path):
         problem = check_cover_object(storage, row.cover_path, **size)
     else:
         problem = check_cover(base_dir / row.cover_path, **size)

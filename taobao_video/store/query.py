@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taobao_video.model import MAX_NUM_IID
+from taobao_video.storage.base import is_object_url
 from taobao_video.store.filters import (
     VIDEO_COLUMNS,
     VideoQuery,
@@ -225,6 +226,6 @@ def _page(rows: Iterable[dict[str, Any]], query: VideoQuery) -> Iterator[dict[st
 
 def _gone(base_dir: Path, video_path: str | None) -> bool:
     """A file gone from disk; an object in a bucket (``s3://…``) is not looked at here: `catalog verify` does."""
-    if video_path is None or "://" in video_path:
+    if video_path is None or is_object_url(video_path):
         return False
     return not (base_dir / video_path).exists()

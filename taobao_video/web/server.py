@@ -54,6 +54,7 @@ from urllib.parse import parse_qs, urlsplit
 from taobao_video.errors import CatalogDamaged, TaobaoVideoError, UsageError
 from taobao_video.jobs.verify_objects import object_key
 from taobao_video.model import MAX_NUM_IID
+from taobao_video.storage.base import is_object_url
 from taobao_video.store.filters import QueryError, VideoQuery, local_zone
 from taobao_video.store.public import PublicUrls
 from taobao_video.store.query import jsonable, list_page
@@ -235,7 +236,7 @@ class CatalogSite:
         row = self._catalog.video(num_iid)
         if row is None:
             return error_reply(404, f"no video {num_iid} in the catalog")
-        if row.video_path.startswith("s3://") and self._storage is not None:
+        if is_object_url(row.video_path) and self._storage is not None:
             return self._object(num_iid, row.video_path, headers)
         path = self._inside_videos(row.video_path)
         if path is None:
@@ -252,7 +253,7 @@ class CatalogSite:
     def _cover(self, num_iid: int, ext: str, headers: Any) -> Reply:
         row = self._catalog.video(num_iid) if 0 < num_iid <= MAX_NUM_IID else None
         cover_path = row.cover_path if row is not None else None
-        if cover_path and cover_path.startswith("s3://") and cover_path.lower().endswith("." + ext):
+        if cover_path and is_object_url(cover_path) and cover_path.lower().endswith("." + ext):
             if self._storage is not None:
                 return self._object(num_iid, cover_path, headers, content_type=COVER_TYPES[ext])
         covers = {"base_dir": self._base_dir, "covers_root": self._media_root / "covers"}
