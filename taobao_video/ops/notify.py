@@ -33,8 +33,7 @@ if TYPE_CHECKING:
     from taobao_video.store.catalog import Catalog
 
 Event = dict[str, Any]
-EVENT_KINDS = ("failure", "auth", "quota_platform", "token_expiring", "summary")
-_COUNTS = ("downloaded", "skipped", "no_video", "not_found", "failed", "deferred")
+_COUNTS = ("downloaded", "skipped", "no_video", "not_found", "not_visible", "failed", "deferred")
 
 
 @dataclass
@@ -190,9 +189,7 @@ class Watch:
         if token_sent and result.sent:
             changes["token_expiring_day"] = self.clock().astimezone(self.settings.quota.tz).date().isoformat()
         try:
-            if changes:
-                self.state.update(**changes)
-            self.state.count(result)
+            self.state.record(result, **changes)
         except OSError as exc:
             self.on_event({"event": "warning", "detail": f"the notify state {self.state.path} was not saved: {exc}"})
 

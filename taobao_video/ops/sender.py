@@ -105,11 +105,10 @@ class NotifyState:
             return {}  # none yet, or damaged: the worst case is one extra token_expiring message
         return data if isinstance(data, dict) else {}
 
-    def update(self, **changes: Any) -> None:
-        """Write ``changes`` over the file's values; a failure to write is left to the caller's warning."""
-        data = {**self.load(), **changes}
-        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
-
-    def count(self, result: SendResult) -> None:
+    def record(self, result: SendResult, **changes: Any) -> None:
+        """Add a send's result to the counts and write ``changes`` over the file's values, in one read and one
+        write; a failure to write is left to the caller's warning."""
         data = self.load()
-        self.update(sent=int(data.get("sent", 0)) + result.sent, failed=int(data.get("failed", 0)) + result.failed)
+        sent, failed = int(data.get("sent", 0)) + result.sent, int(data.get("failed", 0)) + result.failed
+        data.update(changes, sent=sent, failed=failed)
+        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
