@@ -21,7 +21,6 @@ of the cost.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from taobao_video.fsutil import fsync_dir
+from taobao_video.fsutil import fsync_dir, fsync_file
 from taobao_video.store.records import VideoRow
 
 log = logging.getLogger(__name__)
@@ -54,15 +53,6 @@ class Finished:
         """Whether the file is this item's own name (``<num_iid>.mp4``, maybe a hard link), which a failed sync
         may remove; a shared copy named for another item (no hard links there) is that item's, never removed."""
         return self.path.name == f"{self.row.num_iid}.mp4"
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a file's bytes (written by another descriptor, maybe another thread) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class GroupCommit:
@@ -180,4 +170,4 @@ def _tell(callback: Callable[[Any], None], value: Any) -> None:
         log.exception("a downloaded video's callback failed")
 
 
-__all__ = ["MAX_BATCH_FILES", "MAX_BATCH_WAIT_S", "Finished", "GroupCommit", "fsync_file"]
+__all__ = ["MAX_BATCH_FILES", "MAX_BATCH_WAIT_S", "Finished", "GroupCommit"]
