@@ -273,7 +273,8 @@ class _Checker:
         items = self._claimed(ids)
         if not items:
             return True
-        before = {num_iid: (item, self.catalog.video(num_iid)) for num_iid, item in items.items()}
+        videos = self.catalog.videos(items)
+        before = {num_iid: (item, videos.get(num_iid)) for num_iid, item in items.items()}
         results = provider.resolve(list(items), pace=pace)
         while True:
             try:
@@ -301,8 +302,8 @@ class _Checker:
         """The items of ``ids`` this run now holds and that are still due (none re-checked by another meanwhile),
         as read after claiming them: the state the re-check compares with."""
         taken, _ = self.claims.claim_ids(ids)
-        items = {num_iid: self.catalog.item(num_iid) for num_iid in taken}
-        due = {num_iid: item for num_iid, item in items.items() if item is not None and self._still_due(item)}
+        found = self.catalog.items(taken)  # in the order claimed: the order the provider is asked
+        due = {num_iid: found[num_iid] for num_iid in taken if num_iid in found and self._still_due(found[num_iid])}
         self.claims.release([num_iid for num_iid in taken if num_iid not in due])
         return due
 
