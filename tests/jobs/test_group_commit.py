@@ -8,28 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers.rows import video_row
 
 from taobao_video.jobs.commit import Finished, GroupCommit
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.records import VideoRow
 
 WHEN = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
-
-
-def row(num_iid: int) -> VideoRow:
-    return VideoRow(
-        num_iid=num_iid,
-        video_path=f"videos/{num_iid}.mp4",
-        duration=1.0,
-        size_bytes=4,
-        sha256="ab" * 32,
-        video_url=f"http://127.0.0.1/{num_iid}.mp4",
-        cover_url=None,
-        width=None,
-        height=None,
-        api_method="taobao.item_video",
-        downloaded_at=WHEN,
-    )
 
 
 class Journal:
@@ -48,7 +33,7 @@ class Journal:
 
     def finished(self, path: Path, num_iid: int, *, durable: bool = False) -> Finished:
         return Finished(
-            row(num_iid),
+            video_row(num_iid, downloaded_at=WHEN),
             path,
             durable,
             lambda row: self.note("committed", row.num_iid),

@@ -6,7 +6,6 @@ import io
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from helpers.rows import video_row
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, event, inspect, text
@@ -32,7 +32,7 @@ from taobao_video.store.migrate import (
     stored_revision,
     upgrade,
 )
-from taobao_video.store.records import ItemRow, VideoRow
+from taobao_video.store.records import ItemRow
 from taobao_video.store.schema import Base
 from taobao_video.top.client import CallRecord
 
@@ -43,23 +43,6 @@ LATER = NOW + timedelta(minutes=5)
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'catalog.sqlite3'}"
-
-
-def video_row(num_iid: int = 101, **changes: Any) -> VideoRow:
-    row = VideoRow(
-        num_iid=num_iid,
-        video_path=f"data/videos/{num_iid}.mp4",
-        duration=12.5,
-        size_bytes=1_234_567,
-        sha256="ab" * 32,
-        video_url=f"https://cloud.video.taobao.com/play/{num_iid}.mp4",
-        cover_url=f"https://img.alicdn.com/{num_iid}.jpg",
-        width=720,
-        height=1280,
-        api_method="taobao.item_video",
-        downloaded_at=LATER,
-    )
-    return replace(row, **changes)
 
 
 def resolve(cat: Catalog, num_iid: int, *, now: datetime = NOW) -> None:

@@ -21,6 +21,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
+from helpers.rows import video_row
 from sqlalchemy import BigInteger, String, column, insert, inspect, table, text
 from sqlalchemy.exc import IntegrityError
 
@@ -31,7 +32,7 @@ from taobao_video.store import queue as queue_module
 from taobao_video.store.catalog import Catalog, engine_of
 from taobao_video.store.dialects import UtcDateTime, create_catalog_engine
 from taobao_video.store.migrate import alembic_config, current_revision, head_revision
-from taobao_video.store.records import EnqueueResult, RemoveResult, VideoRow
+from taobao_video.store.records import EnqueueResult, RemoveResult
 from taobao_video.store.schema import Base
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -62,28 +63,12 @@ def resolve(cat: Catalog, num_iid: int, *, now: datetime = NOW) -> None:
     )
 
 
-def video_row(num_iid: int) -> VideoRow:
-    return VideoRow(
-        num_iid=num_iid,
-        video_path=f"videos/{num_iid}.mp4",
-        duration=12.5,
-        size_bytes=1000,
-        sha256="ab" * 32,
-        video_url=f"https://cloud.video.taobao.com/play/{num_iid}.mp4",
-        cover_url=None,
-        width=720,
-        height=1280,
-        api_method="taobao.item_video",
-        downloaded_at=NOW,
-    )
-
-
 def one_of_each_state(cat: Catalog) -> None:
     """1 pending, 2 resolved, 3 done, 4 no_video, 5 not_found, 6 failed (download, URL kept), all priority 0."""
     cat.enqueue([1, 2, 3, 4, 5, 6], now=NOW)
     resolve(cat, 2)
     resolve(cat, 3)
-    cat.record_video(video_row(3), now=NOW)
+    cat.record_video(video_row(3, downloaded_at=NOW), now=NOW)
     cat.mark_no_video(4, api_method="taobao.item_video", now=NOW)
     cat.mark_not_found(5, detail="isv.item-not-exist", api_method="taobao.item_video", now=NOW)
     resolve(cat, 6)
@@ -193,7 +178,7 @@ def test_concurrent_enqueues_from_processes_give_distinct_increasing_seqs(cat: C
 def test_marks_and_record_video_of_unknown_ids_join_the_end_of_the_queue(cat: Catalog) -> None:
     cat.enqueue([1, 2], now=NOW)
     resolve(cat, 9)
-    cat.record_video(video_row(8), now=NOW)
+    cat.record_video(video_row(8, downloaded_at=NOW), now=NOW)
     items = cat.items([1, 2, 8, 9])
     assert items[9].seq == 3 and items[8].seq == 4
 
@@ -240,7 +225,7 @@ def test_every_recorded_outcome_clears_deferred_at(cat: Catalog) -> None:
     cat.mark_no_video(2, api_method="taobao.item_video", now=LATER)
     cat.mark_not_found(3, detail="gone", api_method="taobao.item_video", now=LATER)
     cat.mark_lookup_failed(4, error="timeout", now=LATER)
-    cat.record_video(video_row(5), now=LATER)
+    cat.record_video(video_row(5, downloaded_at=NOW), now=LATER)
     assert {row.deferred_at for row in cat.items(range(1, 6)).values()} == {None}
     cat.mark_deferred([1], now=LATER)
     cat.mark_failed(1, error_kind="truncated", error="short", now=LATER)
@@ -293,7 +278,7 @@ def test_the_daily_selection_uses_the_queue_index(cat: Catalog) -> None:
 
 def test_remove_items_keeps_what_has_a_video(cat: Catalog) -> None:
     one_of_each_state(cat)
-    cat.record_video(video_row(7), now=NOW)
+    cat.record_video(video_row(7, downloaded_at=NOW), now=NOW)
     cat.mark_failed(7, error_kind="network", error="reset", now=LATER)  # a forced re-download that failed
     assert cat.remove_items([1, 2, 3, 4, 5, 6, 7, 404]) == RemoveResult(5, 2, 1, (404,))
     assert set(cat.items(range(1, 8))) == {3, 7}
