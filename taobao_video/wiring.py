@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
@@ -135,8 +136,7 @@ def quota_pool(settings: Settings, catalog: Catalog, *, clock: Callable[[], date
     """Every app's ledger, for reading the quota (no client is built, so no token is needed); with the gateway
     provider, the gateway key's ledger."""
     if settings.taobao.provider == "gateway":
-        key, _ = settings.gateway.credentials(settings.source)
-        return AppPool([App("gateway", gateway_ledger(settings, catalog, key, clock=clock))], clock=clock)
+        return AppPool([App("gateway", gateway_ledger(settings, catalog, clock=clock))], clock=clock)
     specs = settings.apps(with_secrets=False)
     return AppPool([App(spec.name, ledger(settings, catalog, spec, clock=clock)) for spec in specs], clock=clock)
 
@@ -153,28 +153,72 @@ def app_pool(
     """Lookups over every configured app; each attempt is reserved in its app's quota ledger first and written to
     the call log after; ``max_calls`` caps the run's attempts over all apps. The apps' clients share one circuit
     breaker: they talk to the same gateway."""
-    http = http or new_http_session(settings.download.workers + 2)
-    book = CallBook(catalog, cap=max_calls)
-    breaker = CircuitBreaker(settings.taobao.breaker_failures, clock=clock)
+    run = _Metered.new(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
     apps = []
     for spec in settings.apps():
-        app_ledger = ledger(settings, catalog, spec, clock=clock)
-        before, after = book.hooks(app_ledger)
-        client = top_client(
-            settings, spec, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after, breaker=breaker
-        )
+        app_ledger, client = run.app_client(spec)
         apps.append(App(spec.name, app_ledger, item_lookup(settings, client)))
-    return AppPool(apps, clock=clock), book
+    return AppPool(apps, clock=clock), run.book
 
 
-def gateway_ledger(
-    settings: Settings, catalog: Catalog, key: str, *, clock: Callable[[], datetime] = utc_now
-) -> QuotaLedger:
-    """The item-data gateway's own quota: its key's day and limit, beside the apps' in ``quota_days``."""
+@dataclasses.dataclass(frozen=True)
+class _Metered:
+    """What a run's clients share: one pooled HTTP session, the run's call book (its ``max_calls`` cap) and one
+    circuit breaker (they all talk to the same gateway)."""
+
+    settings: Settings
+    catalog: Catalog
+    http: requests.Session
+    book: CallBook
+    breaker: CircuitBreaker
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None]
+
+    @classmethod
+    def new(
+        cls,
+        settings: Settings,
+        catalog: Catalog,
+        *,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None],
+        http: requests.Session | None,
+        max_calls: int | None,
+    ) -> _Metered:
+        return cls(
+            settings,
+            catalog,
+            http or new_http_session(settings.download.workers + 2),
+            CallBook(catalog, cap=max_calls),
+            CircuitBreaker(settings.taobao.breaker_failures, clock=clock),
+            clock,
+            sleep,
+        )
+
+    def app_client(self, spec: AppSpec) -> tuple[QuotaLedger, TopClient]:
+        """``spec``'s quota ledger and a client whose every attempt is reserved there first and logged after."""
+        app_ledger = ledger(self.settings, self.catalog, spec, clock=self.clock)
+        before, after = self.book.hooks(app_ledger)
+        client = top_client(
+            self.settings,
+            spec,
+            http=self.http,
+            clock=self.clock,
+            sleep=self.sleep,
+            before_call=before,
+            after_call=after,
+            breaker=self.breaker,
+        )
+        return app_ledger, client
+
+
+def gateway_ledger(settings: Settings, catalog: Catalog, *, clock: Callable[[], datetime] = utc_now) -> QuotaLedger:
+    """The item-data gateway's own quota: its key's day and limit, beside the apps' in ``quota_days``. Only the key
+    (TAOBAO_GATEWAY_KEY) is needed, so the read commands work without the secret."""
     g = settings.gateway
     return QuotaLedger(
         catalog,
-        app_key=gateway_ledger_key(key),
+        app_key=gateway_ledger_key(g.key_only(settings.source)),
         daily_limit=g.daily_limit,
         reserve=g.reserve,
         tz=settings.quota.tz,
@@ -212,13 +256,12 @@ def provider(
     if kind == "item":
         pool, book = app_pool(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
         return ItemProvider(pool), pool, book
-    http = http or new_http_session(settings.download.workers + 2)
-    book = CallBook(catalog, cap=max_calls)
-    breaker = CircuitBreaker(settings.taobao.breaker_failures, clock=clock)
+    run = _Metered.new(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
+    book = run.book
     if kind == "gateway":
         g = settings.gateway
         key, secret = g.credentials(settings.source)
-        g_ledger = gateway_ledger(settings, catalog, key, clock=clock)
+        g_ledger = gateway_ledger(settings, catalog, clock=clock)
         before, after = book.hooks(g_ledger)
         client = ItemDataClient(
             url=g.url,
@@ -228,12 +271,12 @@ def provider(
             timeout_s=g.timeout_s,
             max_retries=settings.taobao.max_retries,
             quota_tz=settings.quota.tz,
-            http=http,
+            http=run.http,
             clock=clock,
             sleep=sleep,
             before_call=before,
             after_call=after,
-            breaker=breaker,
+            breaker=run.breaker,
         )
         found = GatewayProvider(client, on_spent=_spent(g_ledger, "the item-data gateway", clock))
         return found, AppPool([App("gateway", g_ledger)], clock=clock), book
@@ -244,11 +287,7 @@ def provider(
             file=settings.source,
         )
     spec = settings.app()
-    s_ledger = ledger(settings, catalog, spec, clock=clock)
-    before, after = book.hooks(s_ledger)
-    top = top_client(
-        settings, spec, http=http, clock=clock, sleep=sleep, before_call=before, after_call=after, breaker=breaker
-    )
+    s_ledger, top = run.app_client(spec)
     seller = SellerProvider(
         top,
         memory=CatalogVideoMemory(catalog),

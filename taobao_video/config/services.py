@@ -63,13 +63,24 @@ class GatewaySettings(SectionModel):
         if not self.url:
             raise ConfigError("taobao.provider is gateway but [gateway] url is empty", file=source, key="[gateway] url")
         pairs = (("TAOBAO_GATEWAY_KEY", self.key), ("TAOBAO_GATEWAY_SECRET", self.secret))
-        missing = [name for name, value in pairs if value is None]
-        if missing:
-            raise ConfigError(
-                f"taobao.provider is gateway but {' and '.join(missing)} is not set in the environment", file=source
-            )
+        _require(pairs, source)
         assert self.key is not None and self.secret is not None
         return self.key.get_secret_value(), self.secret.get_secret_value()
+
+    def key_only(self, source: str) -> str:
+        """The vendor key alone, for reading its quota ledger (which is named after the key): a read command needs
+        neither the secret nor the url. A ConfigError names the variable when it is not set."""
+        _require((("TAOBAO_GATEWAY_KEY", self.key),), source)
+        assert self.key is not None
+        return self.key.get_secret_value()
+
+
+def _require(pairs: tuple[tuple[str, SecretStr | None], ...], source: str) -> None:
+    missing = [name for name, value in pairs if value is None]
+    if missing:
+        raise ConfigError(
+            f"taobao.provider is gateway but {' and '.join(missing)} is not set in the environment", file=source
+        )
 
 
 class S3Settings(SectionModel):
