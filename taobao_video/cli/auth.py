@@ -121,6 +121,7 @@ def auth_status(ctx: click.Context, as_json: bool, app_name: str | None) -> None
 def _gateway_status(ctx: click.Context, settings: Any, *, as_json: bool) -> None:
     """With ``taobao.provider = "gateway"`` no Taobao token is used: say so, and whether the vendor's key and
     secret are set (exit 78 when not)."""
+    from taobao_video.config.names import GATEWAY_KEY_ENV, GATEWAY_SECRET_ENV
     from taobao_video.errors import EXIT_CONFIG, ConfigError
 
     try:
@@ -132,7 +133,7 @@ def _gateway_status(ctx: click.Context, settings: Any, *, as_json: bool) -> None
         click.echo(json.dumps({"provider": "gateway", "session_needed": False, "credentials": problem or "set"}))
     else:
         click.echo("taobao.provider = gateway: no Taobao session is needed (`auth login` is not used).")
-        click.echo(problem or "TAOBAO_GATEWAY_KEY and TAOBAO_GATEWAY_SECRET are set (`doctor --spend 1` tries them).")
+        click.echo(problem or f"{GATEWAY_KEY_ENV} and {GATEWAY_SECRET_ENV} are set (`doctor --spend 1` tries them).")
     if problem is not None:
         ctx.exit(EXIT_CONFIG)
 

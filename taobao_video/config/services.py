@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from taobao_video.config.base import SectionModel
 from taobao_video.config.checks import below_daily_limit, http_url, invalid, resolve_path, show
-from taobao_video.config.names import URL_SCHEME
+from taobao_video.config.names import GATEWAY_KEY_ENV, GATEWAY_SECRET_ENV, URL_SCHEME
 from taobao_video.errors import ConfigError
 from taobao_video.storage.base import S3Options
 
@@ -55,14 +55,14 @@ class GatewaySettings(SectionModel):
             raise invalid("must not set num_iid: each request names its own item")
         clash = sorted({"key", "secret"} & set(value))
         if clash:
-            raise invalid(f"must not set {' and '.join(clash)} (they come from TAOBAO_GATEWAY_KEY and _SECRET)")
+            raise invalid(f"must not set {' and '.join(clash)} (they come from {GATEWAY_KEY_ENV} and _SECRET)")
         return tuple(sorted(value.items()))
 
     def credentials(self, source: str) -> tuple[str, str]:
         """The vendor key and secret, or a ConfigError naming the variables (or the url) to set."""
         if not self.url:
             raise ConfigError("taobao.provider is gateway but [gateway] url is empty", file=source, key="[gateway] url")
-        pairs = (("TAOBAO_GATEWAY_KEY", self.key), ("TAOBAO_GATEWAY_SECRET", self.secret))
+        pairs = ((GATEWAY_KEY_ENV, self.key), (GATEWAY_SECRET_ENV, self.secret))
         _require(pairs, source)
         assert self.key is not None and self.secret is not None
         return self.key.get_secret_value(), self.secret.get_secret_value()
@@ -70,7 +70,7 @@ class GatewaySettings(SectionModel):
     def key_only(self, source: str) -> str:
         """The vendor key alone, for reading its quota ledger (which is named after the key): a read command needs
         neither the secret nor the url. A ConfigError names the variable when it is not set."""
-        _require((("TAOBAO_GATEWAY_KEY", self.key),), source)
+        _require(((GATEWAY_KEY_ENV, self.key),), source)
         assert self.key is not None
         return self.key.get_secret_value()
 

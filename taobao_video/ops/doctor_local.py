@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from taobao_video.config.names import GATEWAY_KEY_ENV, GATEWAY_SECRET_ENV
 from taobao_video.errors import EXIT_CONFIG, EXIT_NOPERM, AuthError, ConfigError, DiskFull, TaobaoVideoError
 from taobao_video.model import format_bytes
 from taobao_video.ops.doctor import Check, fail, failure, ok, warn
@@ -40,8 +41,8 @@ def gateway_credentials(settings: Settings) -> Check:
     try:
         settings.gateway.credentials(settings.source)
     except ConfigError as exc:
-        return fail("credentials", exc.problem, "export TAOBAO_GATEWAY_KEY and TAOBAO_GATEWAY_SECRET", EXIT_CONFIG)
-    return ok("credentials", "TAOBAO_GATEWAY_KEY and TAOBAO_GATEWAY_SECRET are set (--spend 1 tries them)")
+        return fail("credentials", exc.problem, f"export {GATEWAY_KEY_ENV} and {GATEWAY_SECRET_ENV}", EXIT_CONFIG)
+    return ok("credentials", f"{GATEWAY_KEY_ENV} and {GATEWAY_SECRET_ENV} are set (--spend 1 tries them)")
 
 
 def tokens(settings: Settings, now: datetime) -> Iterator[Check]:

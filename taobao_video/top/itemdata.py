@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from taobao_video import net
+from taobao_video.config.names import GATEWAY_KEY_ENV, GATEWAY_SECRET_ENV
 from taobao_video.errors import (
     ApiError,
     BadResponseError,
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 METHOD = "gateway.item_get"  # how the call log and the ledger name a gateway call
 NOT_FOUND_CODES = frozenset({"2000", "1001"})
 UNCHARGED_CODES = frozenset({"4000", "4001", "4002"})
-KEY_ENV, SECRET_ENV = "TAOBAO_GATEWAY_KEY", "TAOBAO_GATEWAY_SECRET"
 
 
 class _Vendor(ApiError):
@@ -85,9 +85,9 @@ def vendor_error(code: str, reason: str, *, request_id: str, now: datetime, tz: 
     if code in UNCHARGED_CODES:
         return VendorUnavailable(number, reason, request_id=request_id)
     if code == "4004":
-        return ConfigError(f"the item-data gateway does not know this key ({reason or code}): check {KEY_ENV}")
+        return ConfigError(f"the item-data gateway does not know this key ({reason or code}): check {GATEWAY_KEY_ENV}")
     if code == "4005":
-        return ConfigError(f"the item-data gateway refuses the secret ({reason or code}): check {SECRET_ENV}")
+        return ConfigError(f"the item-data gateway refuses the secret ({reason or code}): check {GATEWAY_SECRET_ENV}")
     if code in ("4006", "4007"):
         return ConfigError(
             f"the item-data gateway has stopped this API or account (error {code}: {reason}); see the vendor"
