@@ -51,6 +51,7 @@ from taobao_video.jobs.commit import GroupCommit
 from taobao_video.jobs.interrupt import Abandoned, unless_stopped
 from taobao_video.jobs.keep import Keeper
 from taobao_video.jobs.media import Covers, checked_duration
+from taobao_video.jobs.pace import Pace
 from taobao_video.jobs.plan import Job, Plan, PlanOptions, make_plan, record_lookup
 from taobao_video.jobs.record import Recorder
 from taobao_video.jobs.report import HarvestReport
@@ -128,7 +129,7 @@ class Harvester:
         self._relookups: deque[int] = deque()  # ids whose URL expired, to look up again in this run
         self._relooked: set[int] = set()  # ids already looked up again in this run
         self._deferred: list[int] = []
-        self._next_lookup_at = 0.0
+        self._pace = Pace(self.options.qps, sleep, monotonic)
         self._taken = 0
         self.storage = storage  # object storage (download.dir = "s3://…"); None: the folder is the home
         self.recorder = Recorder(
@@ -320,12 +321,6 @@ class Harvester:
         self._pace()
         if self.stop.is_set():
             raise Abandoned
-
-    def _pace(self) -> None:
-        now = self.monotonic()
-        if self._next_lookup_at > now:
-            self.sleep(self._next_lookup_at - now)
-        self._next_lookup_at = max(now, self._next_lookup_at) + 1.0 / self.options.qps
 
     def _resolve(self, ids: list[int], pool: ThreadPoolExecutor) -> None:
         """Resolve a batch through the provider, recording each result as it comes; what an error or a stop

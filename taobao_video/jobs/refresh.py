@@ -48,6 +48,7 @@ from taobao_video.errors import (
 )
 from taobao_video.fetch.space import preflight
 from taobao_video.fsutil import fsync_dir
+from taobao_video.jobs.pace import Pace
 from taobao_video.jobs.pipeline import Harvester
 from taobao_video.jobs.plan import record_lookup
 from taobao_video.jobs.report import DailyReport
@@ -176,7 +177,7 @@ def refresh_in_run(
     # re-check, as a harvest claims its ids, and the claims are kept alive until its new video is in.
     claims = WorkClaims(catalog, lease=timedelta(seconds=settings.harvest.lease_s), clock=clock)
     checker = _Checker(run, report, claims, checked_before, prune=prune, clock=clock, on_event=on_event)
-    pace = _Pace(settings.harvest.qps, sleep)
+    pace = Pace(settings.harvest.qps, sleep)
     try:
         with LeaseKeeper(claims, every=claims.lease.total_seconds() / 3):
             for start in range(0, len(due), provider.batch_size):  # the seller channel: 20 ids a list call
@@ -230,19 +231,6 @@ _STOPS: dict[type[Exception], StopReason] = {
     RateLimited: StopReason.RATE_LIMITED,
     GatewayUnreachable: StopReason.UNREACHABLE,
 }
-
-
-class _Pace:
-    """``qps`` lookups a second at most, as a harvest paces them."""
-
-    def __init__(self, qps: float, sleep: Callable[[float], None]) -> None:
-        self.every, self.sleep, self.next_at = 1.0 / qps, sleep, 0.0
-
-    def __call__(self) -> None:
-        now = time.monotonic()
-        if self.next_at > now:
-            self.sleep(self.next_at - now)
-        self.next_at = max(now, self.next_at) + self.every
 
 
 class _Checker:
