@@ -55,9 +55,9 @@ from taobao_video.sandbox.faults import (
 )
 from taobao_video.sandbox.products import Catalogue
 from taobao_video.sandbox.quota import FrequencyLimiter, QuotaBook
-from taobao_video.sandbox.render import RequestIds, error_payload, render, root_key
+from taobao_video.sandbox.render import RequestIds, TopError, error_payload, render, root_key
 from taobao_video.sandbox.response import JSON_TYPE, TEXT_TYPE, Cut, Response, html_response
-from taobao_video.sandbox.seller import SellerChannel, SellerError
+from taobao_video.sandbox.seller import SellerChannel
 from taobao_video.sandbox.stats import Stats
 from taobao_video.sandbox.tokens import TokenStore
 from taobao_video.sandbox.urls import Urls
@@ -66,14 +66,6 @@ from taobao_video.top.signing import SIGN_METHODS, verify
 HUGE_BYTES = 20 * 1024 * 1024
 SELLER_METHODS = frozenset({LIST_METHOD, QUERY_METHOD})
 _NUM_IID = re.compile(r"[0-9]{1,13}")
-
-
-class TopError(Exception):
-    """An ``error_response`` to send."""
-
-    def __init__(self, code: int, msg: str, sub_code: str | None = None, sub_msg: str | None = None) -> None:
-        super().__init__(code, msg)
-        self.code, self.msg, self.sub_code, self.sub_msg = code, msg, sub_code, sub_msg
 
 
 @dataclass
@@ -187,10 +179,7 @@ class Gateway:
         fault = self._faults.pick("gateway", GATEWAY_CALL_KINDS, method, None)
         if fault is not None:
             return self._call_fault(fault, method)
-        try:
-            payload = self._seller.answer(method, params, nick, now)
-        except SellerError as error:
-            raise TopError(error.code, error.msg, error.sub_code, error.sub_msg) from None
+        payload = self._seller.answer(method, params, nick, now)
         return self._wrapped(method, params, payload, call), "ok"
 
     def _check_app(self, params: dict[str, str]) -> AppConfig:

@@ -40,6 +40,15 @@ def root_key(method: str) -> str:
     return name.replace(".", "_") + "_response"
 
 
+class TopError(Exception):
+    """An ``error_response`` to send: the gateway (gateway.py) and the seller channel (seller.py) raise it, the
+    gateway renders it with :func:`error_payload`."""
+
+    def __init__(self, code: int, msg: str, sub_code: str | None = None, sub_msg: str | None = None) -> None:
+        super().__init__(code, msg)
+        self.code, self.msg, self.sub_code, self.sub_msg = code, msg, sub_code, sub_msg
+
+
 def error_payload(
     code: int,
     msg: str,

@@ -17,17 +17,10 @@ from typing import Any
 
 from taobao_video.sandbox.config import LIST_METHOD, QUERY_METHOD, SandboxConfig
 from taobao_video.sandbox.products import Catalogue, Item
+from taobao_video.sandbox.render import TopError
 from taobao_video.sandbox.urls import Urls
 
 MAX_IDS = 20
-
-
-class SellerError(Exception):
-    """An error answer: (code, msg, sub_code, sub_msg), raised as the gateway's TopError by the caller."""
-
-    def __init__(self, code: int, msg: str, sub_code: str | None = None, sub_msg: str | None = None) -> None:
-        super().__init__(code, msg)
-        self.code, self.msg, self.sub_code, self.sub_msg = code, msg, sub_code, sub_msg
 
 
 class SellerChannel:
@@ -56,15 +49,15 @@ class SellerChannel:
 
     def _list(self, params: dict[str, str], nick: str, now: datetime) -> dict[str, Any]:
         if not params.get("fields"):
-            raise SellerError(40, "Missing Required Arguments:fields")
+            raise TopError(40, "Missing Required Arguments:fields")
         raw = [part.strip() for part in params.get("num_iids", "").split(",") if part.strip()]
         if not raw:
-            raise SellerError(40, "Missing Required Arguments:num_iids")
+            raise TopError(40, "Missing Required Arguments:num_iids")
         if len(raw) > MAX_IDS:
             too_many = "the array size of numIids must be less than 20"
-            raise SellerError(41, "Invalid Arguments:num_iids", sub_msg=too_many)
+            raise TopError(41, "Invalid Arguments:num_iids", sub_msg=too_many)
         if not all(part.isdigit() and 0 < int(part) <= 10**13 for part in raw):
-            raise SellerError(41, "Invalid Arguments:num_iids", sub_msg="num_iids must be positive integers")
+            raise TopError(41, "Invalid Arguments:num_iids", sub_msg="num_iids must be positive integers")
         fields = {name.strip() for name in params["fields"].split(",")}
         items = []
         for num_iid in dict.fromkeys(int(part) for part in raw):
@@ -113,10 +106,10 @@ class SellerChannel:
     def _query(self, params: dict[str, str], now: datetime) -> dict[str, Any]:
         raw = params.get("video_id", "")
         if not raw:
-            raise SellerError(40, "Missing Required Arguments:video_id")
+            raise TopError(40, "Missing Required Arguments:video_id")
         num_iid = self._catalogue.num_iid_for(int(raw)) if raw.isdigit() else None
         if num_iid is None:
-            raise SellerError(15, "Remote service error", "isv.video-not-exist", f"video {raw} does not exist")
+            raise TopError(15, "Remote service error", "isv.video-not-exist", f"video {raw} does not exist")
         video = self._catalogue.item(num_iid)
         return {
             "play_url": self._urls.video_url(video, now),
