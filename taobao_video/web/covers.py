@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from taobao_video.store.catalog import Catalog
+    from taobao_video.store.records import VideoRow
     from taobao_video.web.server import Reply
 
 COVER_PATH = re.compile(r"/covers/(\d{1,19})\.(jpg|png|webp)")
@@ -30,7 +30,7 @@ def cover_src(row: dict[str, Any]) -> str | None:
 
 
 def cover_reply(
-    catalog: Catalog,
+    row: VideoRow | None,
     num_iid: int,
     ext: str,
     *,
@@ -39,10 +39,10 @@ def cover_reply(
     headers: Any,
     log: Callable[[str], None],
 ) -> Reply:
-    """The cover of ``num_iid`` if its row names ``covers/<num_iid>.<ext>`` inside ``covers_root``; else 404."""
+    """The cover of ``num_iid`` if its ``row`` (None: no video row) names ``covers/<num_iid>.<ext>`` inside
+    ``covers_root``; else 404."""
     from taobao_video.web.server import error_reply, file_reply, open_regular
 
-    row = catalog.video(num_iid)
     if row is None or not row.cover_path or not row.cover_path.lower().endswith("." + ext):
         return error_reply(404, f"no cover {num_iid}.{ext} in the catalog")
     try:

@@ -257,7 +257,7 @@ class CatalogSite:
             if self._storage is not None:
                 return self._object(num_iid, cover_path, headers, content_type=COVER_TYPES[ext])
         covers = {"base_dir": self._base_dir, "covers_root": self._media_root / "covers"}
-        return cover_reply(self._catalog, num_iid, ext, headers=headers, log=self._log, **covers)
+        return cover_reply(row, num_iid, ext, headers=headers, log=self._log, **covers)
 
     def _object(self, num_iid: int, video_path: str, headers: Any, content_type: str = "video/mp4") -> Reply:
         assert self._storage is not None
