@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -13,20 +14,20 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from taobao_video.config.models import AppSpec, Settings
-from taobao_video.errors import ConfigError, QuotaExceeded, QuotaExhausted
+from taobao_video.errors import ConfigError
 from taobao_video.fetch.downloader import Downloader
 from taobao_video.jobs.accounting import CallBook
 from taobao_video.jobs.pipeline import Harvester, HarvestOptions
 from taobao_video.jobs.plan import PlanOptions
 from taobao_video.jobs.sharing import Sharing
-from taobao_video.model import next_midnight, utc_now
+from taobao_video.model import utc_now
 from taobao_video.net import CircuitBreaker
 from taobao_video.storage import Storage, open_storage
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
 from taobao_video.store.listing import CatalogVideoMemory
 from taobao_video.store.quota import QuotaLedger
-from taobao_video.top.apps import App, AppPool
+from taobao_video.top.apps import App, AppPool, exhausted
 from taobao_video.top.client import TopClient, new_http_session
 from taobao_video.top.itemdata import ItemDataClient
 from taobao_video.top.lookup import ItemLookup
@@ -231,17 +232,6 @@ def gateway_ledger_key(key: str) -> str:
     return "gateway:" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def _spent(ledger_: QuotaLedger, name: str, clock: Callable[[], datetime]) -> Callable[[QuotaExceeded], QuotaExhausted]:
-    """What a provider does when the far end says the quota is spent: the ledger refuses until the reset."""
-
-    def spent(exc: QuotaExceeded) -> QuotaExhausted:
-        until = exc.reset_at or next_midnight(clock(), ledger_.tz)
-        ledger_.mark_spent(until)
-        return QuotaExhausted(f"{name}: {exc}", reset_at=until)
-
-    return spent
-
-
 def provider(
     settings: Settings,
     catalog: Catalog,
@@ -278,7 +268,8 @@ def provider(
             after_call=after,
             breaker=run.breaker,
         )
-        found = GatewayProvider(client, on_spent=_spent(g_ledger, "the item-data gateway", clock))
+        on_spent = functools.partial(exhausted, g_ledger, "the item-data gateway", clock=clock)
+        found = GatewayProvider(client, on_spent=on_spent)
         return found, AppPool([App("gateway", g_ledger)], clock=clock), book
     if len(settings.app_names) > 1:
         raise ConfigError(
@@ -293,7 +284,7 @@ def provider(
         memory=CatalogVideoMemory(catalog),
         batch_size=settings.taobao.seller_batch_size,
         video_url=settings.taobao.seller_video_url,
-        on_spent=_spent(s_ledger, f"app {spec.name}", clock),
+        on_spent=functools.partial(exhausted, s_ledger, f"app {spec.name}", clock=clock),
     )
     return seller, AppPool([App(spec.name, s_ledger)], clock=clock), book
 

@@ -34,6 +34,14 @@ class Ledger(Protocol):
     def remaining(self) -> int: ...
 
 
+def exhausted(ledger: Ledger, name: str, exc: QuotaExceeded, *, clock: Callable[[], datetime]) -> QuotaExhausted:
+    """The far end says the quota ``ledger`` counts is spent (``exc``): the ledger refuses until the stated reset
+    (else the quota day's next midnight), and the refusal, for ``name``, is returned to raise or keep."""
+    until = exc.reset_at or next_midnight(clock(), ledger.tz)
+    ledger.mark_spent(until)
+    return QuotaExhausted(f"{name}: {exc}", reset_at=until)
+
+
 @dataclasses.dataclass(frozen=True)
 class App:
     """One app key: its name in messages, its quota ledger and the lookup that goes through its client."""
@@ -73,9 +81,7 @@ class AppPool:
             except CallCapReached:
                 raise  # the run's own --max-calls, not an app's quota
             except QuotaExceeded as exc:  # the platform's word: this app is spent until the stated reset
-                until = exc.reset_at or next_midnight(self.clock(), app.ledger.tz)
-                app.ledger.mark_spent(until)
-                self._set_out(app, QuotaExhausted(f"app {app.name}: {exc}", reset_at=until))
+                self._set_out(app, exhausted(app.ledger, f"app {app.name}", exc, clock=self.clock))
             except QuotaExhausted as exc:  # our ledger refused: the cap is reached, or a ban recorded earlier
                 if exc.reset_at is None:
                     exc.reset_at = next_midnight(self.clock(), app.ledger.tz)
