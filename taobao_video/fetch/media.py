@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from taobao_video.errors import DownloadError
 
@@ -77,16 +77,21 @@ class FileDigest:
 def hash_file(path: Path) -> FileDigest:
     """Read ``path`` once: the sha256 and the first bytes (for :func:`is_mp4` / :func:`describe_bytes`). OSError
     when it cannot be read."""
+    with path.open("rb") as handle:
+        return hash_stream(handle)
+
+
+def hash_stream(handle: BinaryIO) -> FileDigest:
+    """:func:`hash_file` of an open binary stream (a file, an object's body), read to its end."""
     digest = hashlib.sha256()
     head = b""
     size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            if not head:
-                head = chunk[:_HEAD_KEPT]
-            digest.update(chunk)
-            size += len(chunk)
+    while chunk := handle.read(_CHUNK):
+        if len(head) < _HEAD_KEPT:
+            head += chunk[: _HEAD_KEPT - len(head)]
+        digest.update(chunk)
+        size += len(chunk)
     return FileDigest(digest.hexdigest(), head, size)
 
 
-__all__ = ["MP4_HEAD", "FileDigest", "describe_bytes", "hash_file", "is_mp4", "mp4_duration"]
+__all__ = ["MP4_HEAD", "FileDigest", "describe_bytes", "hash_file", "hash_stream", "is_mp4", "mp4_duration"]

@@ -7,11 +7,9 @@ recorded sha256, or whose bytes with ``--deep``, are not the catalog's).
 
 from __future__ import annotations
 
-import hashlib
-
 from taobao_video.errors import TaobaoVideoError
 from taobao_video.fetch.images import IMAGE_HEAD
-from taobao_video.fetch.media import MP4_HEAD, describe_bytes, is_mp4
+from taobao_video.fetch.media import describe_bytes, hash_stream, is_mp4
 from taobao_video.storage import Storage
 from taobao_video.storage.base import check_key
 
@@ -45,17 +43,12 @@ def check_object(
         return "changed", f"the object's sha256 metadata is {shown}, {sha256[:12]}… recorded", 0
     if not deep:
         return None
-    digest, head, read = hashlib.sha256(), b"", 0
     with storage.open(key) as body:
-        while chunk := body.read(1 << 20):
-            if len(head) < MP4_HEAD:
-                head += chunk[: MP4_HEAD - len(head)]
-            digest.update(chunk)
-            read += len(chunk)
-    if not is_mp4(head):
-        return "not_mp4", f"the object is {describe_bytes(head)}, not an MP4", read
-    if digest.hexdigest() != sha256 or read != size:
-        return "changed", f"sha256 {digest.hexdigest()[:12]}…, {sha256[:12]}… recorded", read
+        read = hash_stream(body)
+    if not is_mp4(read.head):
+        return "not_mp4", f"the object is {describe_bytes(read.head)}, not an MP4", read.size
+    if read.sha256 != sha256 or read.size != size:
+        return "changed", f"sha256 {read.sha256[:12]}…, {sha256[:12]}… recorded", read.size
     return None
 
 
