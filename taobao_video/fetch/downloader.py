@@ -127,7 +127,6 @@ class Downloader:
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         # sync False: a finished file is renamed into place unsynced and DownloadResult.durable is False; the caller
         # must fsync it and its folder (jobs/commit.py does, a batch at a time) before anything relies on it
-        self.sync = sync
         self._writer = BodyWriter(max_bytes=max_bytes, chunk_size=chunk_size, sync=sync)
         self._active: dict[str, Job] = {}
         self._active_lock = threading.Lock()
@@ -283,7 +282,7 @@ class Downloader:
                 if isinstance(answer, Answer):
                     return self._writer.receive(job, answer, pace)
                 if answer == COMPLETE and source is not None:
-                    return finish_complete(job, response, final_url, offset, source, sync=self.sync)
+                    return finish_complete(job, response, final_url, offset, source, sync=self._writer.sync)
                 discard(job.paths)
         raise AssertionError("a download restarted from 0 cannot ask to restart again")
 
