@@ -103,8 +103,10 @@ def run() -> None:
     Freeing the objects of SQLAlchemy, pydantic, PyAV and requests one by one took about 0.11 s after the work was
     done, on every command (issue 15: a tenth of what a 300-video harvest spends beside its downloads); the
     operating system frees the process at once. The atexit handlers (logging's flush among them) run and the
-    streams are flushed first, and every command has closed its catalog and joined its threads by then, so
-    nothing written is lost. Tests call :func:`main`, which exits the usual way.
+    streams are flushed first; every command has closed its catalog by then. A run stopped by an error may leave
+    download threads still in a transfer, which the interpreter would have waited for: they are cut, as on a second
+    Ctrl-C, and nothing is lost (a ``.part`` resumes, a row is written last). Tests call :func:`main`, which exits
+    the usual way.
     """
     try:
         main()
