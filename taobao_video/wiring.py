@@ -25,17 +25,13 @@ from taobao_video.net import CircuitBreaker
 from taobao_video.storage import Storage, open_storage
 from taobao_video.store.catalog import Catalog
 from taobao_video.store.claims import WorkClaims
-from taobao_video.store.listing import CatalogVideoMemory
 from taobao_video.store.quota import QuotaLedger
 from taobao_video.top.apps import App, AppPool, exhausted
 from taobao_video.top.client import TopClient, new_http_session
-from taobao_video.top.itemdata import ItemDataClient
 from taobao_video.top.lookup import ItemLookup
 from taobao_video.top.oauth import OAuthClient
 from taobao_video.top.providers.base import Provider
-from taobao_video.top.providers.gateway import GatewayProvider
 from taobao_video.top.providers.item import ItemProvider
-from taobao_video.top.providers.seller import SellerProvider
 from taobao_video.top.tokens import TokenManager, TokenStore
 
 if TYPE_CHECKING:
@@ -249,6 +245,9 @@ def provider(
     run = _Metered.new(settings, catalog, clock=clock, sleep=sleep, http=http, max_calls=max_calls)
     book = run.book
     if kind == "gateway":
+        from taobao_video.top.itemdata import ItemDataClient
+        from taobao_video.top.providers.gateway import GatewayProvider
+
         g = settings.gateway
         key, secret = g.credentials(settings.source)
         g_ledger = gateway_ledger(settings, catalog, clock=clock)
@@ -277,6 +276,9 @@ def provider(
             "rather than several [[taobao.apps]]",
             file=settings.source,
         )
+    from taobao_video.store.listing import CatalogVideoMemory
+    from taobao_video.top.providers.seller import SellerProvider
+
     spec = settings.app()
     s_ledger, top = run.app_client(spec)
     seller = SellerProvider(
