@@ -63,15 +63,21 @@ class Sharing:
         ``video_id``, linked into place; None when no intact copy is stored."""
         if row.video_id is None:
             return None
-        with self._lock:
-            fresh = self._fresh.get(row.video_id)
-        for held in [*([fresh] if fresh is not None else []), *holders(self.catalog, video_id=row.video_id)]:
+        for held in self._holders_of(row.video_id):
             if held.num_iid == row.num_iid or not self._intact(held):
                 continue
             path = self._share(held, Path(row.video_path))
             facts = {name: getattr(held, name) for name in _FILE_FACTS}
             return dataclasses.replace(row, **facts, video_path=path, shares_file=True)
         return None
+
+    def _holders_of(self, video_id: str) -> Iterator[VideoRow]:
+        """This run's copy of ``video_id`` first; the catalog is asked only when that one will not do."""
+        with self._lock:
+            fresh = self._fresh.get(video_id)
+        if fresh is not None:
+            yield fresh
+        yield from holders(self.catalog, video_id=video_id)
 
     def after_download(self, row: VideoRow) -> VideoRow:
         """``row`` (just downloaded) sharing a stored file with the same bytes, if there is one."""
