@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from taobao_video.config.names import PROVIDERS
+
 
 @click.command("demo")
 @click.option(
@@ -27,7 +29,7 @@ import click
 @click.option("--force", is_flag=True, help="Use --dir even if it holds files that are not an earlier demo's.")
 @click.option(
     "--provider",
-    type=click.Choice(["item", "seller", "gateway"]),
+    type=click.Choice(PROVIDERS),
     default="item",
     show_default=True,
     help="The channel to resolve ids through; the demo prints its calls per id.",

@@ -42,6 +42,7 @@ from taobao_video.config.names import (
     APP_SECRET_ENV,
     DEFAULT_DATABASE_URL,
     DEFAULT_TIMEZONE,
+    ProviderName,
     app_env_suffix,
     known_time_zone,
 )
@@ -117,7 +118,7 @@ class TaobaoSettings(SectionModel):
     # Which channel resolves ids (README "Choosing a provider"): item = item_video/item.get one id a call;
     # seller = the authorised seller's own items, 20 a call, plus alibaba.video.query per new video;
     # gateway = the item-data service of [gateway].
-    provider: Literal["item", "seller", "gateway"] = "item"
+    provider: ProviderName = "item"
     seller_batch_size: int = Field(20, ge=1, le=20)  # ids per taobao.items.seller.list.get call (20 at most)
     seller_video_url: Literal["player", "mp4"] = "player"  # mp4: videos.video[].url is playable, skip the query
 

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +22,10 @@ APP_SECRET_ENV = "TAOBAO_APP_SECRET"  # the only home of the secret; TAOBAO_APP_
 OVERRIDE_PREFIX = "TAOBAO_VIDEO__"  # TAOBAO_VIDEO__<SECTION>__<KEY> overrides any key of the file
 NOTIFY_URLS_ENV = "TAOBAO_VIDEO_NOTIFY_URLS"  # Apprise URLs (secrets) added to [notify] urls, space-separated
 DEFAULT_FILE = "settings.toml"  # in the working directory when neither names a file
+
+# taobao.provider: the channels a num_iid's video can be reached through (top/providers/, README "Choosing a provider")
+ProviderName = Literal["item", "seller", "gateway"]
+PROVIDERS: tuple[ProviderName, ...] = get_args(ProviderName)
 
 DEFAULT_DATABASE_URL = "sqlite:///data/catalog.sqlite3"  # [database] url
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # [quota] timezone: the free quota resets at midnight Beijing time

@@ -5,6 +5,6 @@ in batches plus ``alibaba.video.query`` per distinct video) and ``gateway`` (a t
 Each resolves a batch of ids into :class:`~taobao_video.top.lookup.LookupResult`; see :mod:`.base`.
 """
 
-from taobao_video.top.providers.base import PROVIDERS, Provider
+from taobao_video.top.providers.base import Provider
 
-__all__ = ["PROVIDERS", "Provider"]
+__all__ = ["Provider"]

@@ -21,8 +21,6 @@ from typing import Protocol
 
 from taobao_video.top.lookup import LookupResult
 
-PROVIDERS = ("item", "seller", "gateway")
-
 Pace = Callable[[], None]  # called before every call a provider makes: the run's qps
 
 
