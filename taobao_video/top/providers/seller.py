@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 LIST_METHOD = "taobao.items.seller.list.get"
 QUERY_METHOD = "alibaba.video.query"
 LIST_FIELDS = "num_iid,title,nick,videos,mpic_video"
-NO_VIDEO = LookupOutcome.NO_VIDEO
 MAX_BATCH = 20  # the platform's own limit (the official SDK refuses more with code 41)
 
 
@@ -85,7 +84,9 @@ class SellerProvider:
                     direct.append(_direct(num_iid, item, video, request_id))
                 elif not _video_id(item, video):
                     detail = "listed with a video but no video_id to query"
-                    yield LookupResult(num_iid, NO_VIDEO, LIST_METHOD, request_id=request_id, detail=detail)
+                    yield LookupResult(
+                        num_iid, LookupOutcome.NO_VIDEO, LIST_METHOD, request_id=request_id, detail=detail
+                    )
                 else:
                     title, nick = _text(item.get("title")) or None, _text(item.get("nick")) or None
                     with_video[num_iid] = Listed(_video_id(item, video), title, nick)
@@ -112,7 +113,9 @@ class SellerProvider:
                 entry = listed[num_iid]
                 if known is None:
                     detail = f"{QUERY_METHOD} knows no video {video_id}"
-                    yield LookupResult(num_iid, NO_VIDEO, QUERY_METHOD, request_id=request_id, detail=detail)
+                    yield LookupResult(
+                        num_iid, LookupOutcome.NO_VIDEO, QUERY_METHOD, request_id=request_id, detail=detail
+                    )
                     continue
                 info = VideoInfo(
                     num_iid=num_iid,
