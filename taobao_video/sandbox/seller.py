@@ -36,10 +36,6 @@ class SellerChannel:
         """The nick of the shop that sells ``num_iid``."""
         return self._shop_of.get(num_iid) or self._catalogue.item(num_iid).nick
 
-    def video_item(self, num_iid: int) -> Item:
-        """The item with the video ``num_iid`` shows: an item sharing another's has that one's video facts."""
-        return self._catalogue.item(num_iid)
-
     def answer(self, method: str, params: dict[str, str], nick: str, now: datetime) -> dict[str, Any]:
         if method == LIST_METHOD:
             return self._list(params, nick, now)
@@ -72,21 +68,17 @@ class SellerChannel:
             out["title"] = item.title
         if "nick" in fields:
             out["nick"] = nick
-        if not item.has_video:
+        if not item.has_video:  # an item sharing another's video has that one's video facts (Catalogue.item)
             return out
-        video = self.video_item(item.num_iid)
-        if not video.has_video:
-            return out
-        assert video.video_id is not None
         if "videos" in fields or "video" in fields:
             url = (
-                self._urls.video_url(video, now)
+                self._urls.video_url(item, now)
                 if self._config.seller_url_style == "mp4"
-                else f"{self._urls.base}/player/{video.video_id}"
+                else f"{self._urls.base}/player/{item.video_id}"
             )
             entry = {
                 "id": item.video_record_id,
-                "video_id": video.video_id,
+                "video_id": item.video_id,
                 "url": url,
                 "num_iid": item.num_iid,
                 "created": item.created,
@@ -95,9 +87,9 @@ class SellerChannel:
             out["videos"] = {"video": [entry]}
         if "mpic_video" in fields and item.mpic:
             out["mpic_video"] = {
-                "video_id": video.video_id,
-                "video_pic": self._urls.cover_url(video),
-                "video_duaration": max(1, round(video.duration_s or 0)),  # sic: the platform's own spelling
+                "video_id": item.video_id,
+                "video_pic": self._urls.cover_url(item),
+                "video_duaration": max(1, round(item.duration_s or 0)),  # sic: the platform's own spelling
                 "video_status": 1,
                 "num_iid": item.num_iid,
             }
