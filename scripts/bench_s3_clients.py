@@ -42,7 +42,7 @@ else:
 t = time.perf_counter()
 with ThreadPoolExecutor(8) as pool: list(pool.map(put, files))
 dt = time.perf_counter() - t
-peak = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1000
+peak = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) * 1024 / 1e6
 cpu = resource.getrusage(resource.RUSAGE_SELF); print(dt, peak, cpu.ru_utime + cpu.ru_stime)
 """
 env = loopback_only()
