@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Download throughput from a private nginx on 127.0.0.1: curl (xargs -P), aria2c, Downloader.fetch and harvest.
 
-    python scripts/bench_download.py [--files 300] [--size-mb 2] [--parallel 8] [--repeat 3]
+    python scripts/bench_download.py [--files 40] [--size-mb 8] [--parallel 8] [--repeat 3]   # issue 15: also 300 x 2
 
 Writes ``--files`` real MP4s (the sandbox's Mp4Video) into a temp folder, serves them with nginx (its own config:
 ``daemon off``, ``sendfile on``, ``access_log off``, a free loopback port, pid and temp paths in the temp
@@ -116,10 +116,11 @@ RUNNERS: dict[str, Callable[[list[str], Path, int, dict[str, str]], None]] = {
 def verify(out: Path, digests: dict[str, str], *, harvested: bool = False) -> None:
     """Every file there, each with the right sha256 (outside the timed part)."""
     for index, (name, expected) in enumerate(digests.items()):
-        with open(out / (f"{FIRST_ID + index}.mp4" if harvested else name), "rb") as file:
+        path = out / (f"{FIRST_ID + index}.mp4" if harvested else name)
+        with open(path, "rb") as file:
             actual = hashlib.file_digest(file, "sha256").hexdigest()
         if actual != expected:
-            sys.exit(f"{out / name}: sha256 {actual} != {expected}")
+            sys.exit(f"{path}: sha256 {actual} != {expected} (served as {name})")
 
 
 def disk_ceiling(scratch: Path, size: int) -> float:
