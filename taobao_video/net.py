@@ -81,17 +81,19 @@ _NOT_RETRIED: Final = frozenset({"tls", "invalid_url", "redirects"})
 _HANDSHAKE_FRAMES: Final = frozenset({"do_handshake", "wrap_socket", "_ssl_wrap_socket_impl", "ssl_wrap_socket"})
 
 
-def server_date(http: requests.Session, url: str, *, timeout_s: float) -> tuple[int, datetime | None, datetime]:
+def server_date(
+    http: requests.Session, url: str, *, timeout_s: float, clock: Callable[[], datetime] = utc_now
+) -> tuple[int, datetime | None, datetime]:
     """One GET of ``url`` for its HTTP ``Date`` header (RFC 9110 §6.6.1: the server's clock, to the second):
-    (status, that time as aware UTC or None, this machine's time halfway through the exchange). A network
-    failure is a TransportError (NotSent when nothing left)."""
-    before = utc_now()
+    (status, that time as aware UTC or None, this machine's ``clock`` halfway through the exchange, so the round
+    trip does not count as skew). A network failure is a TransportError (NotSent when nothing left)."""
+    before = clock()
     try:
         response = http.get(url, timeout=timeouts(timeout_s), stream=True)
         response.close()
     except NETWORK_ERRORS as exc:
         raise transport_error(exc, what=f"GET {url}") from None
-    after = utc_now()
+    after = clock()
     stamp = response.headers.get("Date")
     try:
         server = parsedate_to_datetime(stamp).astimezone(UTC) if stamp else None

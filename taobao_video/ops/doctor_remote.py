@@ -50,10 +50,9 @@ class Probe:
 
         with new_http_session(1) as http:
             try:
-                status, server, _ = net.server_date(http, self.url, timeout_s=self._timeout)
+                return net.server_date(http, self.url, timeout_s=self._timeout, clock=self.clock)
             except TransportError as exc:
                 return exc
-        return status, server, self.clock()
 
     @property
     def url(self) -> str:
