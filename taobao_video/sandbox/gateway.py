@@ -35,7 +35,6 @@ Validation order; the first failure answers:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,7 +52,7 @@ from taobao_video.sandbox.faults import (
     Fault,
     FaultPlan,
 )
-from taobao_video.sandbox.products import Catalogue
+from taobao_video.sandbox.products import Catalogue, num_iid_in
 from taobao_video.sandbox.quota import FrequencyLimiter, QuotaBook
 from taobao_video.sandbox.render import RequestIds, TopError, error_payload, render, root_key
 from taobao_video.sandbox.response import JSON_TYPE, TEXT_TYPE, Cut, Response, html_response
@@ -65,7 +64,6 @@ from taobao_video.top.signing import SIGN_METHODS, verify
 
 HUGE_BYTES = 20 * 1024 * 1024
 SELLER_METHODS = frozenset({LIST_METHOD, QUERY_METHOD})
-_NUM_IID = re.compile(r"[0-9]{1,13}")
 
 
 @dataclass
@@ -121,7 +119,8 @@ class Gateway:
         call.fmt = "json" if params.get("format", "").lower() == "json" else "xml"
         call.method = params.get("method") or None
         call.app_key = params.get("app_key") or None
-        call.num_iid = str(int(params["num_iid"])) if _NUM_IID.fullmatch(params.get("num_iid", "")) else None
+        named = num_iid_in(params.get("num_iid", ""))
+        call.num_iid = None if named is None else str(named)
         if verb not in ("GET", "POST"):
             return self._error(TopError(9, "Http Action Not Allowed", sub_msg=f"{verb} is not allowed"), call)
         num_iid = int(call.num_iid) if call.num_iid else None
@@ -249,11 +248,12 @@ class Gateway:
     @staticmethod
     def _check_arguments(method: str, params: dict[str, str]) -> tuple[int, list[str]]:
         raw = _required(params, "num_iid", 40, "Missing Required Arguments:num_iid")
-        if not _NUM_IID.fullmatch(raw) or int(raw) == 0:
+        num_iid = num_iid_in(raw)
+        if num_iid is None:
             raise TopError(41, "Invalid Arguments:num_iid", sub_msg=f"num_iid must be a positive integer: {raw}")
         if method == ITEM_GET:
             _required(params, "fields", 40, "Missing Required Arguments:fields")
-        return int(raw), apis.parse_fields(params.get("fields"))
+        return num_iid, apis.parse_fields(params.get("fields"))
 
     def _call_fault(self, fault: Fault, method: str) -> tuple[Response, str]:
         if fault.kind == "service_unavailable":

@@ -20,7 +20,6 @@ Video and picture URLs are scheme-less (``//127.0.0.1:PORT/cdn/…``), as vendor
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -30,13 +29,12 @@ from urllib.parse import parse_qsl
 
 from taobao_video.sandbox.clock import quota_day
 from taobao_video.sandbox.config import SandboxConfig, VendorKey
-from taobao_video.sandbox.products import Catalogue
+from taobao_video.sandbox.products import Catalogue, num_iid_in
 from taobao_video.sandbox.render import RequestIds
 from taobao_video.sandbox.response import JSON_TYPE, Response
 from taobao_video.sandbox.urls import Urls
 
 PATH = "/taobao/item_get/"
-_NUM_IID = re.compile(r"[0-9]{1,13}")
 _REASONS = {
     "2000": "no result: 商品不存在",
     "4002": "upstream error, please retry",
@@ -107,10 +105,9 @@ class ItemDataGateway:
         with self._lock:
             if key.daily_limit is not None and self._used.get(today, 0) >= key.daily_limit:
                 return "4013", None
-        raw = params.get("num_iid", "")
-        if not _NUM_IID.fullmatch(raw) or int(raw) == 0:
+        num_iid = num_iid_in(params.get("num_iid", ""))
+        if num_iid is None:
             return "4003", None
-        num_iid = int(raw)
         with self._lock:
             if self._transient.get(num_iid, 0) > 0:
                 self._transient[num_iid] -= 1

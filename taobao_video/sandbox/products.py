@@ -10,6 +10,7 @@ used, never ``hash()``, so every process agrees.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -31,6 +32,7 @@ _VIDEO_ID_FACTOR = 7_919_000_003  # coprime with 10**14, so num_iid -> video_id 
 _ADJECTIVES = ("新款", "爆款", "正品", "加厚", "简约", "复古", "韩版", "纯棉", "便携", "高端", "网红", "原创")
 _NOUNS = ("连衣裙", "保温杯", "蓝牙耳机", "帆布包", "运动鞋", "台灯", "手机壳", "茶具套装", "毛衣", "收纳盒")
 _EPOCH = datetime(2019, 1, 1)
+_NUM_IID = re.compile(r"[0-9]{1,13}")  # ASCII digits only: str.isdigit() also takes "²"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ class Item:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def num_iid_in(raw: str) -> int | None:
+    """The num_iid a request parameter names: a positive integer of at most 13 ASCII digits (what the gateway,
+    the seller channel and the item-data gateway accept), else None."""
+    return int(raw) if _NUM_IID.fullmatch(raw) and int(raw) > 0 else None
 
 
 class _Digest:

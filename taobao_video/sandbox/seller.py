@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from taobao_video.sandbox.config import LIST_METHOD, QUERY_METHOD, SandboxConfig
-from taobao_video.sandbox.products import Catalogue, Item
+from taobao_video.sandbox.products import Catalogue, Item, num_iid_in
 from taobao_video.sandbox.render import TopError
 from taobao_video.sandbox.urls import Urls
 
@@ -52,11 +52,12 @@ class SellerChannel:
         if len(raw) > MAX_IDS:
             too_many = "the array size of numIids must be less than 20"
             raise TopError(41, "Invalid Arguments:num_iids", sub_msg=too_many)
-        if not all(part.isdigit() and 0 < int(part) <= 10**13 for part in raw):
+        named = [num_iid_in(part) for part in raw]
+        if None in named:
             raise TopError(41, "Invalid Arguments:num_iids", sub_msg="num_iids must be positive integers")
         fields = {name.strip() for name in params["fields"].split(",")}
         items = []
-        for num_iid in dict.fromkeys(int(part) for part in raw):
+        for num_iid in dict.fromkeys(num_iid for num_iid in named if num_iid is not None):
             item = self._catalogue.item(num_iid)
             if item.exists and self.shop_of(num_iid) == nick:
                 items.append(self._item(item, nick, fields, now))

@@ -61,6 +61,16 @@ def test_more_than_20_ids_or_no_session_is_an_error(sb):
     assert error_code(gateway_call(sb, signed(params))) == 26
 
 
+@pytest.mark.parametrize("bad", ["\u00b2", "0", "12345678901234", "x"])
+def test_a_num_iid_that_is_not_1_to_13_ascii_digits_is_code_41_on_every_channel(sb, bad):
+    token = sb.issue_token("test", user_nick="A")["access_token"]
+    num_iids = f"{sb.shop_a[0]},{bad}"
+    listed = gateway_call(sb, signed(gateway_params(sb, token, LIST, num_iids=num_iids, fields="num_iid")))
+    assert error_code(listed) == 41 and listed["error_response"]["sub_msg"] == "num_iids must be positive integers"
+    assert error_code(gateway_call(sb, signed(gateway_params(sb, token, num_iid=bad)))) == 41
+    assert vendor(sb, key="vkey-1234", secret="vsecret-5678", num_iid=bad).json()["error_code"] == "4003"
+
+
 def test_the_video_query_answers_the_play_url_of_one_video(sb):
     token = sb.issue_token("test", user_nick="A")["access_token"]
     video_id = str(sb.catalogue.video_id_for(sb.shop_a[0]))

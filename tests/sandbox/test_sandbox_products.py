@@ -8,7 +8,7 @@ import pytest
 
 from taobao_video.fetch.images import ImageInfo, image_info
 from taobao_video.sandbox.mp4 import Mp4Video
-from taobao_video.sandbox.products import MAX_NUM_IID, PICTURE_SIZES, Catalogue
+from taobao_video.sandbox.products import MAX_NUM_IID, PICTURE_SIZES, Catalogue, num_iid_in
 
 BYTES = (64 * 1024, 512 * 1024)
 
@@ -93,3 +93,23 @@ def test_cover_is_a_jpeg_as_big_as_its_video():
 def test_a_main_picture_without_video_is_8x8():
     catalogue = Catalogue(2, BYTES)
     assert image_info(catalogue.cover(catalogue.sample("no_video", 1)[0])) == ImageInfo("jpeg", 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", 1),
+        ("0005", 5),
+        ("9999999999999", 9_999_999_999_999),
+        ("0", None),
+        ("", None),
+        ("-5", None),
+        (" 5", None),
+        ("5x", None),
+        ("12345678901234", None),  # 14 digits
+        ("²", None),  # str.isdigit() takes it, int() does not
+        ("\u0663", None),  # an Arabic-Indic three: int() takes it, the platform does not
+    ],
+)
+def test_a_num_iid_parameter_is_1_to_13_ascii_digits_and_not_zero(raw, expected):
+    assert num_iid_in(raw) == expected
