@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -74,6 +75,38 @@ class CallRecord:
     request_id: str
     elapsed_s: float
     at: datetime
+
+
+@dataclass
+class CallTrace:
+    """What :func:`recorded_call` will log of an attempt; the caller sets the outcome of an answer."""
+
+    outcome: str = "transport"
+    request_id: str = ""
+
+
+@contextmanager
+def recorded_call(
+    after_call: Callable[[CallRecord], None] | None, method: str, num_iid: int | None, clock: Clock
+) -> Iterator[CallTrace]:
+    """Time one attempt and hand its CallRecord to ``after_call`` however it ends. The caller sets ``outcome``
+    and ``request_id`` of the trace for an answer (a payload, an ApiError); a BadResponseError is
+    ``bad_response``, a TransportError ``transport``, or ``unsent`` when it provably never left this machine (the
+    ledger gives that call back)."""
+    trace = CallTrace()
+    started = time.monotonic()
+    try:
+        yield trace
+    except BadResponseError:
+        trace.outcome = "bad_response"
+        raise
+    except TransportError as exc:
+        trace.outcome = "transport" if exc.reached else UNSENT_CALL
+        raise
+    finally:
+        if after_call is not None:
+            elapsed = time.monotonic() - started
+            after_call(CallRecord(method, num_iid, trace.outcome, trace.request_id, elapsed, clock()))
 
 
 class TopClient:
@@ -200,28 +233,15 @@ class TopClient:
             raise
         if self.before_call is not None:
             self.before_call(method, params)
-        started = time.monotonic()
-        num_iid = _num_iid_of(params)
-        outcome, request_id = "transport", ""
-        try:
-            payload = self._post(method, form)
-            outcome, request_id = "ok", str(payload.get("request_id") or "")
+        with recorded_call(self.after_call, method, _num_iid_of(params), self.clock) as trace:
+            try:
+                payload = self._post(method, form)
+            except ApiError as exc:
+                trace.outcome = f"error:{exc.code}" + (f":{exc.sub_code}" if exc.sub_code else "")
+                trace.request_id = exc.request_id
+                raise
+            trace.outcome, trace.request_id = "ok", str(payload.get("request_id") or "")
             return payload
-        except ApiError as exc:
-            outcome = f"error:{exc.code}" + (f":{exc.sub_code}" if exc.sub_code else "")
-            request_id = exc.request_id
-            raise
-        except BadResponseError:
-            outcome = "bad_response"
-            raise
-        except TransportError as exc:
-            outcome = "transport" if exc.reached else UNSENT_CALL
-            raise
-        finally:
-            if self.after_call is not None:
-                self.after_call(
-                    CallRecord(method, num_iid, outcome, request_id, time.monotonic() - started, self.clock())
-                )
 
     def _signed_form(self, method: str, params: Mapping[str, object], with_session: bool) -> dict[str, str]:
         form: dict[str, str] = {

@@ -43,8 +43,8 @@ from taobao_video.errors import (
     TransportError,
     redact,
 )
-from taobao_video.model import BEIJING, UNCHARGED_CALL, UNSENT_CALL, next_midnight, utc_now
-from taobao_video.top.client import MAX_BODY_BYTES, CallRecord, excerpt, exchange, new_http_session
+from taobao_video.model import BEIJING, UNCHARGED_CALL, next_midnight, utc_now
+from taobao_video.top.client import MAX_BODY_BYTES, CallRecord, excerpt, exchange, new_http_session, recorded_call
 
 log = logging.getLogger(__name__)
 
@@ -168,27 +168,17 @@ class ItemDataClient:
             self.breaker.check()
         if self.before_call is not None:
             self.before_call(METHOD, {"num_iid": num_iid})
-        started, outcome, request_id = time.monotonic(), "transport", ""
-        try:
-            item, request_id = self._get(num_iid)
-            outcome = "ok"
+        with recorded_call(self.after_call, METHOD, num_iid, self.clock) as trace:
+            try:
+                item, request_id = self._get(num_iid)
+            except (ApiError, ConfigError) as exc:
+                # only an answer and "no such item" are charged (§10); the vendor's other codes give the call back
+                code = self._last_code
+                trace.outcome = f"error:{code}" if code in NOT_FOUND_CODES else f"{UNCHARGED_CALL}:{code}"
+                trace.request_id = exc.request_id if isinstance(exc, ApiError) else ""
+                raise
+            trace.outcome, trace.request_id = "ok", request_id
             return item, request_id
-        except (ApiError, ConfigError) as exc:
-            # only an answer and "no such item" are charged (§10); the vendor's other codes give the call back
-            code = self._last_code
-            outcome = f"error:{code}" if code in NOT_FOUND_CODES else f"{UNCHARGED_CALL}:{code}"
-            request_id = exc.request_id if isinstance(exc, ApiError) else ""
-            raise
-        except BadResponseError:
-            outcome = "bad_response"
-            raise
-        except TransportError as exc:
-            outcome = "transport" if exc.reached else UNSENT_CALL
-            raise
-        finally:
-            if self.after_call is not None:
-                elapsed = time.monotonic() - started
-                self.after_call(CallRecord(METHOD, num_iid, outcome, request_id, elapsed, self.clock()))
 
     def _get(self, num_iid: int) -> tuple[dict[str, Any], str]:
         query = {**self.params, "key": self._key, "secret": self._secret, "num_iid": str(num_iid)}

@@ -99,3 +99,41 @@ def test_a_connection_broken_mid_answer_says_it_broke_mid_answer(clock, sleeps, 
     assert error.cause == "reset" and error.retryable and not isinstance(error, E.NotSent)
     assert "reading the answer: the connection broke mid-answer" in str(error)
     assert breaker.streak == 2
+
+
+def answer_with(body: bytes):
+    """Answer every request with HTTP 200 and ``body``."""
+
+    def handler(connection: socket.socket) -> None:
+        read_request(connection)
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        connection.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("make", "body", "error", "outcome", "request_id"),
+    [
+        (item_data, b"<html>busy</html>", E.BadResponseError, "bad_response", ""),
+        (top, b"<html>busy</html>", E.BadResponseError, "bad_response", ""),
+        (item_data, b'{"error_code": "4003", "request_id": "r9"}', E.ApiError, "uncharged:4003", "r9"),
+        (item_data, b'{"error_code": "2000", "request_id": "r8"}', E.ItemNotFound, "error:2000", "r8"),
+        (item_data, b'{"item": {"num_iid": "1"}, "error_code": "0000", "request_id": "r7"}', None, "ok", "r7"),
+        (top, b'{"error_response": {"code": 41, "msg": "Invalid", "request_id": "r6"}}', E.ApiError, "error:41", "r6"),
+        (top, b'{"item_video_response": {"request_id": "r5"}}', None, "ok", "r5"),
+    ],
+    ids=["item_data_html", "top_html", "item_data_4003", "item_data_2000", "item_data_ok", "top_41", "top_ok"],
+)
+def test_every_attempt_is_recorded_with_its_outcome(clock, sleeps, make, body, error, outcome, request_id):
+    breaker, records = CircuitBreaker(5, clock=clock.now), []
+    with serving(answer_with(body)) as port:
+        client = make(port, clock, sleeps, breaker, records)
+        if error is None:
+            call(client)
+        else:
+            with pytest.raises(error):
+                call(client)
+    assert [(r.outcome, r.request_id, r.num_iid) for r in records] == [(outcome, request_id, 1)]
+    assert records[0].elapsed_s >= 0 and records[0].at == clock.now()
+    assert breaker.streak == 0  # an answer, however unhelpful
