@@ -342,8 +342,8 @@ def unwrap_response(method: str, document: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_http_session(pool_size: int = 10) -> requests.Session:
-    """A pooled session with this tool's User-Agent."""
-    session = requests.Session()
+    """A pooled session with this tool's User-Agent, reading the environment's proxy settings once per origin."""
+    session = net.EnvironmentOnce()
     adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
