@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from taobao_video.config.names import GATEWAY_KEY_ENV, GATEWAY_SECRET_ENV
 from taobao_video.sandbox import Sandbox, VendorKey
 from taobao_video.sandbox.products import Catalogue
 
@@ -45,7 +46,7 @@ def setup(provider: str, catalogue: Catalogue, ids: list[int]) -> DemoSetup:
         return DemoSetup(
             sandbox={"vendor_keys": (VendorKey(DEMO_GATEWAY_KEY, DEMO_GATEWAY_SECRET, daily_limit=1000),)},
             settings={"taobao": {"provider": "gateway"}, "gateway": {"params": {"cache": "no"}}},
-            env={"TAOBAO_GATEWAY_KEY": DEMO_GATEWAY_KEY, "TAOBAO_GATEWAY_SECRET": DEMO_GATEWAY_SECRET},
+            env={GATEWAY_KEY_ENV: DEMO_GATEWAY_KEY, GATEWAY_SECRET_ENV: DEMO_GATEWAY_SECRET},
             oauth=False,
         )
     return DemoSetup()
